@@ -1,0 +1,81 @@
+//! Index state kept between runs under `<root>/.acdp/index.bin`: per file, the hash of its
+//! bytes and the chunks cut from them. A file whose hash did not change is not parsed again.
+//!
+//! The format is postcard behind a version header; anything unreadable (older version, a
+//! torn file) is treated as "no cache" and rebuilt, never as an error. Writes go to a
+//! temporary file that is renamed over the old one, so a crash leaves the old state intact.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::SyntaxWarning;
+use super::chunk::Chunk;
+use super::source::Language;
+
+const CACHE_FILE: &str = "index.bin";
+/// Bumped whenever chunking or the stored layout changes, so old state is rebuilt.
+const CACHE_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"acdpidx\0";
+
+/// What is remembered of one file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CachedFile {
+    pub file_hash: [u8; 32],
+    pub language: Language,
+    pub chunks: Vec<Chunk>,
+    pub warnings: Vec<SyntaxWarning>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct IndexCache {
+    pub files: HashMap<String, CachedFile>,
+}
+
+impl IndexCache {
+    /// Loads the cache from `state_dir`, or an empty one when there is none or it is unusable.
+    pub fn load(state_dir: &Path) -> IndexCache {
+        let Ok(bytes) = std::fs::read(state_dir.join(CACHE_FILE)) else {
+            return IndexCache::default();
+        };
+        let Some(body) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return IndexCache::default();
+        };
+        let Some((version, body)) = body.split_first_chunk::<4>() else {
+            return IndexCache::default();
+        };
+        if u32::from_le_bytes(*version) != CACHE_VERSION {
+            return IndexCache::default();
+        }
+        postcard::from_bytes(body).unwrap_or_default()
+    }
+
+    /// Writes the cache atomically into `state_dir`, creating it (with a `.gitignore` that
+    /// keeps the state out of the user's commits) when needed.
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(state_dir)?;
+        let gitignore = state_dir.join(".gitignore");
+        if !gitignore.exists() {
+            write_atomic(&gitignore, b"# acdp state; safe to delete\n*\n")?;
+        }
+        let body = postcard::to_stdvec(self).map_err(std::io::Error::other)?;
+        let mut bytes = Vec::with_capacity(body.len() + 12);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&CACHE_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&body);
+        write_atomic(&state_dir.join(CACHE_FILE), &bytes)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// readers see either the old or the new content, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The unit of evidence: a [`Chunk`] of source text with a stable [`ChunkId`].
+//!
+//! A chunk id is derived from what the code *is* (path, kind, qualified symbol), never from where
+//! it sits or what it contains, so datasets that cite chunks survive edits elsewhere in the file
+//! and edits inside the chunk. What the code *says* is captured by [`ContentHash`], which tells
+//! when cited evidence went stale.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What a chunk covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkKind {
+    /// A type declaration: annotations, modifiers, signature and the fields before its first
+    /// method, constructor, initializer or nested type.
+    TypeHeader,
+    /// A method, including its annotations; abstract methods too.
+    Method,
+    /// A constructor, including its annotations.
+    Constructor,
+    /// A MyBatis mapper element (`select`, `insert`, `update`, `delete`, `sql`, `resultMap`),
+    /// whose symbol is `namespace.id`.
+    MapperStatement,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::TypeHeader => "type_header",
+            ChunkKind::Method => "method",
+            ChunkKind::Constructor => "constructor",
+            ChunkKind::MapperStatement => "mapper_statement",
+        }
+    }
+}
+
+impl fmt::Display for ChunkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A short stable identifier: `c` followed by 12 hex digits of
+/// `blake3("acdp-chunk-v1\0" path "\0" kind "\0" symbol)`.
+///
+/// 48 bits keep ids short enough to cite in a prompt; a collision needs ~16 million chunks in one
+/// repository before it becomes likely.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChunkId(String);
+
+impl ChunkId {
+    /// Computes the id of the chunk with this repository-relative `path` (with `/` separators),
+    /// `kind` and qualified `symbol`.
+    pub fn compute(path: &str, kind: ChunkKind, symbol: &str) -> ChunkId {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"acdp-chunk-v1\0");
+        hasher.update(path.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(kind.as_str().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(symbol.as_bytes());
+        let hex = hasher.finalize().to_hex();
+        ChunkId(format!("c{}", &hex[..12]))
+    }
+
+    /// Wraps an id read from a dataset or a request; see [`ChunkId::is_well_formed`].
+    pub fn from_string(id: String) -> ChunkId {
+        ChunkId(id)
+    }
+
+    /// Whether the id has the shape of ids this crate computes.
+    pub fn is_well_formed(&self) -> bool {
+        self.0.len() == 13
+            && self.0.starts_with('c')
+            && self.0[1..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ChunkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `b3:` followed by 16 hex digits of the blake3 hash of a chunk's text, with `\r\n` read as
+/// `\n` so that a Windows checkout (`core.autocrlf`) does not mark every chunk stale.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    pub fn of(text: &str) -> ContentHash {
+        let mut hasher = blake3::Hasher::new();
+        let mut rest = text.as_bytes();
+        while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
+            hasher.update(&rest[..pos]);
+            rest = &rest[pos + 1..];
+        }
+        hasher.update(rest);
+        let hex = hasher.finalize().to_hex();
+        ContentHash(format!("b3:{}", &hex[..16]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One chunk of a source file. The text itself lives in the file it was cut from
+/// (`&file.text[chunk.start_byte..chunk.end_byte]`), so the index holds each file once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub chunk_id: ChunkId,
+    pub kind: ChunkKind,
+    /// Repository-relative path with `/` separators.
+    pub path: String,
+    /// Qualified symbol: `pkg.Outer.Inner` for types, `pkg.Type.name(ParamType,...)` for methods
+    /// and constructors, `namespace.id` for mapper statements. A symbol that occurs twice in one
+    /// file (only possible in broken code) gets `#2`, `#3` ... in order of appearance.
+    pub symbol: String,
+    /// The chunk of the enclosing type, for members and nested types.
+    pub parent: Option<ChunkId>,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    /// 1-based, inclusive.
+    pub end_line: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub content_hash: ContentHash,
+    /// The comment right above the declaration (Javadoc, `//` lines or `<!-- -->`), markers
+    /// stripped.
+    pub doc: Option<String>,
+}
+
+impl Chunk {
+    /// The chunk's text, cut from the text of the file it was indexed from.
+    pub fn text<'a>(&self, file_text: &'a str) -> &'a str {
+        &file_text[self.start_byte..self.end_byte]
+    }
+}
+
+/// Builds chunks for one file and keeps symbols unique within it.
+pub(crate) struct ChunkSink<'a> {
+    path: &'a str,
+    text: &'a str,
+    chunks: Vec<Chunk>,
+    seen: std::collections::HashMap<(ChunkKind, String), u32>,
+}
+
+/// A chunk before its id and hash are computed.
+pub(crate) struct ChunkDraft {
+    pub kind: ChunkKind,
+    pub symbol: String,
+    pub parent: Option<ChunkId>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub doc: Option<String>,
+}
+
+impl<'a> ChunkSink<'a> {
+    pub(crate) fn new(path: &'a str, text: &'a str) -> Self {
+        ChunkSink { path, text, chunks: Vec::new(), seen: Default::default() }
+    }
+
+    /// Adds a chunk and returns its id.
+    pub(crate) fn push(&mut self, draft: ChunkDraft) -> ChunkId {
+        let count = self.seen.entry((draft.kind, draft.symbol.clone())).or_insert(0);
+        *count += 1;
+        let symbol =
+            if *count == 1 { draft.symbol } else { format!("{}#{}", draft.symbol, count) };
+        let chunk_id = ChunkId::compute(self.path, draft.kind, &symbol);
+        let content_hash = ContentHash::of(&self.text[draft.start_byte..draft.end_byte]);
+        self.chunks.push(Chunk {
+            chunk_id: chunk_id.clone(),
+            kind: draft.kind,
+            path: self.path.to_owned(),
+            symbol,
+            parent: draft.parent,
+            start_line: draft.start_line,
+            end_line: draft.end_line,
+            start_byte: draft.start_byte,
+            end_byte: draft.end_byte,
+            content_hash,
+            doc: draft.doc,
+        });
+        chunk_id
+    }
+
+    pub(crate) fn finish(self) -> Vec<Chunk> {
+        self.chunks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_depends_on_path_kind_and_symbol_only() {
+        let a = ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)");
+        assert_eq!(a, ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)"));
+        assert!(a.is_well_formed(), "{a}");
+        assert_ne!(a, ChunkId::compute("src/B.java", ChunkKind::Method, "p.A.f(int)"));
+        assert_ne!(a, ChunkId::compute("src/A.java", ChunkKind::Constructor, "p.A.f(int)"));
+        assert_ne!(a, ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(long)"));
+    }
+
+    #[test]
+    fn id_is_pinned_across_versions() {
+        // Datasets written by earlier builds cite these ids: the derivation must never change.
+        let expected = {
+            let hex = blake3::hash(b"acdp-chunk-v1\0src/A.java\0method\0p.A.f(int)").to_hex();
+            format!("c{}", &hex[..12])
+        };
+        assert_eq!(ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)").as_str(), expected);
+    }
+
+    #[test]
+    fn content_hash_ignores_crlf_but_not_content() {
+        assert_eq!(ContentHash::of("a\r\nb\r\n"), ContentHash::of("a\nb\n"));
+        assert_ne!(ContentHash::of("a\nb\n"), ContentHash::of("a\nc\n"));
+        assert_ne!(ContentHash::of("a\rb"), ContentHash::of("ab"));
+    }
+}

@@ -1,0 +1,246 @@
+//! Cold and warm indexing of a whole repository: walk, read, parse and chunk in parallel
+//! (rayon, one parser per thread), reusing stored chunks for files whose bytes did not change.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::cache::{CachedFile, IndexCache};
+use super::chunk::{Chunk, ChunkId};
+use super::source::{Language, SkipReason, decode};
+use super::walk::{Candidate, WalkOptions, walk_workspace};
+use super::{SyntaxWarning, chunk_source, java};
+use crate::config::{ConfigError, IndexSettings, ProjectConfig};
+
+/// How to index: the `[index]` settings plus whether stored state may be used.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    pub settings: IndexSettings,
+    /// Read and write the state under `settings.state_dir`.
+    pub use_cache: bool,
+}
+
+impl IndexOptions {
+    /// Options from `<root>/acdp.toml` (defaults when absent), with the cache on.
+    pub fn from_project(root: &Path) -> Result<IndexOptions, ConfigError> {
+        Ok(IndexOptions { settings: ProjectConfig::load(root)?.index, use_cache: true })
+    }
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions { settings: IndexSettings::default(), use_cache: true }
+    }
+}
+
+/// A file that was indexed, with its text (chunks point into it).
+#[derive(Clone, Debug)]
+pub struct IndexedFile {
+    pub path: String,
+    pub language: Language,
+    pub text: Arc<str>,
+    pub chunks: Vec<Chunk>,
+    pub warnings: Vec<SyntaxWarning>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedFile {
+    pub path: String,
+    #[serde(flatten)]
+    pub reason: SkipReason,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IndexStats {
+    /// Files indexed (Java and mapper XML).
+    pub files: usize,
+    /// Of those, how many were taken from the stored state without parsing.
+    pub files_from_cache: usize,
+    pub chunks: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    pub warnings: usize,
+    pub elapsed_ms: f64,
+    /// Set when the state could not be written; the index itself is still complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_error: Option<String>,
+}
+
+/// The index of one repository, files sorted by path.
+#[derive(Debug)]
+pub struct WorkspaceIndex {
+    pub root: PathBuf,
+    pub files: Vec<IndexedFile>,
+    pub skipped: Vec<SkippedFile>,
+    pub stats: IndexStats,
+    by_id: HashMap<ChunkId, (usize, usize)>,
+}
+
+impl WorkspaceIndex {
+    /// Every chunk with its file, in path then source order.
+    pub fn chunks(&self) -> impl Iterator<Item = (&IndexedFile, &Chunk)> {
+        self.files.iter().flat_map(|file| file.chunks.iter().map(move |chunk| (file, chunk)))
+    }
+
+    /// Looks a chunk up by id.
+    pub fn chunk(&self, id: &ChunkId) -> Option<(&IndexedFile, &Chunk)> {
+        let &(file, chunk) = self.by_id.get(id)?;
+        let file = &self.files[file];
+        Some((file, &file.chunks[chunk]))
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &SyntaxWarning> {
+        self.files.iter().flat_map(|file| file.warnings.iter())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{0} is not a directory: give the root of a repository to index")]
+    NotADirectory(PathBuf),
+    #[error(transparent)]
+    Glob(#[from] super::walk::GlobError),
+}
+
+enum Outcome {
+    Indexed { file: IndexedFile, file_hash: [u8; 32], from_cache: bool },
+    NotOurs,
+    Skipped(SkippedFile),
+}
+
+/// Indexes the repository at `root`.
+pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceIndex, IndexError> {
+    let started = Instant::now();
+    if !root.is_dir() {
+        return Err(IndexError::NotADirectory(root.to_path_buf()));
+    }
+    let settings = &options.settings;
+    let state_dir = root.join(&settings.state_dir);
+    let walked = walk_workspace(root, &WalkOptions::from_settings(settings))?;
+    let cache = if options.use_cache { IndexCache::load(&state_dir) } else { IndexCache::default() };
+
+    let outcomes: Vec<Outcome> = walked
+        .candidates
+        .par_iter()
+        .map_init(java::new_parser, |parser, candidate| {
+            index_file(parser, candidate, settings.max_file_size, &cache)
+        })
+        .collect();
+
+    let mut files = Vec::new();
+    let mut skipped: Vec<SkippedFile> = walked
+        .errors
+        .into_iter()
+        .map(|(path, reason)| SkippedFile { path, reason })
+        .collect();
+    let mut next_cache = IndexCache::default();
+    let mut stats = IndexStats::default();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Indexed { file, file_hash, from_cache } => {
+                stats.files_from_cache += usize::from(from_cache);
+                stats.bytes += file.text.len() as u64;
+                next_cache.files.insert(
+                    file.path.clone(),
+                    CachedFile {
+                        file_hash,
+                        language: file.language,
+                        chunks: file.chunks.clone(),
+                        warnings: file.warnings.clone(),
+                    },
+                );
+                files.push(file);
+            }
+            Outcome::NotOurs => {}
+            Outcome::Skipped(file) => skipped.push(file),
+        }
+    }
+
+    let changed = stats.files_from_cache != files.len() || cache.files.len() != files.len();
+    if options.use_cache && changed {
+        if let Err(err) = next_cache.save(&state_dir) {
+            stats.cache_error = Some(format!("cannot write {}: {err}", state_dir.display()));
+        }
+    }
+
+    let by_id = files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, file)| {
+            file.chunks.iter().enumerate().map(move |(c, chunk)| (chunk.chunk_id.clone(), (f, c)))
+        })
+        .collect();
+    stats.files = files.len();
+    stats.chunks = files.iter().map(|f| f.chunks.len()).sum();
+    stats.warnings = files.iter().map(|f| f.warnings.len()).sum();
+    stats.skipped = skipped.len();
+    stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(WorkspaceIndex { root: root.to_path_buf(), files, skipped, stats, by_id })
+}
+
+fn index_file(
+    parser: &mut tree_sitter::Parser,
+    candidate: &Candidate,
+    max_file_size: u64,
+    cache: &IndexCache,
+) -> Outcome {
+    let skip = |reason| {
+        Outcome::Skipped(SkippedFile { path: candidate.rel_path.clone(), reason })
+    };
+    let unreadable = |err: std::io::Error| skip(SkipReason::Unreadable { error: err.to_string() });
+    let size = match std::fs::metadata(&candidate.abs_path) {
+        Ok(meta) => meta.len(),
+        Err(err) => return unreadable(err),
+    };
+    if size > max_file_size {
+        return skip(SkipReason::TooLarge { size, limit: max_file_size });
+    }
+    let bytes = match std::fs::read(&candidate.abs_path) {
+        Ok(bytes) => bytes,
+        Err(err) => return unreadable(err),
+    };
+    // The file may have grown between metadata and read.
+    if bytes.len() as u64 > max_file_size {
+        return skip(SkipReason::TooLarge { size: bytes.len() as u64, limit: max_file_size });
+    }
+    let file_hash = *blake3::hash(&bytes).as_bytes();
+    if let Some(cached) = cache.files.get(&candidate.rel_path) {
+        if cached.file_hash == file_hash {
+            // Same bytes as when the chunks were cut: they are valid UTF-8 and ours.
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                return Outcome::Indexed {
+                    file: IndexedFile {
+                        path: candidate.rel_path.clone(),
+                        language: cached.language,
+                        text: Arc::from(text),
+                        chunks: cached.chunks.clone(),
+                        warnings: cached.warnings.clone(),
+                    },
+                    file_hash,
+                    from_cache: true,
+                };
+            }
+        }
+    }
+    let text = match decode(candidate.language, &bytes) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Outcome::NotOurs,
+        Err(reason) => return skip(reason),
+    };
+    let (chunks, warnings) = chunk_source(parser, candidate.language, &candidate.rel_path, text);
+    Outcome::Indexed {
+        file: IndexedFile {
+            path: candidate.rel_path.clone(),
+            language: candidate.language,
+            text: Arc::from(text),
+            chunks,
+            warnings,
+        },
+        file_hash,
+        from_cache: false,
+    }
+}

@@ -1,0 +1,11 @@
+//! acdp: turns a Java repository into repository-grounded training data.
+//!
+//! The crate follows the pipeline, and each module depends only on the ones before it:
+//!
+//! - [`config`]: the project file `acdp.toml` (shared settings, no logic).
+//! - [`index`]: files -> chunks with stable ids, cold (parallel, cached) and live (incremental).
+//!
+//! The `acdp` binary and the language server are thin shells over these calls.
+
+pub mod config;
+pub mod index;
