@@ -4,8 +4,12 @@
 //!
 //! - [`config`]: the project file `acdp.toml` (shared settings, no logic).
 //! - [`index`]: files -> chunks with stable ids, cold (parallel, cached) and live (incremental).
+//! - [`analysis`]: symbols, call graph, domains, business rules, flows and state machines.
+//! - [`lsp`]: the language server, a thin shell that converts protocol types to library calls.
 //!
 //! The `acdp` binary and the language server are thin shells over these calls.
 
 pub mod config;
 pub mod index;
+pub mod analysis;
+pub mod lsp;

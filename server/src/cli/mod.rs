@@ -1,7 +1,9 @@
 //! Subcommands of `acdp`, one module each; each turns flags into library calls and prints.
 
+mod analyze;
 mod bench;
 mod index;
+mod lsp;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,10 @@ struct Cli {
 enum Command {
     /// Index a repository: print its chunks with stable ids.
     Index(index::IndexArgs),
+    /// Analyse a repository: domains, rules, flows and state machines.
+    Analyze(analyze::AnalyzeArgs),
+    /// Run the language server on stdio.
+    Lsp(lsp::LspArgs),
     /// Measure indexing speed on a fixture and on generated repositories.
     Bench(bench::BenchArgs),
 }
@@ -26,6 +32,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Index(args) => index::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
