@@ -1,1 +1,619 @@
-//! placeholder
+//! The index as users and later stages rely on it: the `acdp index` contract, stable chunk ids,
+//! the stored state, bad input, and the incremental document store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use acdp::index::{
+    Chunk, ChunkKind, DocumentStore, IndexOptions, Language, Position, Range, TextChange,
+    index_workspace,
+};
+use serde_json::Value;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("server/ has a parent")
+        .to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("fixtures").join(name)
+}
+
+/// Copies a fixture into a fresh temporary folder so tests never write state into fixtures/.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_name() == ".acdp" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+struct Run {
+    chunks: Vec<Value>,
+    stderr: String,
+}
+
+fn acdp_index(repo: &Path, extra: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("index")
+        .arg(repo)
+        .args(["--format", "jsonl"])
+        .args(extra)
+        .output()
+        .expect("run acdp");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "acdp index failed: {stderr}");
+    let chunks = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each stdout line is one JSON object"))
+        .collect();
+    Run { chunks, stderr }
+}
+
+fn no_cache() -> IndexOptions {
+    IndexOptions {
+        use_cache: false,
+        ..IndexOptions::default()
+    }
+}
+
+// ---- the CLI contract -------------------------------------------------------------------
+
+#[test]
+fn index_prints_one_json_object_per_chunk_with_the_contract_fields() {
+    let repo = copy_fixture("shop");
+    let run = acdp_index(repo.path(), &[]);
+    assert!(
+        run.chunks.len() > 300,
+        "shop has hundreds of chunks, got {}",
+        run.chunks.len()
+    );
+    for chunk in &run.chunks {
+        for field in [
+            "chunk_id",
+            "kind",
+            "path",
+            "symbol",
+            "start_line",
+            "end_line",
+            "content_hash",
+        ] {
+            assert!(chunk.get(field).is_some(), "missing {field} in {chunk}");
+        }
+        let path = chunk["path"].as_str().unwrap();
+        assert!(!path.contains('\\') && !path.starts_with('/'), "{path}");
+        assert!(chunk["start_line"].as_u64() <= chunk["end_line"].as_u64());
+    }
+    let kinds: std::collections::BTreeSet<_> = run
+        .chunks
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["constructor", "mapper_statement", "method", "type_header"]
+    );
+    // The mapper statement that locks stock is a chunk named namespace.id, with its SQL.
+    let run = acdp_index(repo.path(), &["--with-text"]);
+    let lock = run
+        .chunks
+        .iter()
+        .find(|c| c["symbol"] == "com.acme.shop.inventory.dao.SkuStockDao.lockStock")
+        .expect("lockStock statement");
+    assert_eq!(lock["kind"], "mapper_statement");
+    assert!(
+        lock["code"].as_str().unwrap().contains("lock_stock"),
+        "{lock}"
+    );
+    // The summary goes to stderr, with files, chunks and time.
+    assert!(
+        run.stderr.contains("files") && run.stderr.contains("chunks"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(" ms"), "{}", run.stderr);
+}
+
+#[test]
+fn textkit_chunks_match_the_hand_written_list() {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("textkit").join("expected/chunks.json")).unwrap(),
+    )
+    .unwrap();
+    let index = index_workspace(&fixture("textkit"), &no_cache()).unwrap();
+    let found: std::collections::HashMap<(String, String, String), (u32, u32)> = index
+        .chunks()
+        .map(|(_, c)| {
+            (
+                (c.path.clone(), c.kind.to_string(), c.symbol.clone()),
+                (c.start_line, c.end_line),
+            )
+        })
+        .collect();
+    let broken: Vec<&str> = expected["broken_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["path"].as_str().unwrap())
+        .collect();
+    let mut expected_keys = std::collections::HashSet::new();
+    for chunk in expected["chunks"].as_array().unwrap() {
+        let key = (
+            chunk["path"].as_str().unwrap().to_owned(),
+            chunk["kind"].as_str().unwrap().to_owned(),
+            chunk["symbol"].as_str().unwrap().to_owned(),
+        );
+        let lines = (
+            chunk["start_line"].as_u64().unwrap() as u32,
+            chunk["end_line"].as_u64().unwrap() as u32,
+        );
+        assert_eq!(
+            found.get(&key),
+            Some(&lines),
+            "expected chunk {key:?} at lines {lines:?}"
+        );
+        expected_keys.insert(key);
+    }
+    // Anything more may only come from the files broken on purpose.
+    for key in found.keys().filter(|k| !expected_keys.contains(*k)) {
+        assert!(broken.contains(&key.0.as_str()), "unexpected chunk {key:?}");
+    }
+}
+
+#[test]
+fn bad_files_are_skipped_or_warned_with_file_and_line() {
+    let repo = copy_fixture("textkit");
+    let run = acdp_index(repo.path(), &[]);
+    let paths: Vec<&str> = run
+        .chunks
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    // .gitignore is honoured (the fixture has its own).
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("build/") || p.ends_with(".generated.java"))
+    );
+    // Non-UTF-8 is skipped with the reason; syntax errors are warnings with file:line.
+    assert!(!paths.iter().any(|p| p.ends_with("Latin1.java")));
+    assert!(
+        run.stderr
+            .contains("src/main/java/org/textkit/Latin1.java: not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("broken/StrayToken.java:17: syntax error"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("broken/BrokenNormalizer.java:"),
+        "{}",
+        run.stderr
+    );
+
+    // Over-size files are skipped with the limit named.
+    let run = acdp_index(repo.path(), &["--max-file-size", "2000", "--no-cache"]);
+    assert!(
+        run.stderr.contains("over the 2000-byte limit"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn include_and_exclude_globs_select_files() {
+    let repo = copy_fixture("shop");
+    let only_xml = acdp_index(repo.path(), &["--include", "*.xml", "--no-cache"]);
+    assert!(!only_xml.chunks.is_empty());
+    assert!(
+        only_xml
+            .chunks
+            .iter()
+            .all(|c| c["kind"] == "mapper_statement")
+    );
+    let no_order = acdp_index(repo.path(), &["--exclude", "**/order/**", "--no-cache"]);
+    assert!(!no_order.chunks.is_empty());
+    assert!(
+        no_order
+            .chunks
+            .iter()
+            .all(|c| !c["path"].as_str().unwrap().contains("/order/"))
+    );
+}
+
+#[test]
+fn missing_repository_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args(["index", "/no/such/repo"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/no/such/repo is not a directory"),
+        "{stderr}"
+    );
+}
+
+// ---- stable ids ---------------------------------------------------------------------------
+
+fn ids_by_symbol(run: &Run) -> Vec<(String, String, String)> {
+    let mut ids: Vec<_> = run
+        .chunks
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_owned(),
+                c["symbol"].as_str().unwrap().to_owned(),
+                c["chunk_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn ids_are_identical_across_runs_and_checkout_folders() {
+    let a = copy_fixture("shop");
+    let b = copy_fixture("shop");
+    let first = acdp_index(a.path(), &[]);
+    let second = acdp_index(b.path(), &[]);
+    let again = acdp_index(a.path(), &[]); // from stored state this time
+    assert_eq!(ids_by_symbol(&first), ids_by_symbol(&second));
+    assert_eq!(
+        first.chunks, again.chunks,
+        "stored state must give the same chunks"
+    );
+    let ids: std::collections::HashSet<_> = first
+        .chunks
+        .iter()
+        .map(|c| c["chunk_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), first.chunks.len(), "chunk ids are unique");
+}
+
+const ORDER_SERVICE: &str = "package shop;
+
+public class OrderService {
+    private int count;
+
+    /** Cancels an order. */
+    public void cancel(Long id) {
+        if (id == null) {
+            throw new IllegalArgumentException(\"id\");
+        }
+    }
+
+    public void cancel(Long id, String reason) {
+        cancel(id);
+    }
+
+    public int total(java.util.List<Integer> items, int... extra) {
+        return items.size();
+    }
+}
+";
+
+fn chunks_of(text: &str) -> Vec<Chunk> {
+    let mut store = DocumentStore::default();
+    store.open(
+        "src/shop/OrderService.java",
+        Language::Java,
+        1,
+        text.to_owned(),
+    );
+    store
+        .get("src/shop/OrderService.java")
+        .unwrap()
+        .chunks
+        .clone()
+}
+
+fn find<'a>(chunks: &'a [Chunk], symbol: &str) -> &'a Chunk {
+    chunks
+        .iter()
+        .find(|c| c.symbol == symbol)
+        .unwrap_or_else(|| {
+            panic!(
+                "{symbol} not in {:?}",
+                chunks.iter().map(|c| &c.symbol).collect::<Vec<_>>()
+            )
+        })
+}
+
+#[test]
+fn edits_above_and_below_keep_ids_and_hashes() {
+    let before = chunks_of(ORDER_SERVICE);
+    let above = ORDER_SERVICE.replace(
+        "    private int count;\n",
+        "    private int count;\n    private int added;\n\n    public void ping() {}\n",
+    );
+    let below = ORDER_SERVICE.replace("}\n}\n", "}\n\n    public void pong() {}\n}\n");
+    for edited in [above, below] {
+        let after = chunks_of(&edited);
+        for symbol in [
+            "shop.OrderService.cancel(Long)",
+            "shop.OrderService.total(java.util.List,int...)",
+        ] {
+            let (old, new) = (find(&before, symbol), find(&after, symbol));
+            assert_eq!(old.chunk_id, new.chunk_id, "{symbol}");
+            assert_eq!(old.content_hash, new.content_hash, "{symbol}");
+        }
+    }
+}
+
+#[test]
+fn edit_inside_a_method_keeps_its_id_and_changes_its_hash() {
+    let before = chunks_of(ORDER_SERVICE);
+    let after = chunks_of(&ORDER_SERVICE.replace("\"id\"", "\"id must not be null\""));
+    let (old, new) = (
+        find(&before, "shop.OrderService.cancel(Long)"),
+        find(&after, "shop.OrderService.cancel(Long)"),
+    );
+    assert_eq!(old.chunk_id, new.chunk_id);
+    assert_ne!(old.content_hash, new.content_hash);
+    // The other overload is untouched.
+    let other = "shop.OrderService.cancel(Long,String)";
+    assert_eq!(
+        find(&before, other).content_hash,
+        find(&after, other).content_hash
+    );
+}
+
+#[test]
+fn overloads_get_distinct_ids_and_a_rename_gives_a_new_id() {
+    let chunks = chunks_of(ORDER_SERVICE);
+    let one = find(&chunks, "shop.OrderService.cancel(Long)");
+    let two = find(&chunks, "shop.OrderService.cancel(Long,String)");
+    assert_ne!(one.chunk_id, two.chunk_id);
+    assert_eq!(one.doc.as_deref(), Some("Cancels an order."));
+    let renamed =
+        chunks_of(&ORDER_SERVICE.replace("void cancel(Long id) {", "void revoke(Long id) {"));
+    let revoke = find(&renamed, "shop.OrderService.revoke(Long)");
+    assert!(renamed.iter().all(|c| c.chunk_id != one.chunk_id));
+    assert_ne!(revoke.chunk_id, one.chunk_id);
+    let header = find(&chunks, "shop.OrderService");
+    assert_eq!(header.kind, ChunkKind::TypeHeader);
+    assert_eq!(
+        (header.start_line, header.end_line),
+        (3, 4),
+        "declaration and fields"
+    );
+}
+
+// ---- the document store --------------------------------------------------------------------
+
+fn at(line: u32, character: u32) -> Position {
+    Position { line, character }
+}
+
+#[test]
+fn document_store_reports_changed_added_removed_and_moved_chunks() {
+    let path = "src/shop/OrderService.java";
+    let mut store = DocumentStore::default();
+    let opened = store.open(path, Language::Java, 1, ORDER_SERVICE.to_owned());
+    assert_eq!(
+        opened.added.len(),
+        4,
+        "header, two overloads of cancel, total"
+    );
+    let cancel = find(
+        &store.get(path).unwrap().chunks,
+        "shop.OrderService.cancel(Long)",
+    )
+    .clone();
+
+    // Type inside cancel(Long), in the string `"id"` on line 8 (0-based).
+    let line = ORDER_SERVICE.lines().nth(8).unwrap();
+    let col = line.find("\"id\"").unwrap() as u32;
+    let delta = store
+        .apply_changes(
+            path,
+            2,
+            &[TextChange {
+                range: Some(Range {
+                    start: at(8, col + 1),
+                    end: at(8, col + 3),
+                }),
+                text: "order id".into(),
+            }],
+        )
+        .unwrap();
+    assert_eq!(delta.changed, std::slice::from_ref(&cancel.chunk_id));
+    assert!(delta.added.is_empty() && delta.removed.is_empty());
+    // The edit stayed on one line, so nothing after it moved.
+    assert!(delta.moved.is_empty(), "{delta:?}");
+
+    // A blank line above everything moves every chunk but changes none.
+    let delta = store
+        .apply_changes(
+            path,
+            3,
+            &[TextChange {
+                range: Some(Range {
+                    start: at(1, 0),
+                    end: at(1, 0),
+                }),
+                text: "\n".into(),
+            }],
+        )
+        .unwrap();
+    assert!(delta.changed.is_empty() && delta.added.is_empty() && delta.removed.is_empty());
+    assert_eq!(delta.moved.len(), 4);
+
+    // Renaming a method removes one id and adds another.
+    let text = store.get(path).unwrap().text.clone();
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("int total("))
+        .unwrap();
+    let col = line.find("total").unwrap() as u32;
+    let delta = store
+        .apply_changes(
+            path,
+            4,
+            &[TextChange {
+                range: Some(Range {
+                    start: at(line_no as u32, col),
+                    end: at(line_no as u32, col + 5),
+                }),
+                text: "sum".into(),
+            }],
+        )
+        .unwrap();
+    assert_eq!(delta.added.len(), 1);
+    assert_eq!(delta.removed.len(), 1);
+
+    // Old versions are refused and change nothing.
+    let err = store.apply_changes(
+        path,
+        4,
+        &[TextChange {
+            range: None,
+            text: String::new(),
+        }],
+    );
+    assert!(err.is_err());
+    assert!(store.get(path).unwrap().text.contains("int sum("));
+}
+
+#[test]
+fn utf16_positions_are_honoured_for_non_ascii_text() {
+    let path = "src/shop/Msg.java";
+    let text = "class Msg {\n    // 订单😀 note\n    void a() { String s = \"取消\"; }\n}\n";
+    let mut store = DocumentStore::default();
+    store.open(path, Language::Java, 1, text.to_owned());
+    // Replace `取消` (UTF-16 columns 27..29 on line 2) with `ok`.
+    let line = text.lines().nth(2).unwrap();
+    let col = line[..line.find("取消").unwrap()].encode_utf16().count() as u32;
+    store
+        .apply_changes(
+            path,
+            2,
+            &[TextChange {
+                range: Some(Range {
+                    start: at(2, col),
+                    end: at(2, col + 2),
+                }),
+                text: "ok".into(),
+            }],
+        )
+        .unwrap();
+    assert!(store.get(path).unwrap().text.contains("String s = \"ok\";"));
+    // After the emoji (two UTF-16 units) on line 1.
+    let line = text.lines().nth(1).unwrap();
+    let col = line[..line.find(" note").unwrap()].encode_utf16().count() as u32;
+    store
+        .apply_changes(
+            path,
+            3,
+            &[TextChange {
+                range: Some(Range {
+                    start: at(1, col),
+                    end: at(1, col + 5),
+                }),
+                text: String::new(),
+            }],
+        )
+        .unwrap();
+    assert!(store.get(path).unwrap().text.contains("// 订单😀\n"));
+}
+
+// ---- property: incremental == fresh -------------------------------------------------------
+
+/// LSP position of a byte offset, computed independently of the store.
+fn position_of(text: &str, offset: usize) -> Position {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u32;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Position {
+        line,
+        character: before[line_start..].encode_utf16().count() as u32,
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+const SNIPPETS: &[&str] = &[
+    "",
+    "x",
+    "\n",
+    "}",
+    "{",
+    "(",
+    "// 注释 😀\n",
+    "    public void added(int a) { return; }\n",
+    "class Inner { void m() {} }",
+    "@Transactional\n",
+    "\"str\"",
+    "/** doc */",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_edit_sequences_end_in_the_chunks_of_a_fresh_parse(
+        edits in proptest::collection::vec(
+            (0.0f64..1.0, 0usize..40, 0usize..SNIPPETS.len(), proptest::bool::ANY),
+            1..40,
+        )
+    ) {
+        let path = "src/shop/OrderService.java";
+        let mut store = DocumentStore::default();
+        let mut expected = ORDER_SERVICE.to_owned();
+        store.open(path, Language::Java, 0, expected.clone());
+        let mut version = 0;
+        let mut batch: Vec<TextChange> = Vec::new();
+        // The store's view while a batch is pending: positions refer to the text after the
+        // earlier changes of the same batch, as in LSP.
+        for (at_fraction, len, snippet, flush) in edits {
+            let start = floor_char_boundary(&expected, (at_fraction * expected.len() as f64) as usize);
+            let end = floor_char_boundary(&expected, start + len).max(start);
+            let range = Range { start: position_of(&expected, start), end: position_of(&expected, end) };
+            expected.replace_range(start..end, SNIPPETS[snippet]);
+            batch.push(TextChange { range: Some(range), text: SNIPPETS[snippet].to_owned() });
+            if flush {
+                version += 1;
+                store.apply_changes(path, version, &batch).unwrap();
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            store.apply_changes(path, version + 1, &batch).unwrap();
+        }
+        let live = store.get(path).unwrap();
+        proptest::prop_assert_eq!(&live.text, &expected);
+        let fresh = chunks_of(&expected);
+        proptest::prop_assert_eq!(&live.chunks, &fresh);
+    }
+}

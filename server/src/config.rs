@@ -52,7 +52,10 @@ impl Default for IndexSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}\nfix the file or remove it to use the defaults")]
     Parse { path: PathBuf, message: String },
 }

@@ -75,7 +75,9 @@ impl ChunkId {
     pub fn is_well_formed(&self) -> bool {
         self.0.len() == 13
             && self.0.starts_with('c')
-            && self.0[1..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            && self.0[1..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     }
 
     pub fn as_str(&self) -> &str {
@@ -174,15 +176,26 @@ pub(crate) struct ChunkDraft {
 
 impl<'a> ChunkSink<'a> {
     pub(crate) fn new(path: &'a str, text: &'a str) -> Self {
-        ChunkSink { path, text, chunks: Vec::new(), seen: Default::default() }
+        ChunkSink {
+            path,
+            text,
+            chunks: Vec::new(),
+            seen: Default::default(),
+        }
     }
 
     /// Adds a chunk and returns its id.
     pub(crate) fn push(&mut self, draft: ChunkDraft) -> ChunkId {
-        let count = self.seen.entry((draft.kind, draft.symbol.clone())).or_insert(0);
+        let count = self
+            .seen
+            .entry((draft.kind, draft.symbol.clone()))
+            .or_insert(0);
         *count += 1;
-        let symbol =
-            if *count == 1 { draft.symbol } else { format!("{}#{}", draft.symbol, count) };
+        let symbol = if *count == 1 {
+            draft.symbol
+        } else {
+            format!("{}#{}", draft.symbol, count)
+        };
         let chunk_id = ChunkId::compute(self.path, draft.kind, &symbol);
         let content_hash = ContentHash::of(&self.text[draft.start_byte..draft.end_byte]);
         self.chunks.push(Chunk {
@@ -213,11 +226,23 @@ mod tests {
     #[test]
     fn id_depends_on_path_kind_and_symbol_only() {
         let a = ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)");
-        assert_eq!(a, ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)"));
+        assert_eq!(
+            a,
+            ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)")
+        );
         assert!(a.is_well_formed(), "{a}");
-        assert_ne!(a, ChunkId::compute("src/B.java", ChunkKind::Method, "p.A.f(int)"));
-        assert_ne!(a, ChunkId::compute("src/A.java", ChunkKind::Constructor, "p.A.f(int)"));
-        assert_ne!(a, ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(long)"));
+        assert_ne!(
+            a,
+            ChunkId::compute("src/B.java", ChunkKind::Method, "p.A.f(int)")
+        );
+        assert_ne!(
+            a,
+            ChunkId::compute("src/A.java", ChunkKind::Constructor, "p.A.f(int)")
+        );
+        assert_ne!(
+            a,
+            ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(long)")
+        );
     }
 
     #[test]
@@ -227,7 +252,10 @@ mod tests {
             let hex = blake3::hash(b"acdp-chunk-v1\0src/A.java\0method\0p.A.f(int)").to_hex();
             format!("c{}", &hex[..12])
         };
-        assert_eq!(ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)").as_str(), expected);
+        assert_eq!(
+            ChunkId::compute("src/A.java", ChunkKind::Method, "p.A.f(int)").as_str(),
+            expected
+        );
     }
 
     #[test]

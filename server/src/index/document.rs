@@ -61,9 +61,17 @@ pub enum DocumentError {
     #[error("{path} is not open: send didOpen before didChange")]
     NotOpen { path: String },
     #[error("{path}: version {got} is not newer than {current}; the edit was ignored")]
-    StaleVersion { path: String, current: i32, got: i32 },
+    StaleVersion {
+        path: String,
+        current: i32,
+        got: i32,
+    },
     #[error("{path}: position {line}:{character} is outside the document")]
-    BadPosition { path: String, line: u32, character: u32 },
+    BadPosition {
+        path: String,
+        line: u32,
+        character: u32,
+    },
 }
 
 /// One open document.
@@ -85,9 +93,14 @@ impl Document {
 
     /// Converts a byte offset to an LSP position.
     pub fn position(&self, offset: usize) -> Option<Position> {
-        let line_col = self.line_index.try_line_col(TextSize::try_from(offset).ok()?)?;
+        let line_col = self
+            .line_index
+            .try_line_col(TextSize::try_from(offset).ok()?)?;
         let wide = self.line_index.to_wide(WideEncoding::Utf16, line_col)?;
-        Some(Position { line: wide.line, character: wide.col })
+        Some(Position {
+            line: wide.line,
+            character: wide.col,
+        })
     }
 
     /// The innermost chunk that contains `offset`.
@@ -107,7 +120,10 @@ pub struct DocumentStore {
 
 impl Default for DocumentStore {
     fn default() -> Self {
-        DocumentStore { parser: java::new_parser(), documents: HashMap::new() }
+        DocumentStore {
+            parser: java::new_parser(),
+            documents: HashMap::new(),
+        }
     }
 }
 
@@ -117,8 +133,18 @@ impl DocumentStore {
     }
 
     /// Opens (or replaces) a document; every chunk it has counts as added.
-    pub fn open(&mut self, path: &str, language: Language, version: i32, text: String) -> ChunkDelta {
-        let old = self.documents.remove(path).map(|d| d.chunks).unwrap_or_default();
+    pub fn open(
+        &mut self,
+        path: &str,
+        language: Language,
+        version: i32,
+        text: String,
+    ) -> ChunkDelta {
+        let old = self
+            .documents
+            .remove(path)
+            .map(|d| d.chunks)
+            .unwrap_or_default();
         let mut document = Document {
             language,
             version,
@@ -152,11 +178,17 @@ impl DocumentStore {
         let mut document = self
             .documents
             .remove(path)
-            .ok_or_else(|| DocumentError::NotOpen { path: path.to_owned() })?;
+            .ok_or_else(|| DocumentError::NotOpen {
+                path: path.to_owned(),
+            })?;
         if version <= document.version {
             let current = document.version;
             self.documents.insert(path.to_owned(), document);
-            return Err(DocumentError::StaleVersion { path: path.to_owned(), current, got: version });
+            return Err(DocumentError::StaleVersion {
+                path: path.to_owned(),
+                current,
+                got: version,
+            });
         }
         document.version = version;
         let old_chunks = std::mem::take(&mut document.chunks);
@@ -176,7 +208,14 @@ impl DocumentStore {
     fn rechunk(&mut self, path: &str, document: &mut Document) {
         let (chunks, warnings) = match document.language {
             Language::Java => {
-                let tree = java::parse(&mut self.parser, &document.text, document.tree.as_ref());
+                let mut tree =
+                    java::parse(&mut self.parser, &document.text, document.tree.as_ref());
+                // Error recovery may settle differently when it starts from an old tree; a
+                // broken document is parsed afresh so the live chunks always equal a cold
+                // index of the same text. Valid documents keep the incremental result.
+                if document.tree.is_some() && tree.root_node().has_error() {
+                    tree = java::parse(&mut self.parser, &document.text, None);
+                }
                 let out = java::chunk_java(path, &document.text, &tree);
                 document.tree = Some(tree);
                 out
@@ -188,7 +227,11 @@ impl DocumentStore {
     }
 }
 
-fn apply_change(path: &str, document: &mut Document, change: &TextChange) -> Result<(), DocumentError> {
+fn apply_change(
+    path: &str,
+    document: &mut Document,
+    change: &TextChange,
+) -> Result<(), DocumentError> {
     let Some(range) = change.range else {
         document.text.clone_from(&change.text);
         document.line_index = LineIndex::new(&document.text);
@@ -200,9 +243,15 @@ fn apply_change(path: &str, document: &mut Document, change: &TextChange) -> Res
         line: p.line,
         character: p.character,
     };
-    let start = document.offset(range.start).ok_or_else(|| bad(range.start))?;
+    let start = document
+        .offset(range.start)
+        .ok_or_else(|| bad(range.start))?;
     let end = document.offset(range.end).ok_or_else(|| bad(range.end))?;
-    let (start, end) = if start <= end { (start, end) } else { (end, start) };
+    let (start, end) = if start <= end {
+        (start, end)
+    } else {
+        (end, start)
+    };
     let start_position = point_at(&document.line_index, start);
     let old_end_position = point_at(&document.line_index, end);
     document.text.replace_range(start..end, &change.text);
@@ -235,7 +284,10 @@ fn offset_of(line_index: &LineIndex, text: &str, position: Position) -> Option<u
     let line_start = usize::from(line_range.start());
     let line_text = &text[line_start..usize::from(line_range.end())];
     let content_len = line_text.trim_end_matches(['\n', '\r']).len();
-    let wide = WideLineCol { line: position.line, col: position.character };
+    let wide = WideLineCol {
+        line: position.line,
+        col: position.character,
+    };
     let col = match line_index.to_utf8(WideEncoding::Utf16, wide) {
         Some(line_col) => (line_col.col as usize).min(content_len),
         None => content_len,
@@ -251,7 +303,10 @@ fn offset_of(line_index: &LineIndex, text: &str, position: Position) -> Option<u
 /// Tree-sitter point (row, byte column) of a byte offset.
 fn point_at(line_index: &LineIndex, offset: usize) -> Point {
     let line_col = line_index.line_col(TextSize::new(offset as u32));
-    Point { row: line_col.line as usize, column: line_col.col as usize }
+    Point {
+        row: line_col.line as usize,
+        column: line_col.col as usize,
+    }
 }
 
 fn point_after(start: Point, inserted: &str) -> Point {
@@ -260,7 +315,10 @@ fn point_after(start: Point, inserted: &str) -> Point {
             row: start.row + inserted.matches('\n').count(),
             column: inserted.len() - last - 1,
         },
-        None => Point { row: start.row, column: start.column + inserted.len() },
+        None => Point {
+            row: start.row,
+            column: start.column + inserted.len(),
+        },
     }
 }
 
@@ -280,7 +338,10 @@ fn diff_chunks(old: &[Chunk], new: &[Chunk]) -> ChunkDelta {
             Some(_) => {}
         }
     }
-    delta.removed =
-        old.iter().filter(|c| !new_ids.contains(&c.chunk_id)).map(|c| c.chunk_id.clone()).collect();
+    delta.removed = old
+        .iter()
+        .filter(|c| !new_ids.contains(&c.chunk_id))
+        .map(|c| c.chunk_id.clone())
+        .collect();
     delta
 }

@@ -7,8 +7,8 @@
 
 use tree_sitter::{Node, Parser, Tree};
 
-use super::chunk::{Chunk, ChunkDraft, ChunkId, ChunkKind, ChunkSink};
 use super::SyntaxWarning;
+use super::chunk::{Chunk, ChunkDraft, ChunkId, ChunkKind, ChunkSink};
 
 /// Kinds of tree-sitter-java nodes that declare a named type.
 const TYPE_DECLARATIONS: &[&str] = &[
@@ -50,7 +50,11 @@ pub fn chunk_java(path: &str, text: &str, tree: &Tree) -> (Vec<Chunk>, Vec<Synta
         package: package_name(root, text),
     };
     walker.visit_container(root, None);
-    let warnings = if root.has_error() { syntax_warnings(path, root) } else { Vec::new() };
+    let warnings = if root.has_error() {
+        syntax_warnings(path, root)
+    } else {
+        Vec::new()
+    };
     (walker.sink.finish(), warnings)
 }
 
@@ -108,8 +112,10 @@ impl<'a> Walker<'a> {
             (None, None) => name.to_owned(),
         };
         let body = node.child_by_field_name("body");
-        let (header_end, header_end_row) =
-            body.map_or((node.end_byte(), node.end_position().row), |body| header_end(node, body));
+        let (header_end, header_end_row) = body
+            .map_or((node.end_byte(), node.end_position().row), |body| {
+                header_end(node, body)
+            });
         let chunk_id = self.sink.push(ChunkDraft {
             kind: ChunkKind::TypeHeader,
             symbol: symbol.clone(),
@@ -120,7 +126,11 @@ impl<'a> Walker<'a> {
             end_byte: header_end,
             doc: doc_comment(node, self.text),
         });
-        let scope = TypeScope { symbol, simple_name: name.to_owned(), chunk_id };
+        let scope = TypeScope {
+            symbol,
+            simple_name: name.to_owned(),
+            chunk_id,
+        };
         if let Some(body) = body {
             self.visit_container(body, Some(&scope));
         }
@@ -174,9 +184,7 @@ fn header_end(node: Node<'_>, body: Node<'_>) -> (usize, usize) {
                 let mut inner = member.walk();
                 for member in member.named_children(&mut inner) {
                     match member.kind() {
-                        "field_declaration" => {
-                            end = (member.end_byte(), member.end_position().row)
-                        }
+                        "field_declaration" => end = (member.end_byte(), member.end_position().row),
                         "line_comment" | "block_comment" => {}
                         _ => return end,
                     }
@@ -196,7 +204,9 @@ fn parameter_types(params: Node<'_>, text: &str) -> Vec<String> {
     for param in params.named_children(&mut cursor) {
         match param.kind() {
             "formal_parameter" => {
-                let Some(ty) = param.child_by_field_name("type") else { continue };
+                let Some(ty) = param.child_by_field_name("type") else {
+                    continue;
+                };
                 let mut written = type_text(ty, text);
                 // `String args[]`: dimensions written after the name.
                 if let Some(dims) = param.child_by_field_name("dimensions") {
@@ -241,7 +251,9 @@ fn append_type_text(node: Node<'_>, text: &str, out: &mut String) {
 
 fn package_name(root: Node<'_>, text: &str) -> Option<String> {
     let mut cursor = root.walk();
-    let package = root.named_children(&mut cursor).find(|n| n.kind() == "package_declaration")?;
+    let package = root
+        .named_children(&mut cursor)
+        .find(|n| n.kind() == "package_declaration")?;
     let mut cursor = package.walk();
     let name = package
         .named_children(&mut cursor)

@@ -13,7 +13,14 @@ use super::SyntaxWarning;
 use super::chunk::{Chunk, ChunkDraft, ChunkKind, ChunkSink};
 
 /// Elements directly under `<mapper>` that become chunks.
-const STATEMENT_TAGS: &[&[u8]] = &[b"select", b"insert", b"update", b"delete", b"sql", b"resultMap"];
+const STATEMENT_TAGS: &[&[u8]] = &[
+    b"select",
+    b"insert",
+    b"update",
+    b"delete",
+    b"sql",
+    b"resultMap",
+];
 
 /// Whether `text` looks like a MyBatis mapper (its root element is `<mapper>`), checked without
 /// a full parse so that `pom.xml` and friends cost almost nothing.
@@ -33,13 +40,16 @@ pub fn is_mapper_xml(text: &str) -> bool {
 
 /// Chunks of one mapper file, in source order, and its warnings.
 pub fn chunk_mapper_xml(path: &str, text: &str) -> (Vec<Chunk>, Vec<SyntaxWarning>) {
-    let mut sink = ChunkSink::new(path, text);
+    let mut out = Statements {
+        sink: ChunkSink::new(path, text),
+        lines: LineStarts::new(text),
+        path,
+        namespace: None,
+    };
     let mut warnings = Vec::new();
-    let lines = LineStarts::new(text);
     let mut reader = Reader::from_str(text);
-    let mut namespace: Option<String> = None;
     let mut depth = 0usize;
-    // Start of the statement being read: (byte, tag, id, doc).
+    // The statement being read: start byte, tag, id and doc.
     let mut open: Option<(usize, Vec<u8>, String, Option<String>)> = None;
     let mut last_comment: Option<(usize, String)> = None;
     loop {
@@ -50,8 +60,10 @@ pub fn chunk_mapper_xml(path: &str, text: &str) -> (Vec<Chunk>, Vec<SyntaxWarnin
                 let at = reader.error_position() as usize;
                 warnings.push(SyntaxWarning {
                     path: path.to_owned(),
-                    line: lines.line_of(at),
-                    message: format!("malformed XML: {err}; statements after this point are skipped"),
+                    line: out.lines.line_of(at),
+                    message: format!(
+                        "malformed XML: {err}; statements after this point are skipped"
+                    ),
                 });
                 break;
             }
@@ -60,29 +72,24 @@ pub fn chunk_mapper_xml(path: &str, text: &str) -> (Vec<Chunk>, Vec<SyntaxWarnin
             Event::Start(e) => {
                 depth += 1;
                 if depth == 1 && e.name().as_ref() == b"mapper" {
-                    namespace = attribute(&e, b"namespace");
+                    out.namespace = attribute(&e, b"namespace");
                 } else if depth == 2 && STATEMENT_TAGS.contains(&e.name().as_ref()) {
                     let id = attribute(&e, b"id").unwrap_or_default();
                     let doc = take_doc(&mut last_comment, text, event_start);
                     open = Some((event_start, e.name().as_ref().to_vec(), id, doc));
                 }
             }
-            Event::Empty(e) => {
-                if depth == 1 && STATEMENT_TAGS.contains(&e.name().as_ref()) {
-                    let id = attribute(&e, b"id").unwrap_or_default();
-                    let doc = take_doc(&mut last_comment, text, event_start);
-                    let end = reader.buffer_position() as usize;
-                    push(&mut sink, &lines, namespace.as_deref(), path, &id, event_start, end, doc);
-                }
+            Event::Empty(e) if depth == 1 && STATEMENT_TAGS.contains(&e.name().as_ref()) => {
+                let id = attribute(&e, b"id").unwrap_or_default();
+                let doc = take_doc(&mut last_comment, text, event_start);
+                out.push(&id, event_start..reader.buffer_position() as usize, doc);
             }
             Event::End(e) => {
-                if depth == 2 {
-                    if let Some((start, tag, id, doc)) = open.take() {
-                        if tag == e.name().as_ref() {
-                            let end = reader.buffer_position() as usize;
-                            push(&mut sink, &lines, namespace.as_deref(), path, &id, start, end, doc);
-                        }
-                    }
+                if depth == 2
+                    && let Some((start, tag, id, doc)) = open.take()
+                    && tag == e.name().as_ref()
+                {
+                    out.push(&id, start..reader.buffer_position() as usize, doc);
                 }
                 depth = depth.saturating_sub(1);
             }
@@ -94,35 +101,35 @@ pub fn chunk_mapper_xml(path: &str, text: &str) -> (Vec<Chunk>, Vec<SyntaxWarnin
             _ => {}
         }
     }
-    (sink.finish(), warnings)
+    (out.sink.finish(), warnings)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push(
-    sink: &mut ChunkSink<'_>,
-    lines: &LineStarts,
-    namespace: Option<&str>,
-    path: &str,
-    id: &str,
-    start: usize,
-    end: usize,
-    doc: Option<String>,
-) {
-    // Without a namespace the file stem keeps statements of different files apart.
-    let namespace = namespace.map(str::to_owned).unwrap_or_else(|| {
-        let file = path.rsplit('/').next().unwrap_or(path);
-        file.strip_suffix(".xml").unwrap_or(file).to_owned()
-    });
-    sink.push(ChunkDraft {
-        kind: ChunkKind::MapperStatement,
-        symbol: format!("{namespace}.{id}"),
-        parent: None,
-        start_line: lines.line_of(start),
-        end_line: lines.line_of(end.saturating_sub(1)),
-        start_byte: start,
-        end_byte: end,
-        doc,
-    });
+/// Collects the statements of one file.
+struct Statements<'a> {
+    sink: ChunkSink<'a>,
+    lines: LineStarts,
+    path: &'a str,
+    namespace: Option<String>,
+}
+
+impl Statements<'_> {
+    fn push(&mut self, id: &str, bytes: std::ops::Range<usize>, doc: Option<String>) {
+        // Without a namespace the file stem keeps statements of different files apart.
+        let namespace = self.namespace.clone().unwrap_or_else(|| {
+            let file = self.path.rsplit('/').next().unwrap_or(self.path);
+            file.strip_suffix(".xml").unwrap_or(file).to_owned()
+        });
+        self.sink.push(ChunkDraft {
+            kind: ChunkKind::MapperStatement,
+            symbol: format!("{namespace}.{id}"),
+            parent: None,
+            start_line: self.lines.line_of(bytes.start),
+            end_line: self.lines.line_of(bytes.end.saturating_sub(1)),
+            start_byte: bytes.start,
+            end_byte: bytes.end,
+            doc,
+        });
+    }
 }
 
 /// The comment that ends right before a statement (only whitespace between) is its doc.
@@ -134,7 +141,9 @@ fn take_doc(last: &mut Option<(usize, String)>, text: &str, start: usize) -> Opt
 
 fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
     let attr = element.try_get_attribute(name).ok()??;
-    attr.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned())
+    attr.normalized_value(XmlVersion::Implicit1_0)
+        .ok()
+        .map(|v| v.into_owned())
 }
 
 /// Byte offset -> 1-based line, for a text read once.
@@ -143,7 +152,12 @@ struct LineStarts(Vec<usize>);
 impl LineStarts {
     fn new(text: &str) -> Self {
         let starts = std::iter::once(0)
-            .chain(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1))
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
             .collect();
         LineStarts(starts)
     }
@@ -176,7 +190,14 @@ mod tests {
         let (chunks, warnings) = chunk_mapper_xml("m/StockDao.xml", MAPPER);
         assert!(warnings.is_empty(), "{warnings:?}");
         let symbols: Vec<_> = chunks.iter().map(|c| c.symbol.as_str()).collect();
-        assert_eq!(symbols, ["shop.dao.StockDao.lockStock", "shop.dao.StockDao.get", "shop.dao.StockDao.cols"]);
+        assert_eq!(
+            symbols,
+            [
+                "shop.dao.StockDao.lockStock",
+                "shop.dao.StockDao.get",
+                "shop.dao.StockDao.cols"
+            ]
+        );
         let lock = &chunks[0];
         assert_eq!((lock.start_line, lock.end_line), (5, 8));
         assert!(lock.text(MAPPER).starts_with("<update id=\"lockStock\">"));
@@ -198,7 +219,9 @@ mod tests {
 
     #[test]
     fn other_xml_is_not_a_mapper() {
-        assert!(!is_mapper_xml("<project><modelVersion>4.0.0</modelVersion></project>"));
+        assert!(!is_mapper_xml(
+            "<project><modelVersion>4.0.0</modelVersion></project>"
+        ));
         assert!(!is_mapper_xml("not xml at all <"));
     }
 }

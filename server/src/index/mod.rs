@@ -23,8 +23,7 @@ pub use document::{ChunkDelta, DocumentError, DocumentStore, Position, Range, Te
 pub use source::{Language, SkipReason};
 pub use walk::WalkOptions;
 pub use workspace::{
-    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex,
-    index_workspace,
+    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex, index_workspace,
 };
 
 use serde::{Deserialize, Serialize};

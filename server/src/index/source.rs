@@ -57,13 +57,14 @@ pub fn candidate_language(path: &Path) -> Option<Language> {
 
 /// Checks bytes read from a candidate file: `Ok(None)` means "not ours" (an XML file that is
 /// not a MyBatis mapper), `Err` a reason to skip it.
-pub fn decode<'a>(language: Language, bytes: &'a [u8]) -> Result<Option<&'a str>, SkipReason> {
+pub fn decode(language: Language, bytes: &[u8]) -> Result<Option<&str>, SkipReason> {
     let probe = &bytes[..bytes.len().min(8192)];
     if probe.contains(&0) {
         return Err(SkipReason::Binary);
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|err| SkipReason::NotUtf8 { byte_offset: err.valid_up_to() })?;
+    let text = std::str::from_utf8(bytes).map_err(|err| SkipReason::NotUtf8 {
+        byte_offset: err.valid_up_to(),
+    })?;
     match language {
         Language::MapperXml if !mapper_xml::is_mapper_xml(text) => Ok(None),
         _ => Ok(Some(text)),

@@ -62,10 +62,10 @@ pub struct GlobError {
 pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, GlobError> {
     let mut overrides = OverrideBuilder::new(root);
     let mut add = |glob: String| {
-        overrides
-            .add(&glob)
-            .map(|_| ())
-            .map_err(|err| GlobError { message: err.to_string(), glob })
+        overrides.add(&glob).map(|_| ()).map_err(|err| GlobError {
+            message: err.to_string(),
+            glob,
+        })
     };
     for glob in &options.include {
         add(glob.clone())?;
@@ -76,9 +76,10 @@ pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, 
     for dir in &options.always_excluded {
         add(format!("!/{}/", dir.to_string_lossy().trim_matches('/')))?;
     }
-    let overrides = overrides
-        .build()
-        .map_err(|err| GlobError { glob: String::new(), message: err.to_string() })?;
+    let overrides = overrides.build().map_err(|err| GlobError {
+        glob: String::new(),
+        message: err.to_string(),
+    })?;
 
     let walker = WalkBuilder::new(root)
         .hidden(!options.hidden)
@@ -95,7 +96,9 @@ pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, 
                 if !entry.file_type().is_some_and(|t| t.is_file()) {
                     continue;
                 }
-                let Some(language) = candidate_language(entry.path()) else { continue };
+                let Some(language) = candidate_language(entry.path()) else {
+                    continue;
+                };
                 result.candidates.push(Candidate {
                     rel_path: relative_path(root, entry.path()),
                     abs_path: entry.into_path(),
@@ -103,19 +106,31 @@ pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, 
                 });
             }
             Err(err) => {
-                let path = error_path(&err).map(|p| relative_path(root, p)).unwrap_or_default();
-                result.errors.push((path, SkipReason::WalkError { error: err.to_string() }));
+                let path = error_path(&err)
+                    .map(|p| relative_path(root, p))
+                    .unwrap_or_default();
+                result.errors.push((
+                    path,
+                    SkipReason::WalkError {
+                        error: err.to_string(),
+                    },
+                ));
             }
         }
     }
-    result.candidates.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result
+        .candidates
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(result)
 }
 
 /// Repository-relative path with `/` separators, so ids match across platforms and checkouts.
 pub fn relative_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    let parts: Vec<_> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
     parts.join("/")
 }
 

@@ -27,13 +27,19 @@ pub struct IndexOptions {
 impl IndexOptions {
     /// Options from `<root>/acdp.toml` (defaults when absent), with the cache on.
     pub fn from_project(root: &Path) -> Result<IndexOptions, ConfigError> {
-        Ok(IndexOptions { settings: ProjectConfig::load(root)?.index, use_cache: true })
+        Ok(IndexOptions {
+            settings: ProjectConfig::load(root)?.index,
+            use_cache: true,
+        })
     }
 }
 
 impl Default for IndexOptions {
     fn default() -> Self {
-        IndexOptions { settings: IndexSettings::default(), use_cache: true }
+        IndexOptions {
+            settings: IndexSettings::default(),
+            use_cache: true,
+        }
     }
 }
 
@@ -83,7 +89,9 @@ pub struct WorkspaceIndex {
 impl WorkspaceIndex {
     /// Every chunk with its file, in path then source order.
     pub fn chunks(&self) -> impl Iterator<Item = (&IndexedFile, &Chunk)> {
-        self.files.iter().flat_map(|file| file.chunks.iter().map(move |chunk| (file, chunk)))
+        self.files
+            .iter()
+            .flat_map(|file| file.chunks.iter().map(move |chunk| (file, chunk)))
     }
 
     /// Looks a chunk up by id.
@@ -107,7 +115,11 @@ pub enum IndexError {
 }
 
 enum Outcome {
-    Indexed { file: IndexedFile, file_hash: [u8; 32], from_cache: bool },
+    Indexed {
+        file: IndexedFile,
+        file_hash: [u8; 32],
+        from_cache: bool,
+    },
     NotOurs,
     Skipped(SkippedFile),
 }
@@ -121,7 +133,11 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     let settings = &options.settings;
     let state_dir = root.join(&settings.state_dir);
     let walked = walk_workspace(root, &WalkOptions::from_settings(settings))?;
-    let cache = if options.use_cache { IndexCache::load(&state_dir) } else { IndexCache::default() };
+    let cache = if options.use_cache {
+        IndexCache::load(&state_dir)
+    } else {
+        IndexCache::default()
+    };
 
     let outcomes: Vec<Outcome> = walked
         .candidates
@@ -141,7 +157,11 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     let mut stats = IndexStats::default();
     for outcome in outcomes {
         match outcome {
-            Outcome::Indexed { file, file_hash, from_cache } => {
+            Outcome::Indexed {
+                file,
+                file_hash,
+                from_cache,
+            } => {
                 stats.files_from_cache += usize::from(from_cache);
                 stats.bytes += file.text.len() as u64;
                 next_cache.files.insert(
@@ -161,17 +181,21 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     }
 
     let changed = stats.files_from_cache != files.len() || cache.files.len() != files.len();
-    if options.use_cache && changed {
-        if let Err(err) = next_cache.save(&state_dir) {
-            stats.cache_error = Some(format!("cannot write {}: {err}", state_dir.display()));
-        }
+    if options.use_cache
+        && changed
+        && let Err(err) = next_cache.save(&state_dir)
+    {
+        stats.cache_error = Some(format!("cannot write {}: {err}", state_dir.display()));
     }
 
     let by_id = files
         .iter()
         .enumerate()
         .flat_map(|(f, file)| {
-            file.chunks.iter().enumerate().map(move |(c, chunk)| (chunk.chunk_id.clone(), (f, c)))
+            file.chunks
+                .iter()
+                .enumerate()
+                .map(move |(c, chunk)| (chunk.chunk_id.clone(), (f, c)))
         })
         .collect();
     stats.files = files.len();
@@ -179,7 +203,13 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     stats.warnings = files.iter().map(|f| f.warnings.len()).sum();
     stats.skipped = skipped.len();
     stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(WorkspaceIndex { root: root.to_path_buf(), files, skipped, stats, by_id })
+    Ok(WorkspaceIndex {
+        root: root.to_path_buf(),
+        files,
+        skipped,
+        stats,
+        by_id,
+    })
 }
 
 fn index_file(
@@ -189,15 +219,25 @@ fn index_file(
     cache: &IndexCache,
 ) -> Outcome {
     let skip = |reason| {
-        Outcome::Skipped(SkippedFile { path: candidate.rel_path.clone(), reason })
+        Outcome::Skipped(SkippedFile {
+            path: candidate.rel_path.clone(),
+            reason,
+        })
     };
-    let unreadable = |err: std::io::Error| skip(SkipReason::Unreadable { error: err.to_string() });
+    let unreadable = |err: std::io::Error| {
+        skip(SkipReason::Unreadable {
+            error: err.to_string(),
+        })
+    };
     let size = match std::fs::metadata(&candidate.abs_path) {
         Ok(meta) => meta.len(),
         Err(err) => return unreadable(err),
     };
     if size > max_file_size {
-        return skip(SkipReason::TooLarge { size, limit: max_file_size });
+        return skip(SkipReason::TooLarge {
+            size,
+            limit: max_file_size,
+        });
     }
     let bytes = match std::fs::read(&candidate.abs_path) {
         Ok(bytes) => bytes,
@@ -205,26 +245,28 @@ fn index_file(
     };
     // The file may have grown between metadata and read.
     if bytes.len() as u64 > max_file_size {
-        return skip(SkipReason::TooLarge { size: bytes.len() as u64, limit: max_file_size });
+        return skip(SkipReason::TooLarge {
+            size: bytes.len() as u64,
+            limit: max_file_size,
+        });
     }
     let file_hash = *blake3::hash(&bytes).as_bytes();
-    if let Some(cached) = cache.files.get(&candidate.rel_path) {
-        if cached.file_hash == file_hash {
-            // Same bytes as when the chunks were cut: they are valid UTF-8 and ours.
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                return Outcome::Indexed {
-                    file: IndexedFile {
-                        path: candidate.rel_path.clone(),
-                        language: cached.language,
-                        text: Arc::from(text),
-                        chunks: cached.chunks.clone(),
-                        warnings: cached.warnings.clone(),
-                    },
-                    file_hash,
-                    from_cache: true,
-                };
-            }
-        }
+    // Same bytes as when the chunks were cut: they are valid UTF-8 and ours.
+    if let Some(cached) = cache.files.get(&candidate.rel_path)
+        && cached.file_hash == file_hash
+        && let Ok(text) = std::str::from_utf8(&bytes)
+    {
+        return Outcome::Indexed {
+            file: IndexedFile {
+                path: candidate.rel_path.clone(),
+                language: cached.language,
+                text: Arc::from(text),
+                chunks: cached.chunks.clone(),
+                warnings: cached.warnings.clone(),
+            },
+            file_hash,
+            from_cache: true,
+        };
     }
     let text = match decode(candidate.language, &bytes) {
         Ok(Some(text)) => text,
