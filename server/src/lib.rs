@@ -9,7 +9,7 @@
 //!
 //! The `acdp` binary and the language server are thin shells over these calls.
 
+pub mod analysis;
 pub mod config;
 pub mod index;
-pub mod analysis;
 pub mod lsp;

@@ -102,7 +102,10 @@ fn print_chunks(index: &WorkspaceIndex, with_text: bool) -> std::io::Result<()> 
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     for (file, chunk) in index.chunks() {
-        let record = ChunkRecord { chunk, code: with_text.then(|| chunk.text(&file.text)) };
+        let record = ChunkRecord {
+            chunk,
+            code: with_text.then(|| chunk.text(&file.text)),
+        };
         serde_json::to_writer(&mut out, &record)?;
         out.write_all(b"\n")?;
     }

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "acdp", version, about = "Repository-grounded training data from Java code")]
+#[command(
+    name = "acdp",
+    version,
+    about = "Repository-grounded training data from Java code"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

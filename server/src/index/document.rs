@@ -83,6 +83,8 @@ pub struct Document {
     pub warnings: Vec<SyntaxWarning>,
     line_index: LineIndex,
     tree: Option<Tree>,
+    /// The last parse was incremental and found syntax errors: see [`DocumentStore::settle`].
+    unsettled: bool,
 }
 
 impl Document {
@@ -153,6 +155,7 @@ impl DocumentStore {
             chunks: Vec::new(),
             warnings: Vec::new(),
             tree: None,
+            unsettled: false,
         };
         self.rechunk(path, &mut document);
         let delta = diff_chunks(&old, &document.chunks);
@@ -205,17 +208,36 @@ impl DocumentStore {
         result.map(|()| delta)
     }
 
+    /// Brings a document whose last incremental parse had syntax errors to exactly the chunks
+    /// of a cold parse, and returns what that changed (None when nothing was pending).
+    ///
+    /// Error recovery that starts from an old tree can settle on a different tree than a cold
+    /// parse of the same text. Parsing a broken file cold costs several times an incremental
+    /// update, so it is not done on every keystroke; the language server calls this when typing
+    /// pauses and on save.
+    pub fn settle(&mut self, path: &str) -> Option<ChunkDelta> {
+        let mut document = self.documents.remove(path)?;
+        let delta = document.unsettled.then(|| {
+            document.tree = None;
+            let old_chunks = std::mem::take(&mut document.chunks);
+            self.rechunk(path, &mut document);
+            diff_chunks(&old_chunks, &document.chunks)
+        });
+        self.documents.insert(path.to_owned(), document);
+        delta
+    }
+
+    /// Whether a document's chunks may still differ from a cold parse (see [`Self::settle`]).
+    pub fn is_unsettled(&self, path: &str) -> bool {
+        self.documents.get(path).is_some_and(|d| d.unsettled)
+    }
+
     fn rechunk(&mut self, path: &str, document: &mut Document) {
         let (chunks, warnings) = match document.language {
             Language::Java => {
-                let mut tree =
-                    java::parse(&mut self.parser, &document.text, document.tree.as_ref());
-                // Error recovery may settle differently when it starts from an old tree; a
-                // broken document is parsed afresh so the live chunks always equal a cold
-                // index of the same text. Valid documents keep the incremental result.
-                if document.tree.is_some() && tree.root_node().has_error() {
-                    tree = java::parse(&mut self.parser, &document.text, None);
-                }
+                let incremental = document.tree.is_some();
+                let tree = java::parse(&mut self.parser, &document.text, document.tree.as_ref());
+                document.unsettled = incremental && tree.root_node().has_error();
                 let out = java::chunk_java(path, &document.text, &tree);
                 document.tree = Some(tree);
                 out

@@ -18,6 +18,7 @@ mod source;
 mod walk;
 mod workspace;
 
+pub use cache::write_atomic;
 pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash};
 pub use document::{ChunkDelta, DocumentError, DocumentStore, Position, Range, TextChange};
 pub use source::{Language, SkipReason};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::cache::{CachedFile, IndexCache};
+use super::cache::IndexCache;
 use super::chunk::{Chunk, ChunkId};
 use super::source::{Language, SkipReason, decode};
 use super::walk::{Candidate, WalkOptions, walk_workspace};
@@ -48,6 +48,8 @@ impl Default for IndexOptions {
 pub struct IndexedFile {
     pub path: String,
     pub language: Language,
+    /// blake3 of the file's bytes: the stored state is reused while it matches.
+    pub file_hash: [u8; 32],
     pub text: Arc<str>,
     pub chunks: Vec<Chunk>,
     pub warnings: Vec<SyntaxWarning>,
@@ -115,10 +117,12 @@ pub enum IndexError {
 }
 
 enum Outcome {
-    Indexed {
-        file: IndexedFile,
+    Indexed(IndexedFile),
+    /// Unchanged since the stored state: chunks are moved out of the cache afterwards.
+    Unchanged {
+        path: String,
         file_hash: [u8; 32],
-        from_cache: bool,
+        text: Arc<str>,
     },
     NotOurs,
     Skipped(SkippedFile),
@@ -147,43 +151,46 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
         })
         .collect();
 
+    let stored_files = cache.files.len();
+    let mut cache = cache;
     let mut files = Vec::new();
     let mut skipped: Vec<SkippedFile> = walked
         .errors
         .into_iter()
         .map(|(path, reason)| SkippedFile { path, reason })
         .collect();
-    let mut next_cache = IndexCache::default();
     let mut stats = IndexStats::default();
     for outcome in outcomes {
         match outcome {
-            Outcome::Indexed {
-                file,
+            Outcome::Indexed(file) => files.push(file),
+            Outcome::Unchanged {
+                path,
                 file_hash,
-                from_cache,
+                text,
             } => {
-                stats.files_from_cache += usize::from(from_cache);
-                stats.bytes += file.text.len() as u64;
-                next_cache.files.insert(
-                    file.path.clone(),
-                    CachedFile {
-                        file_hash,
-                        language: file.language,
-                        chunks: file.chunks.clone(),
-                        warnings: file.warnings.clone(),
-                    },
-                );
-                files.push(file);
+                let cached = cache
+                    .files
+                    .remove(&path)
+                    .expect("index_file saw it in the cache");
+                stats.files_from_cache += 1;
+                files.push(IndexedFile {
+                    path,
+                    language: cached.language,
+                    file_hash,
+                    text,
+                    chunks: cached.chunks,
+                    warnings: cached.warnings,
+                });
             }
             Outcome::NotOurs => {}
             Outcome::Skipped(file) => skipped.push(file),
         }
     }
 
-    let changed = stats.files_from_cache != files.len() || cache.files.len() != files.len();
+    let changed = stats.files_from_cache != files.len() || stored_files != files.len();
     if options.use_cache
         && changed
-        && let Err(err) = next_cache.save(&state_dir)
+        && let Err(err) = IndexCache::save(&files, &state_dir)
     {
         stats.cache_error = Some(format!("cannot write {}: {err}", state_dir.display()));
     }
@@ -201,6 +208,7 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     stats.files = files.len();
     stats.chunks = files.iter().map(|f| f.chunks.len()).sum();
     stats.warnings = files.iter().map(|f| f.warnings.len()).sum();
+    stats.bytes = files.iter().map(|f| f.text.len() as u64).sum();
     stats.skipped = skipped.len();
     stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(WorkspaceIndex {
@@ -256,16 +264,10 @@ fn index_file(
         && cached.file_hash == file_hash
         && let Ok(text) = std::str::from_utf8(&bytes)
     {
-        return Outcome::Indexed {
-            file: IndexedFile {
-                path: candidate.rel_path.clone(),
-                language: cached.language,
-                text: Arc::from(text),
-                chunks: cached.chunks.clone(),
-                warnings: cached.warnings.clone(),
-            },
+        return Outcome::Unchanged {
+            path: candidate.rel_path.clone(),
             file_hash,
-            from_cache: true,
+            text: Arc::from(text),
         };
     }
     let text = match decode(candidate.language, &bytes) {
@@ -274,15 +276,12 @@ fn index_file(
         Err(reason) => return skip(reason),
     };
     let (chunks, warnings) = chunk_source(parser, candidate.language, &candidate.rel_path, text);
-    Outcome::Indexed {
-        file: IndexedFile {
-            path: candidate.rel_path.clone(),
-            language: candidate.language,
-            text: Arc::from(text),
-            chunks,
-            warnings,
-        },
+    Outcome::Indexed(IndexedFile {
+        path: candidate.rel_path.clone(),
+        language: candidate.language,
         file_hash,
-        from_cache: false,
-    }
+        text: Arc::from(text),
+        chunks,
+        warnings,
+    })
 }
