@@ -623,3 +623,111 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&store.get(path).unwrap().chunks, &fresh);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_terminate_and_are_reported() {
+    let repo = tempfile::tempdir().unwrap();
+    let src = repo.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("A.java"), "class A { void f() {} }\n").unwrap();
+    std::os::unix::fs::symlink(repo.path(), src.join("loop")).unwrap();
+    let run = acdp_index(repo.path(), &["--follow", "--no-cache"]);
+    let symbols: Vec<_> = run
+        .chunks
+        .iter()
+        .map(|c| c["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols, ["A", "A.f()"]);
+    assert!(
+        run.stderr.contains("src/loop") && run.stderr.contains("loop"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn empty_repository_and_repository_without_java_index_to_nothing() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = acdp_index(empty.path(), &["--no-cache"]);
+    assert!(run.chunks.is_empty());
+    assert!(run.stderr.contains("indexed 0 files"), "{}", run.stderr);
+
+    let no_java = tempfile::tempdir().unwrap();
+    std::fs::write(
+        no_java.path().join("pom.xml"),
+        "<project><artifactId>x</artifactId></project>",
+    )
+    .unwrap();
+    std::fs::write(no_java.path().join("README.md"), "# nothing here").unwrap();
+    let run = acdp_index(no_java.path(), &["--no-cache"]);
+    assert!(run.chunks.is_empty());
+    assert!(run.stderr.contains("indexed 0 files"), "{}", run.stderr);
+}
+
+#[test]
+fn stored_state_is_reused_and_refreshed_for_changed_files() {
+    let repo = copy_fixture("shop");
+    let first = acdp_index(repo.path(), &[]);
+    assert!(
+        first.stderr.contains("(0 from stored state)"),
+        "{}",
+        first.stderr
+    );
+    assert!(repo.path().join(".acdp/index.bin").is_file());
+    let warm = acdp_index(repo.path(), &[]);
+    let files = first
+        .chunks
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert!(
+        warm.stderr
+            .contains(&format!("({files} from stored state)")),
+        "{}",
+        warm.stderr
+    );
+
+    // Change one method: only that file is parsed again and only its chunk's hash moves.
+    let path = repo
+        .path()
+        .join("src/main/java/com/acme/shop/common/exception/Asserts.java");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("throw new ApiException", "throw  new ApiException", 1),
+    )
+    .unwrap();
+    let after = acdp_index(repo.path(), &[]);
+    assert!(
+        after
+            .stderr
+            .contains(&format!("({} from stored state)", files - 1)),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(ids_by_symbol(&first), ids_by_symbol(&after));
+    let changed: Vec<_> = first
+        .chunks
+        .iter()
+        .zip(&after.chunks)
+        .filter(|(a, b)| a["content_hash"] != b["content_hash"])
+        .map(|(a, _)| a["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(
+        changed[0].starts_with("com.acme.shop.common.exception.Asserts."),
+        "{changed:?}"
+    );
+
+    // A torn state file is rebuilt, not an error.
+    std::fs::write(repo.path().join(".acdp/index.bin"), b"acdpidx\0garbage").unwrap();
+    let rebuilt = acdp_index(repo.path(), &[]);
+    assert!(
+        rebuilt.stderr.contains("(0 from stored state)"),
+        "{}",
+        rebuilt.stderr
+    );
+    assert_eq!(rebuilt.chunks, after.chunks);
+}
