@@ -1,9 +1,27 @@
-//! `acdp lsp` (being written).
+//! `acdp lsp`: the language server on stdin/stdout (see docs/lsp.md).
+
+use std::path::PathBuf;
+
 use clap::Args;
 
-#[derive(Args)]
-pub struct LspArgs {}
+use acdp::lsp::{ServeOptions, serve_stdio};
 
-pub fn run(_args: LspArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`acdp lsp` is not implemented yet")
+#[derive(Args)]
+pub struct LspArgs {
+    /// Write the log here instead of `<workspace>/.acdp/lsp.log` (or the client's
+    /// `initializationOptions.logFile`).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// Accepted for clients that pass it; stdio is the only transport.
+    #[arg(long, hide = true)]
+    pub stdio: bool,
+}
+
+pub fn run(args: LspArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve_stdio(ServeOptions {
+        log_file: args.log_file,
+    }))
 }

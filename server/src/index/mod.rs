@@ -20,7 +20,9 @@ mod workspace;
 
 pub use cache::write_atomic;
 pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash};
-pub use document::{ChunkDelta, DocumentError, DocumentStore, Position, Range, TextChange};
+pub use document::{
+    ChunkDelta, Document, DocumentError, DocumentStore, Position, Range, TextChange,
+};
 pub use source::{Language, SkipReason};
 pub use walk::WalkOptions;
 pub use workspace::{

@@ -1,2 +1,22 @@
-//! The language server: converts LSP messages into index (and later analysis, dataset, model)
-//! calls and back. (Being written: see the language-server issue.)
+//! The language server (`acdp lsp`): a thin shell that converts LSP messages into index (and
+//! later analysis, dataset and model) calls and back. See docs/lsp.md for the protocol.
+//!
+//! - [`session`]: what the server knows (open documents, indexed files, settings);
+//! - [`convert`]: URIs and UTF-16 positions to repository paths and byte offsets;
+//! - [`requests`] and [`notifications`]: one file per LSP method, each a plain function over
+//!   the session that a bench can call without a client;
+//! - [`indexing`]: background indexing with `$/progress`;
+//! - [`server`]: the `LanguageServer` impl that locks the session, calls those functions,
+//!   catches panics and talks to the client.
+//!
+//! It does no parsing, chunking or analysis of its own.
+
+pub mod convert;
+pub mod indexing;
+pub mod log;
+pub mod notifications;
+pub mod requests;
+pub mod server;
+pub mod session;
+
+pub use server::{ServeOptions, serve_stdio};

@@ -1,0 +1,210 @@
+//! Conversions between protocol types and the index's: file URIs to repository-relative paths
+//! and back, LSP positions and ranges (UTF-16) to byte offsets in a text and back.
+//!
+//! Open documents convert through [`crate::index::Document`], which keeps its line index; the
+//! functions here serve files the editor has not opened (the workspace index).
+
+use std::path::{Component, Path, PathBuf};
+
+use line_index::{LineIndex, TextSize, WideEncoding, WideLineCol};
+use tower_lsp_server::ls_types;
+use tower_lsp_server::ls_types::Uri;
+
+use crate::index::{Language, Position, Range, TextChange, mapper_xml};
+
+/// The workspace folder that holds `uri` (the deepest one when folders nest) and the file's
+/// path relative to it, `/`-separated. `None` for non-`file` URIs and files outside every
+/// folder.
+pub fn workspace_path(roots: &[PathBuf], uri: &Uri) -> Option<(usize, String)> {
+    if !uri.scheme().as_str().eq_ignore_ascii_case("file") {
+        return None;
+    }
+    let path = uri.to_file_path()?;
+    roots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, root)| {
+            let rel = path.strip_prefix(root).ok()?;
+            Some((i, root.components().count(), relative_path(rel)?))
+        })
+        .max_by_key(|&(_, depth, _)| depth)
+        .map(|(i, _, rel)| (i, rel))
+}
+
+/// `/`-joined normal components; `None` for an empty path or one with `..`.
+fn relative_path(rel: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in rel.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy()),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// The `file://` URI of a repository-relative path.
+pub fn file_uri(root: &Path, rel_path: &str) -> Option<Uri> {
+    Uri::from_file_path(root.join(rel_path))
+}
+
+/// The workspace folder a URI names (`workspaceFolders[].uri`, `rootUri`).
+pub fn folder_path(uri: &Uri) -> Option<PathBuf> {
+    uri.to_file_path().map(|path| path.into_owned())
+}
+
+/// The language a path holds, by extension; XML must also look like a MyBatis mapper.
+pub fn language_of(path: &str, text: &str) -> Option<Language> {
+    match path.rsplit_once('.')?.1 {
+        "java" => Some(Language::Java),
+        "xml" if mapper_xml::is_mapper_xml(text) => Some(Language::MapperXml),
+        _ => None,
+    }
+}
+
+/// Whether a path may hold an indexed language (before its text is read).
+pub fn is_candidate(path: &str) -> bool {
+    path.ends_with(".java") || path.ends_with(".xml")
+}
+
+pub fn position_from_lsp(position: ls_types::Position) -> Position {
+    Position {
+        line: position.line,
+        character: position.character,
+    }
+}
+
+pub fn position_to_lsp(position: Position) -> ls_types::Position {
+    ls_types::Position {
+        line: position.line,
+        character: position.character,
+    }
+}
+
+pub fn range_from_lsp(range: ls_types::Range) -> Range {
+    Range {
+        start: position_from_lsp(range.start),
+        end: position_from_lsp(range.end),
+    }
+}
+
+pub fn range_to_lsp(range: Range) -> ls_types::Range {
+    ls_types::Range {
+        start: position_to_lsp(range.start),
+        end: position_to_lsp(range.end),
+    }
+}
+
+pub fn change_from_lsp(change: ls_types::TextDocumentContentChangeEvent) -> TextChange {
+    TextChange {
+        range: change.range.map(range_from_lsp),
+        text: change.text,
+    }
+}
+
+/// UTF-16 positions over a text that is not an open document.
+pub struct TextPositions<'a> {
+    text: &'a str,
+    line_index: LineIndex,
+}
+
+impl<'a> TextPositions<'a> {
+    pub fn new(text: &'a str) -> Self {
+        TextPositions {
+            text,
+            line_index: LineIndex::new(text),
+        }
+    }
+
+    /// Byte offset of an LSP position. A character past the end of a line is clamped to the
+    /// line's end (as the specification asks); a line past the end is `None`.
+    pub fn offset(&self, position: Position) -> Option<usize> {
+        let text = self.text;
+        let Some(line_range) = self.line_index.line(position.line) else {
+            let lines = text.matches('\n').count() as u32;
+            return (position.line == lines).then_some(text.len());
+        };
+        let line_start = usize::from(line_range.start());
+        let line_text = &text[line_start..usize::from(line_range.end())];
+        let content_len = line_text.trim_end_matches(['\n', '\r']).len();
+        let wide = WideLineCol {
+            line: position.line,
+            col: position.character,
+        };
+        let col = match self.line_index.to_utf8(WideEncoding::Utf16, wide) {
+            Some(line_col) => (line_col.col as usize).min(content_len),
+            None => content_len,
+        };
+        let mut offset = line_start + col;
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        Some(offset)
+    }
+
+    /// LSP position of a byte offset.
+    pub fn position(&self, offset: usize) -> Option<Position> {
+        let line_col = self
+            .line_index
+            .try_line_col(TextSize::try_from(offset).ok()?)?;
+        let wide = self.line_index.to_wide(WideEncoding::Utf16, line_col)?;
+        Some(Position {
+            line: wide.line,
+            character: wide.col,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_maps_to_the_deepest_workspace_folder() {
+        let roots = vec![PathBuf::from("/repo"), PathBuf::from("/repo/sub")];
+        let uri: Uri = "file:///repo/sub/src/A%20B.java".parse().unwrap();
+        assert_eq!(
+            workspace_path(&roots, &uri),
+            Some((1, "src/A B.java".to_owned()))
+        );
+        let outside: Uri = "file:///elsewhere/A.java".parse().unwrap();
+        assert_eq!(workspace_path(&roots, &outside), None);
+        let untitled: Uri = "untitled:Untitled-1".parse().unwrap();
+        assert_eq!(workspace_path(&roots, &untitled), None);
+    }
+
+    #[test]
+    fn positions_count_utf16_units() {
+        let text = "a\n// 中文 x\n";
+        let positions = TextPositions::new(text);
+        let x = text.find('x').unwrap();
+        let position = positions.position(x).unwrap();
+        assert_eq!(
+            position,
+            Position {
+                line: 1,
+                character: 6
+            }
+        );
+        assert_eq!(positions.offset(position), Some(x));
+        // Past the end of a line clamps to its end; the line after the last newline is the end.
+        let clamped = positions.offset(Position {
+            line: 0,
+            character: 99,
+        });
+        assert_eq!(clamped, Some(1));
+        let end = positions.offset(Position {
+            line: 2,
+            character: 0,
+        });
+        assert_eq!(end, Some(text.len()));
+        assert_eq!(
+            positions.offset(Position {
+                line: 3,
+                character: 0
+            }),
+            None
+        );
+    }
+}

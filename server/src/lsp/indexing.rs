@@ -1,0 +1,127 @@
+//! Indexing the workspace folders in the background, with `$/progress` reports: at startup
+//! (after `initialized`) and for `acdp.reindex`. Requests keep being answered meanwhile from
+//! what the session already has; the new index replaces a folder's old one when it is ready.
+//!
+//! Scheduling only: the work is [`crate::lsp::session::IndexJob::run`] on a blocking thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tower_lsp_server::Client;
+use tower_lsp_server::ls_types::{MessageType, NumberOrString, ProgressToken};
+
+use super::log;
+use super::session::{IndexSummary, Session};
+
+/// Locks the session. A handler that panicked while holding the lock cannot have left a
+/// half-applied edit behind in a way later calls trip over (the store re-inserts documents
+/// before returning), so a poisoned lock is taken over rather than propagated.
+pub fn lock(session: &Mutex<Session>) -> MutexGuard<'_, Session> {
+    session
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Indexes every workspace folder, reporting progress when the client supports it. Runs in a
+/// task of its own, so cancelling the request that started it does not leave the client's
+/// progress bar open; the caller may stop waiting for it.
+pub async fn index_in_background(
+    client: Client,
+    session: Arc<Mutex<Session>>,
+    title: &'static str,
+) -> IndexSummary {
+    let task = tokio::spawn(async move { index_folders(&client, &session, title).await });
+    match task.await {
+        Ok(summary) => summary,
+        Err(err) => IndexSummary {
+            errors: vec![format!("indexing stopped: {err}")],
+            ..IndexSummary::default()
+        },
+    }
+}
+
+async fn index_folders(client: &Client, session: &Mutex<Session>, title: &str) -> IndexSummary {
+    static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+    let (jobs, with_progress) = {
+        let mut session = lock(session);
+        (
+            session.start_indexing(),
+            session.settings().work_done_progress,
+        )
+    };
+    let progress = if with_progress {
+        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let token: ProgressToken = NumberOrString::String(format!("acdp/index/{n}"));
+        match client.create_work_done_progress(token.clone()).await {
+            Ok(()) => Some(
+                client
+                    .progress(token, title)
+                    .with_percentage(0)
+                    .with_message(format!("{} folder(s)", jobs.len()))
+                    .begin()
+                    .await,
+            ),
+            Err(err) => {
+                log::write(
+                    "WARN",
+                    &format!("the client refused a progress token: {err}"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let folders = jobs.len();
+    let mut summary = IndexSummary {
+        folders,
+        ..IndexSummary::default()
+    };
+    for (i, job) in jobs.into_iter().enumerate() {
+        let root = job.root.display().to_string();
+        if let Some(progress) = &progress {
+            let percent = (i * 100 / folders) as u32;
+            progress
+                .report_with_message(format!("indexing {root}"), percent)
+                .await;
+        }
+        let result = match tokio::task::spawn_blocking(move || job.run()).await {
+            Ok(outcome) => lock(session)
+                .install_index(outcome)
+                .map_err(|err| format!("{root}: {err}")),
+            Err(err) => Err(format!("{root}: indexing failed: {err}")),
+        };
+        let message = match result {
+            Ok(stats) => {
+                summary.files += stats.files;
+                summary.chunks += stats.chunks;
+                summary.skipped += stats.skipped;
+                format!("{root}: {} files, {} chunks", stats.files, stats.chunks)
+            }
+            Err(err) => {
+                summary.errors.push(err.clone());
+                err
+            }
+        };
+        log::write("INFO", &message);
+        if let Some(progress) = &progress {
+            let percent = ((i + 1) * 100 / folders) as u32;
+            progress.report_with_message(message, percent).await;
+        }
+    }
+    let done = format!(
+        "indexed {} files, {} chunks in {} folder(s)",
+        summary.files, summary.chunks, summary.folders
+    );
+    if let Some(progress) = progress {
+        progress.finish_with_message(done.clone()).await;
+    }
+    client.log_message(MessageType::INFO, &done).await;
+    for error in &summary.errors {
+        client
+            .show_message(MessageType::ERROR, format!("acdp: {error}"))
+            .await;
+    }
+    summary
+}

@@ -1,0 +1,101 @@
+//! `workspace/executeCommand`: parsing the commands acdp advertises, and the ones answered
+//! from the session alone. `acdp.reindex` needs the client for progress, so the server runs it
+//! (see [`crate::lsp::indexing`]).
+
+use serde::Deserialize;
+use serde_json::Value;
+use tower_lsp_server::jsonrpc;
+use tower_lsp_server::ls_types::ExecuteCommandParams;
+
+use super::chunk::{ChunkInfo, ChunkParams, chunk, chunk_by_id};
+use crate::index::ChunkId;
+use crate::lsp::session::Session;
+
+pub const REINDEX: &str = "acdp.reindex";
+pub const SHOW_CHUNK: &str = "acdp.showChunk";
+/// Test-only commands, accepted with `initializationOptions.enableDebugCommands`.
+pub const DEBUG_PANIC: &str = "acdp.debug.panic";
+pub const DEBUG_SLEEP: &str = "acdp.debug.sleep";
+
+/// The commands listed in `executeCommandProvider`.
+pub const COMMANDS: &[&str] = &[REINDEX, SHOW_CHUNK];
+
+/// A parsed command.
+#[derive(Debug)]
+pub enum AcdpCommand {
+    Reindex,
+    ShowChunk(ShowChunkTarget),
+    DebugPanic,
+    DebugSleep { ms: u64 },
+}
+
+/// The argument of `acdp.showChunk`: a chunk id, or a position in a document.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ShowChunkTarget {
+    Id { chunk_id: ChunkId },
+    Position(ChunkParams),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepArgs {
+    ms: u64,
+}
+
+pub fn parse_command(
+    params: &ExecuteCommandParams,
+    debug_commands: bool,
+) -> jsonrpc::Result<AcdpCommand> {
+    let args = &params.arguments;
+    match params.command.as_str() {
+        REINDEX if args.is_empty() => Ok(AcdpCommand::Reindex),
+        REINDEX => Err(jsonrpc::Error::invalid_params(
+            "acdp.reindex takes no arguments",
+        )),
+        SHOW_CHUNK => one_argument(
+            args,
+            SHOW_CHUNK,
+            r#"{"chunk_id": "c…"} or {"uri": …, "position": …}"#,
+        )
+        .map(AcdpCommand::ShowChunk),
+        DEBUG_PANIC if debug_commands => Ok(AcdpCommand::DebugPanic),
+        DEBUG_SLEEP if debug_commands => {
+            one_argument::<SleepArgs>(args, DEBUG_SLEEP, r#"{"ms": 1000}"#)
+                .map(|a| AcdpCommand::DebugSleep { ms: a.ms })
+        }
+        other => Err(jsonrpc::Error::invalid_params(format!(
+            "unknown command `{other}`; acdp knows {}",
+            COMMANDS.join(", ")
+        ))),
+    }
+}
+
+fn one_argument<T: for<'de> Deserialize<'de>>(
+    args: &[Value],
+    command: &str,
+    shape: &str,
+) -> jsonrpc::Result<T> {
+    match args {
+        [arg] => serde_json::from_value(arg.clone()).map_err(|err| {
+            jsonrpc::Error::invalid_params(format!(
+                "{command}: {err}; expected one argument {shape}"
+            ))
+        }),
+        _ => Err(jsonrpc::Error::invalid_params(format!(
+            "{command} takes one argument {shape}, got {}",
+            args.len()
+        ))),
+    }
+}
+
+/// `acdp.showChunk`: the chunk, as `acdp/chunk` answers it, or `null`.
+pub fn show_chunk(
+    session: &Session,
+    target: &ShowChunkTarget,
+) -> jsonrpc::Result<Option<ChunkInfo>> {
+    match target {
+        ShowChunkTarget::Id { chunk_id } => Ok(chunk_by_id(session, chunk_id)),
+        ShowChunkTarget::Position(params) => chunk(session, params),
+    }
+}

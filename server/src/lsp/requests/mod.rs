@@ -1,0 +1,8 @@
+//! One file per request. Each exposes a plain function over a [`super::session::Session`] and
+//! protocol types, so the server, tests and benches call the same code; none of them touches
+//! the client.
+
+pub mod chunk;
+pub mod code_action;
+pub mod execute_command;
+pub mod hover;

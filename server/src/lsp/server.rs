@@ -1,0 +1,434 @@
+//! The `LanguageServer` implementation: lock the session, call the method's function in
+//! [`super::requests`] or [`super::notifications`] inside a panic guard, and talk to the
+//! client. Edits are applied before the handler's first `.await`, so `didChange`
+//! notifications apply in the order they arrive.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::{self, ErrorCode};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService};
+
+use super::indexing::{index_in_background, lock};
+use super::notifications::{self, ChunksChanged, Outcome};
+use super::requests::chunk::{self, ChunkInfo, ChunkParams};
+use super::requests::code_action::{self, ACDP_ACTION_KIND};
+use super::requests::execute_command::{self, AcdpCommand};
+use super::requests::hover;
+use super::session::{InitializationOptions, Session, Settings};
+use super::{convert, log};
+
+/// Options from the command line (`acdp lsp --log-file`).
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Overrides the log file of `initializationOptions.logFile` and the default.
+    pub log_file: Option<PathBuf>,
+}
+
+/// Serves LSP on stdin/stdout until `exit`. Errors when the client left without `shutdown`
+/// (the specification's exit code 1).
+pub async fn serve_stdio(options: ServeOptions) -> anyhow::Result<()> {
+    log::install_panic_hook();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    let (service, socket) = LspService::build(move |client| AcdpServer::new(client, options, flag))
+        .custom_method(chunk::METHOD, AcdpServer::chunk)
+        .finish();
+    tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+    if shutdown.load(Ordering::SeqCst) {
+        Ok(())
+    } else {
+        anyhow::bail!("the client closed the connection without a shutdown request")
+    }
+}
+
+pub struct AcdpServer {
+    client: Client,
+    session: Arc<Mutex<Session>>,
+    options: ServeOptions,
+    shutdown: Arc<AtomicBool>,
+    /// Warnings from `initialize`, sent once the client may receive `window/logMessage`.
+    startup_warnings: Mutex<Vec<String>>,
+}
+
+impl AcdpServer {
+    fn new(client: Client, options: ServeOptions, shutdown: Arc<AtomicBool>) -> Self {
+        AcdpServer {
+            client,
+            session: Arc::new(Mutex::new(Session::new(Vec::new(), Settings::default()))),
+            options,
+            shutdown,
+            startup_warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `acdp/chunk`.
+    pub async fn chunk(&self, params: ChunkParams) -> jsonrpc::Result<Option<ChunkInfo>> {
+        self.settle(&params.uri).await;
+        self.read(chunk::METHOD, |session| chunk::chunk(session, &params))
+    }
+
+    /// Settles the open document at `uri` before a request reads it, so answers always equal a
+    /// cold parse of the editor's text; the chunk changes that brings are reported.
+    async fn settle(&self, uri: &Uri) {
+        let params = settle_document(&self.session, uri, None);
+        if let Some(params) = params {
+            self.client.send_notification::<ChunksChanged>(params).await;
+        }
+    }
+
+    /// Runs a request's function on the session, turning a panic into an internal error.
+    fn read<T>(
+        &self,
+        method: &str,
+        f: impl FnOnce(&Session) -> jsonrpc::Result<T>,
+    ) -> jsonrpc::Result<T> {
+        let session = lock(&self.session);
+        guard(method, || f(&session))
+    }
+
+    /// Runs a notification's function on the session, synchronously: callers invoke it before
+    /// their first `.await`.
+    fn mutate(&self, method: &str, f: impl FnOnce(&mut Session) -> Outcome) -> Outcome {
+        let mut session = lock(&self.session);
+        guard(method, || Ok(f(&mut session))).unwrap_or_default()
+    }
+
+    async fn report(&self, outcome: Outcome) {
+        for (warning, message) in outcome.log {
+            self.log(
+                if warning {
+                    MessageType::WARNING
+                } else {
+                    MessageType::INFO
+                },
+                message,
+            )
+            .await;
+        }
+        if let Some(params) = outcome.chunks_changed {
+            self.client.send_notification::<ChunksChanged>(params).await;
+        }
+    }
+
+    async fn log(&self, typ: MessageType, message: String) {
+        let level = match typ {
+            MessageType::ERROR => "ERROR",
+            MessageType::WARNING => "WARN",
+            _ => "INFO",
+        };
+        log::write(level, &message);
+        self.client.log_message(typ, message).await;
+    }
+
+    fn register_file_watchers(&self) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let watchers = ["**/*.java", "**/*.xml"]
+                .into_iter()
+                .map(|glob| FileSystemWatcher {
+                    glob_pattern: GlobPattern::String(glob.to_owned()),
+                    kind: None,
+                })
+                .collect();
+            let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+            let registration = Registration {
+                id: "acdp-watch-sources".to_owned(),
+                method: "workspace/didChangeWatchedFiles".to_owned(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if let Err(err) = client.register_capability(vec![registration]).await {
+                log::write("WARN", &format!("file watcher registration failed: {err}"));
+            }
+        });
+    }
+}
+
+/// How long typing must pause before a document with syntax errors is parsed cold.
+const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Settles the document at `uri` (if it is still at `version`, when given) and returns the
+/// `acdp/chunksChanged` to send.
+fn settle_document(
+    session: &Mutex<Session>,
+    uri: &Uri,
+    version: Option<i32>,
+) -> Option<notifications::ChunksChangedParams> {
+    let mut session = lock(session);
+    let key = session.locate(uri)?;
+    let current = session.document_version(&key)?;
+    if version.is_some_and(|v| v != current) {
+        return None;
+    }
+    let delta = guard("settle", || Ok(session.settle_document(&key)))
+        .ok()
+        .flatten()?;
+    (!delta.is_empty())
+        .then(|| notifications::ChunksChangedParams::new(uri.clone(), current, delta))
+}
+
+/// Catches a panic in `f`, logs it and answers with an internal error naming the method.
+fn guard<T>(method: &str, f: impl FnOnce() -> jsonrpc::Result<T>) -> jsonrpc::Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = log::panic_message(payload.as_ref());
+            let where_ =
+                log::path().map_or_else(|| "stderr".to_owned(), |path| path.display().to_string());
+            log::write("ERROR", &format!("{method} panicked: {message}"));
+            Err(jsonrpc::Error {
+                code: ErrorCode::InternalError,
+                message: format!(
+                    "acdp: internal error in {method}: {message} (details in {where_}; please report it)"
+                )
+                .into(),
+                data: None,
+            })
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> jsonrpc::Result<Value> {
+    serde_json::to_value(value).map_err(|err| jsonrpc::Error {
+        code: ErrorCode::InternalError,
+        message: err.to_string().into(),
+        data: None,
+    })
+}
+
+fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
+    if let Some(folders) = &params.workspace_folders
+        && !folders.is_empty()
+    {
+        return folders
+            .iter()
+            .filter_map(|f| convert::folder_path(&f.uri))
+            .collect();
+    }
+    #[allow(deprecated)]
+    let root = params
+        .root_uri
+        .as_ref()
+        .and_then(convert::folder_path)
+        .or_else(|| params.root_path.as_ref().map(PathBuf::from));
+    root.into_iter().collect()
+}
+
+impl LanguageServer for AcdpServer {
+    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+        let mut warnings = Vec::new();
+        let options = match params.initialization_options.clone() {
+            None | Some(Value::Null) => InitializationOptions::default(),
+            Some(value) => serde_json::from_value(value).unwrap_or_else(|err| {
+                warnings.push(format!(
+                    "initializationOptions ignored: {err} (expected {{\"logFile\": path, \"enableDebugCommands\": bool}})"
+                ));
+                InitializationOptions::default()
+            }),
+        };
+        let roots = workspace_roots(&params);
+        let log_file = self
+            .options
+            .log_file
+            .clone()
+            .or_else(|| options.log_file.clone())
+            .or_else(|| roots.first().map(|root| root.join(".acdp").join("lsp.log")));
+        if let Some(path) = &log_file
+            && let Err(err) = log::open(path)
+        {
+            warnings.push(format!(
+                "cannot write the log file {}: {err}; logging to stderr",
+                path.display()
+            ));
+        }
+        if roots.is_empty() {
+            warnings
+                .push("no workspace folder: acdp indexes nothing and ignores documents".to_owned());
+        }
+        log::write(
+            "INFO",
+            &format!("acdp {} starting on {roots:?}", env!("CARGO_PKG_VERSION")),
+        );
+        let settings = Settings::new(options, &params.capabilities);
+        *lock(&self.session) = Session::new(roots, settings);
+        *self
+            .startup_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = warnings;
+
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        ..TextDocumentSyncOptions::default()
+                    },
+                )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::new(ACDP_ACTION_KIND)]),
+                        ..CodeActionOptions::default()
+                    },
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: execute_command::COMMANDS
+                        .iter()
+                        .map(|c| (*c).to_owned())
+                        .collect(),
+                    ..ExecuteCommandOptions::default()
+                }),
+                experimental: Some(
+                    serde_json::json!({ "acdpChunk": true, "acdpChunksChanged": true }),
+                ),
+                ..ServerCapabilities::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "acdp".to_owned(),
+                version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            }),
+            ..InitializeResult::default()
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let warnings = std::mem::take(
+            &mut *self
+                .startup_warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for warning in warnings {
+            self.log(MessageType::WARNING, warning).await;
+        }
+        if lock(&self.session).settings().watch_files_dynamically {
+            self.register_file_watchers();
+        }
+        let client = self.client.clone();
+        let session = self.session.clone();
+        tokio::spawn(index_in_background(client, session, "acdp: indexing"));
+    }
+
+    async fn shutdown(&self) -> jsonrpc::Result<()> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        log::write("INFO", "shutdown");
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let outcome = self.mutate("textDocument/didOpen", |session| {
+            notifications::did_open::did_open(session, params)
+        });
+        self.report(outcome).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri.clone();
+        let version = params.text_document.version;
+        // No `.await` before this line: see the module doc.
+        let outcome = self.mutate("textDocument/didChange", |session| {
+            notifications::did_change::did_change(session, params)
+        });
+        let unsettled = {
+            let session = lock(&self.session);
+            session
+                .locate(&uri)
+                .is_some_and(|key| session.document_unsettled(&key))
+        };
+        if unsettled {
+            let client = self.client.clone();
+            let session = self.session.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(SETTLE_AFTER).await;
+                if let Some(params) = settle_document(&session, &uri, Some(version)) {
+                    client.send_notification::<ChunksChanged>(params).await;
+                }
+            });
+        }
+        self.report(outcome).await;
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let outcome = self.mutate("textDocument/didSave", |session| {
+            notifications::did_save::did_save(session, params)
+        });
+        self.report(outcome).await;
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let outcome = self.mutate("textDocument/didClose", |session| {
+            notifications::did_close::did_close(session, params)
+        });
+        self.report(outcome).await;
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let outcome = self.mutate("workspace/didChangeWatchedFiles", |session| {
+            notifications::did_change_watched_files::did_change_watched_files(session, params)
+        });
+        self.report(outcome).await;
+    }
+
+    async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
+        self.settle(&params.text_document_position_params.text_document.uri)
+            .await;
+        self.read("textDocument/hover", |session| {
+            hover::hover(session, &params)
+        })
+    }
+
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> jsonrpc::Result<Option<CodeActionResponse>> {
+        self.settle(&params.text_document.uri).await;
+        self.read("textDocument/codeAction", |session| {
+            code_action::code_actions(session, &params)
+        })
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<LSPAny>> {
+        let debug = lock(&self.session).settings().options.enable_debug_commands;
+        let command = execute_command::parse_command(&params, debug)?;
+        match command {
+            AcdpCommand::Reindex => {
+                let summary = index_in_background(
+                    self.client.clone(),
+                    self.session.clone(),
+                    "acdp: reindexing",
+                )
+                .await;
+                to_json(&summary).map(Some)
+            }
+            AcdpCommand::ShowChunk(target) => {
+                if let execute_command::ShowChunkTarget::Position(at) = &target {
+                    self.settle(&at.uri).await;
+                }
+                let chunk = self.read(execute_command::SHOW_CHUNK, |session| {
+                    execute_command::show_chunk(session, &target)
+                })?;
+                to_json(&chunk).map(Some)
+            }
+            AcdpCommand::DebugPanic => self.read(execute_command::DEBUG_PANIC, |_| {
+                panic!("acdp.debug.panic: a deliberate panic to test recovery")
+            }),
+            AcdpCommand::DebugSleep { ms } => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                Ok(None)
+            }
+        }
+    }
+}
