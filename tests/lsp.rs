@@ -1,1 +1,650 @@
-//! placeholder
+//! The language server as an editor sees it: the real `acdp lsp` binary driven over stdio on a
+//! copy of fixtures/shop. Answers are checked against the library (`acdp::index`), so a
+//! chunk the server reports is the chunk `acdp index` would cut from the same text.
+
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
+
+use std::path::{Path, PathBuf};
+
+use acdp::index::{Chunk, ChunkKind, IndexOptions, Language, chunk_source, index_workspace, java};
+use lsp_client::{LspClient, offset_of, position_of};
+use serde_json::{Value, json};
+
+const SERVICE: &str =
+    "src/main/java/com/acme/shop/order/service/impl/OmsPortalOrderServiceImpl.java";
+const UTIL: &str = "src/main/java/com/acme/shop/common/util/AmountUtil.java";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("server/ has a parent")
+        .join("fixtures")
+        .join(name)
+}
+
+/// A copy of fixtures/shop without its stored state, so tests never write into fixtures/.
+fn copy_shop() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&fixture("shop"), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == ".acdp" {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn uri(root: &Path, rel: &str) -> String {
+    format!("file://{}/{rel}", root.display())
+}
+
+fn start(root: &Path) -> LspClient {
+    LspClient::start(
+        env!("CARGO_BIN_EXE_acdp"),
+        root,
+        &root.join("acdp-lsp.stderr"),
+    )
+}
+
+/// `initialize` + `initialized` with a client that supports progress and dynamic file
+/// watching; returns the initialize result.
+fn initialize(client: &mut LspClient, root: &Path, options: Value) -> Value {
+    let result = client.call(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", root.display()),
+            "workspaceFolders": [{"uri": format!("file://{}", root.display()), "name": "shop"}],
+            "initializationOptions": options,
+            "capabilities": {
+                "window": {"workDoneProgress": true},
+                "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
+                "textDocument": {"hover": {"contentFormat": ["markdown"]}}
+            }
+        }),
+    );
+    client.notify("initialized", json!({}));
+    result
+}
+
+/// Waits for the `$/progress` end of the next indexing run that has not been waited for yet.
+fn wait_for_indexing_end(client: &mut LspClient, run: usize) -> (Value, Value) {
+    let token = format!("acdp/index/{run}");
+    let begin = client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == token
+            && m["params"]["value"]["kind"] == "begin"
+    });
+    let end = client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == token
+            && m["params"]["value"]["kind"] == "end"
+    });
+    (begin, end)
+}
+
+fn open(client: &mut LspClient, root: &Path, rel: &str) -> String {
+    let text = std::fs::read_to_string(root.join(rel)).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri(root, rel), "languageId": "java", "version": 1, "text": text}}),
+    );
+    text
+}
+
+fn cold_index(root: &Path) -> acdp::index::WorkspaceIndex {
+    let options = IndexOptions {
+        use_cache: false,
+        ..IndexOptions::default()
+    };
+    index_workspace(root, &options).expect("index the copy")
+}
+
+fn method_chunk<'a>(index: &'a acdp::index::WorkspaceIndex, path: &str, name: &str) -> &'a Chunk {
+    index
+        .chunks()
+        .map(|(_, chunk)| chunk)
+        .find(|c| {
+            c.path == path && c.kind == ChunkKind::Method && c.symbol.contains(&format!(".{name}("))
+        })
+        .unwrap_or_else(|| panic!("no method {name} in {path}"))
+}
+
+/// The position of the first occurrence of `needle` after `from`, plus `delta` bytes.
+fn position_in(text: &str, needle: &str, delta: usize) -> Value {
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in text"))
+        + delta;
+    position_of(text, offset)
+}
+
+/// What `acdp/chunk` must answer for a chunk cut from `text`.
+fn expected_chunk(root: &Path, text: &str, chunk: &Chunk, version: Value) -> Value {
+    json!({
+        "chunk_id": chunk.chunk_id.as_str(),
+        "kind": chunk.kind.as_str(),
+        "symbol": chunk.symbol,
+        "uri": uri(root, &chunk.path),
+        "range": {"start": position_of(text, chunk.start_byte), "end": position_of(text, chunk.end_byte)},
+        "content_hash": chunk.content_hash.as_str(),
+        "text": chunk.text(text),
+        "version": version,
+    })
+}
+
+#[test]
+fn initialize_advertises_capabilities_indexes_with_progress_and_exits_cleanly() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let mut client = start(root);
+    let result = initialize(&mut client, root, Value::Null);
+
+    let caps = &result["capabilities"];
+    assert_eq!(
+        caps["textDocumentSync"]["change"], 2,
+        "incremental sync: {caps}"
+    );
+    assert_eq!(caps["textDocumentSync"]["openClose"], true);
+    assert_eq!(caps["hoverProvider"], true);
+    assert_eq!(
+        caps["codeActionProvider"]["codeActionKinds"],
+        json!(["source.acdp"])
+    );
+    let commands = caps["executeCommandProvider"]["commands"]
+        .as_array()
+        .unwrap();
+    assert!(commands.contains(&json!("acdp.reindex")), "{commands:?}");
+    assert!(commands.contains(&json!("acdp.showChunk")), "{commands:?}");
+    assert_eq!(result["serverInfo"]["name"], "acdp");
+
+    // The token is created before it is used, and the run ends with a summary.
+    client.wait_for(|m| m["method"] == "window/workDoneProgress/create");
+    let (begin, end) = wait_for_indexing_end(&mut client, 1);
+    assert_eq!(begin["params"]["value"]["percentage"], 0);
+    let index = cold_index(root);
+    let summary = end["params"]["value"]["message"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "{} files, {} chunks",
+            index.stats.files, index.stats.chunks
+        )),
+        "{summary}"
+    );
+    let reports: Vec<&Value> = client
+        .received
+        .iter()
+        .filter(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "report")
+        .collect();
+    assert_eq!(
+        reports.last().unwrap()["params"]["value"]["percentage"],
+        100
+    );
+
+    // Java and XML files are watched through a dynamic registration.
+    let registration = client.wait_for(|m| m["method"] == "client/registerCapability");
+    let registration = &registration["params"]["registrations"][0];
+    assert_eq!(registration["method"], "workspace/didChangeWatchedFiles");
+    let globs: Vec<&Value> = registration["registerOptions"]["watchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["globPattern"])
+        .collect();
+    assert_eq!(globs, [&json!("**/*.java"), &json!("**/*.xml")]);
+
+    let status = client.shutdown_and_exit();
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(root.join(".acdp/lsp.log")).expect("the log file exists");
+    assert!(log.contains("shutdown"), "{log}");
+}
+
+#[test]
+fn hover_chunk_code_action_and_commands_answer_with_the_index_chunks() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let index = cold_index(root);
+    let mut client = start(root);
+    initialize(&mut client, root, Value::Null);
+    wait_for_indexing_end(&mut client, 1);
+
+    let text = open(&mut client, root, SERVICE);
+    let opened = client.wait_for(|m| m["method"] == "acdp/chunksChanged");
+    assert_eq!(opened["params"]["uri"], uri(root, SERVICE));
+    assert_eq!(opened["params"]["version"], 1);
+    let file_chunks = index
+        .files
+        .iter()
+        .find(|f| f.path == SERVICE)
+        .unwrap()
+        .chunks
+        .len();
+    assert_eq!(
+        opened["params"]["added"].as_array().unwrap().len(),
+        file_chunks
+    );
+
+    // Hover on the method's name shows its chunk id, kind, symbol, lines and hash.
+    let method = method_chunk(&index, SERVICE, "generateOrder");
+    let on_name = position_in(&text, "generateOrder(OrderParam", 3);
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri(root, SERVICE)}, "position": on_name}),
+    );
+    let markdown = hover["contents"]["value"].as_str().unwrap();
+    assert_eq!(hover["contents"]["kind"], "markdown");
+    assert!(markdown.contains(method.chunk_id.as_str()), "{markdown}");
+    assert!(markdown.contains(&method.symbol), "{markdown}");
+    assert!(
+        markdown.contains(method.content_hash.as_str()),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!("{}-{}", method.start_line, method.end_line)),
+        "{markdown}"
+    );
+
+    // acdp/chunk gives the same chunk, with its text and range, for the open document ...
+    let chunk = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, SERVICE), "position": on_name}),
+    );
+    assert_eq!(chunk, expected_chunk(root, &text, method, json!(1)));
+
+    // ... and for a file that is not open, from the workspace index.
+    let util_text = std::fs::read_to_string(root.join(UTIL)).unwrap();
+    let util_file = index.files.iter().find(|f| f.path == UTIL).unwrap();
+    let util_method = util_file
+        .chunks
+        .iter()
+        .find(|c| c.kind == ChunkKind::Method)
+        .unwrap();
+    let inside = position_of(&util_text, util_method.start_byte + 1);
+    let chunk_util = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, UTIL), "position": inside}),
+    );
+    assert_eq!(
+        chunk_util,
+        expected_chunk(root, &util_text, util_method, Value::Null)
+    );
+
+    // Outside every chunk (the package line) and outside the workspace: null.
+    let nothing = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, SERVICE), "position": {"line": 0, "character": 0}}),
+    );
+    assert_eq!(nothing, Value::Null);
+    let elsewhere = client.call(
+        "acdp/chunk",
+        json!({"uri": "file:///nowhere/A.java", "position": {"line": 0, "character": 0}}),
+    );
+    assert_eq!(elsewhere, Value::Null);
+
+    // The code action points at acdp.showChunk, which answers like acdp/chunk.
+    let actions = client.call(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE)},
+            "range": {"start": on_name, "end": on_name},
+            "context": {"diagnostics": []}
+        }),
+    );
+    let action = &actions[0];
+    assert_eq!(action["title"], format!("Show chunk for {}", method.symbol));
+    assert_eq!(action["kind"], "source.acdp");
+    assert_eq!(action["command"]["command"], "acdp.showChunk");
+    let shown = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.showChunk", "arguments": action["command"]["arguments"]}),
+    );
+    assert_eq!(shown, chunk);
+    let by_position = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.showChunk", "arguments": [{"uri": uri(root, SERVICE), "position": on_name}]}),
+    );
+    assert_eq!(by_position, chunk);
+    let filtered = client.call(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE)},
+            "range": {"start": on_name, "end": on_name},
+            "context": {"diagnostics": [], "only": ["quickfix"]}
+        }),
+    );
+    assert_eq!(filtered, Value::Null);
+
+    // acdp.reindex runs again with progress and answers with what it indexed.
+    let summary = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.reindex"}),
+    );
+    assert_eq!(summary["files"], index.stats.files);
+    assert_eq!(summary["chunks"], index.stats.chunks);
+    assert_eq!(summary["errors"], json!([]));
+    wait_for_indexing_end(&mut client, 2);
+
+    // A file changed on disk, not open: the watcher notification updates the index.
+    let added = util_text.rfind('}').unwrap();
+    let mut changed = util_text.clone();
+    changed.insert_str(
+        added,
+        "\n    public static int watchedAddition(int a) {\n        return a;\n    }\n",
+    );
+    std::fs::write(root.join(UTIL), &changed).unwrap();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri(root, UTIL), "type": 2}]}),
+    );
+    let new_method = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, UTIL), "position": position_in(&changed, "watchedAddition", 2)}),
+    );
+    assert!(
+        new_method["symbol"]
+            .as_str()
+            .unwrap()
+            .ends_with(".watchedAddition(int)"),
+        "{new_method}"
+    );
+
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+/// A deterministic stream of edits: statements, new methods, deletions, non-ASCII comments and
+/// now and then broken syntax. Returns (range start, range end, new text) in bytes.
+struct Edits {
+    state: u64,
+}
+
+impl Edits {
+    fn next_u32(&mut self, bound: usize) -> usize {
+        self.state = self
+            .state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.state >> 33) as usize) % bound.max(1)
+    }
+
+    fn next(&mut self, text: &str, step: usize) -> (usize, usize, String) {
+        // Lines strictly inside the class body, so most edits keep the file's shape.
+        let body_start = text
+            .find("public class")
+            .and_then(|i| text[i..].find('\n').map(|j| i + j + 1))
+            .unwrap();
+        let body_end = text.rfind('}').unwrap();
+        let lines: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .filter(|&i| i >= body_start && i < body_end)
+            .collect();
+        let line = lines[self.next_u32(lines.len())];
+        let line_end = text[line..].find('\n').map_or(text.len(), |i| line + i);
+        let line_text = &text[line..line_end];
+        match self.next_u32(40) {
+            0..=11 => (line, line, format!("        int v{step} = {step};\n")),
+            12..=15 => (line, line, format!("    // 编辑 {step} ünïcode 🎉\n")),
+            16..=21 => {
+                let at = text.find("\n    public ").map_or(line, |i| i + 1);
+                let body = format!(
+                    "    public int added{step}(int a) {{\n        return a + {step};\n    }}\n\n"
+                );
+                (at, at, body)
+            }
+            22..=29
+                if line_text.ends_with(';')
+                    && !line_text.contains('"')
+                    && !line_text.contains("/*") =>
+            {
+                // Delete a few characters of a statement, keeping its `;`.
+                let indent = line_text.len() - line_text.trim_start().len();
+                let len = line_text.len() - 1 - indent;
+                let start = line + indent + self.next_u32(len);
+                let mut end = (start + 1 + self.next_u32(6)).min(line_end - 1);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let mut start = start.min(end);
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                (start, end, String::new())
+            }
+            // Broken syntax, inside method bodies: the store must settle to a cold parse.
+            30 if line_text.starts_with("        ") => (line, line, "{ ".to_owned()),
+            31 if line_text.starts_with("        ") => (line, line, "} ".to_owned()),
+            _ => (line_end, line_end, format!(" /* {step} */")),
+        }
+    }
+}
+
+#[test]
+fn a_burst_of_edits_ends_equal_to_a_fresh_parse() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let mut client = start(root);
+    initialize(&mut client, root, Value::Null);
+    let mut text = open(&mut client, root, SERVICE);
+
+    let mut edits = Edits { state: 5 };
+    for step in 0..200 {
+        let (start, end, insert) = edits.next(&text, step);
+        let range = json!({"start": position_of(&text, start), "end": position_of(&text, end)});
+        // Positions must round-trip through UTF-16 for the edit to mean the same to both sides.
+        assert_eq!(
+            offset_of(
+                &text,
+                range["start"]["line"].as_u64().unwrap() as u32,
+                range["start"]["character"].as_u64().unwrap() as u32
+            ),
+            start
+        );
+        text.replace_range(start..end, &insert);
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": uri(root, SERVICE), "version": step + 2},
+                "contentChanges": [{"range": range, "text": insert}]
+            }),
+        );
+    }
+    // A stale version is refused: the document keeps the text above.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE), "version": 5},
+            "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "garbage"}]
+        }),
+    );
+
+    let mut parser = java::new_parser();
+    let (fresh, warnings) = chunk_source(&mut parser, Language::Java, SERVICE, &text);
+    assert!(
+        fresh.len() > 10,
+        "the edited file still has its methods: {}",
+        fresh.len()
+    );
+    // The seed leaves syntax errors in the final text, so the settle-to-cold-parse path runs.
+    assert!(!warnings.is_empty(), "the final text is broken somewhere");
+    let final_version = json!(201);
+    let mut seen = std::collections::BTreeSet::new();
+    for chunk in &fresh {
+        let mut probe = chunk.start_byte + 1;
+        while !text.is_char_boundary(probe) {
+            probe += 1;
+        }
+        // The chunk a cold parse puts innermost at the probe, by the index's own rule.
+        let expected = fresh
+            .iter()
+            .filter(|c| c.start_byte <= probe && probe <= c.end_byte)
+            .min_by_key(|c| c.end_byte - c.start_byte)
+            .unwrap();
+        let answer = client.call(
+            "acdp/chunk",
+            json!({"uri": uri(root, SERVICE), "position": position_of(&text, probe)}),
+        );
+        assert_eq!(
+            answer,
+            expected_chunk(root, &text, expected, final_version.clone())
+        );
+        seen.insert(expected.chunk_id.clone());
+    }
+    assert_eq!(
+        seen.len(),
+        fresh.len(),
+        "every chunk of the fresh parse was reached"
+    );
+
+    // Saved and closed: the index takes the file from disk, which now has the same text.
+    std::fs::write(root.join(SERVICE), &text).unwrap();
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": uri(root, SERVICE)}}),
+    );
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": uri(root, SERVICE)}}),
+    );
+    let first = &fresh[0];
+    let after_close = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, SERVICE), "position": position_of(&text, first.start_byte + 1)}),
+    );
+    assert_eq!(after_close["chunk_id"], first.chunk_id.as_str());
+    assert_eq!(after_close["version"], Value::Null);
+
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
+fn malformed_params_panics_and_cancellation_leave_the_server_serving() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let log_file = root.join("logs/server.log");
+    let mut client = start(root);
+    initialize(
+        &mut client,
+        root,
+        json!({"enableDebugCommands": true, "logFile": log_file}),
+    );
+    let text = open(&mut client, root, SERVICE);
+    let on_name = position_in(&text, "generateOrder(OrderParam", 3);
+    let hover_params = json!({"textDocument": {"uri": uri(root, SERVICE)}, "position": on_name});
+    let invalid_params = -32602;
+
+    let bad_requests = [
+        ("textDocument/hover", json!({"textDocument": 5})),
+        ("acdp/chunk", json!({"uri": uri(root, SERVICE)})),
+        (
+            "acdp/chunk",
+            json!({"uri": "::not a uri::", "position": on_name}),
+        ),
+        (
+            "workspace/executeCommand",
+            json!({"command": "acdp.noSuchCommand"}),
+        ),
+        (
+            "workspace/executeCommand",
+            json!({"command": "acdp.showChunk", "arguments": [42]}),
+        ),
+        (
+            "workspace/executeCommand",
+            json!({"command": "acdp.reindex", "arguments": [1]}),
+        ),
+    ];
+    for (method, params) in bad_requests {
+        let response = client.request(method, params.clone());
+        assert_eq!(
+            response["error"]["code"], invalid_params,
+            "{method} {params}: {response}"
+        );
+    }
+    // Malformed notifications have no response; they must not stop the server either.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": 1}}),
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE), "version": 2},
+            "contentChanges": [{"range": {"start": {"line": 99999, "character": 0}, "end": {"line": 99999, "character": 1}}, "text": "x"}]
+        }),
+    );
+    client.send_raw("{ this is not json");
+    let warned = client.wait_for(|m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("malformed message"))
+    });
+    assert_eq!(warned["params"]["type"], 2);
+    let hover = client.call("textDocument/hover", hover_params.clone());
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("generateOrder")
+    );
+
+    // A panic in a handler becomes an internal error, is logged, and the server goes on.
+    let panicked = client.request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.debug.panic"}),
+    );
+    assert_eq!(panicked["error"]["code"], -32603, "{panicked}");
+    assert!(
+        panicked["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal error"),
+        "{panicked}"
+    );
+    let hover_again = client.call("textDocument/hover", hover_params);
+    assert_eq!(hover_again, hover);
+    let log = std::fs::read_to_string(&log_file).expect("log at initializationOptions.logFile");
+    assert!(log.contains("panicked"), "{log}");
+
+    // $/cancelRequest ends a long request with RequestCancelled.
+    let slow = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.debug.sleep", "arguments": [{"ms": 600000}]}),
+    );
+    client.notify("$/cancelRequest", json!({"id": slow}));
+    let cancelled = client.response(slow);
+    assert_eq!(cancelled["error"]["code"], -32800, "{cancelled}");
+    let still = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, SERVICE), "position": on_name}),
+    );
+    assert!(still["symbol"].as_str().unwrap().contains("generateOrder"));
+
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
+fn debug_commands_are_refused_unless_enabled_and_exit_without_shutdown_fails() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let mut client = start(root);
+    initialize(&mut client, root, Value::Null);
+    let refused = client.request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.debug.panic"}),
+    );
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    client.notify("exit", Value::Null);
+    let status = client.wait_exit();
+    assert_eq!(status.code(), Some(1));
+}

@@ -6,6 +6,7 @@
 //! - [`requests`] and [`notifications`]: one file per LSP method, each a plain function over
 //!   the session that a bench can call without a client;
 //! - [`indexing`]: background indexing with `$/progress`;
+//! - [`transport`]: keeps one malformed message from ending the server;
 //! - [`server`]: the `LanguageServer` impl that locks the session, calls those functions,
 //!   catches panics and talks to the client.
 //!
@@ -18,5 +19,6 @@ pub mod notifications;
 pub mod requests;
 pub mod server;
 pub mod session;
+pub mod transport;
 
 pub use server::{ServeOptions, serve_stdio};

@@ -20,6 +20,7 @@ use super::requests::code_action::{self, ACDP_ACTION_KIND};
 use super::requests::execute_command::{self, AcdpCommand};
 use super::requests::hover;
 use super::session::{InitializationOptions, Session, Settings};
+use super::transport::{MALFORMED_MESSAGE, guard_input};
 use super::{convert, log};
 
 /// Options from the command line (`acdp lsp --log-file`).
@@ -37,8 +38,10 @@ pub async fn serve_stdio(options: ServeOptions) -> anyhow::Result<()> {
     let flag = shutdown.clone();
     let (service, socket) = LspService::build(move |client| AcdpServer::new(client, options, flag))
         .custom_method(chunk::METHOD, AcdpServer::chunk)
+        .custom_method(MALFORMED_MESSAGE, AcdpServer::malformed_message)
         .finish();
-    tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let input = guard_input(tokio::io::stdin());
+    tower_lsp_server::Server::new(input, tokio::io::stdout(), socket)
         .serve(service)
         .await;
     if shutdown.load(Ordering::SeqCst) {
@@ -72,6 +75,16 @@ impl AcdpServer {
     pub async fn chunk(&self, params: ChunkParams) -> jsonrpc::Result<Option<ChunkInfo>> {
         self.settle(&params.uri).await;
         self.read(chunk::METHOD, |session| chunk::chunk(session, &params))
+    }
+
+    /// A message the transport guard could not read (see [`super::transport`]).
+    pub async fn malformed_message(&self, params: Value) {
+        let problem = params["problem"].as_str().unwrap_or("malformed message");
+        self.log(
+            MessageType::WARNING,
+            format!("malformed message: {problem}"),
+        )
+        .await;
     }
 
     /// Settles the open document at `uri` before a request reads it, so answers always equal a
