@@ -564,3 +564,65 @@ impl WatchFilter {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tower_lsp_server::ls_types::{
+        DidChangeTextDocumentParams, DidOpenTextDocumentParams, TextDocumentContentChangeEvent,
+        TextDocumentItem, VersionedTextDocumentIdentifier,
+    };
+
+    use super::*;
+    use crate::lsp::notifications::{did_change::did_change, did_open::did_open};
+    use crate::lsp::requests::chunk::{ChunkParams, chunk};
+
+    /// The handlers' functions work without a client, as a bench calls them.
+    #[test]
+    fn edits_through_the_plain_functions_reach_the_chunks() {
+        let root = PathBuf::from("/repo");
+        let mut session = Session::new(vec![root.clone()], Settings::default());
+        let uri = convert::file_uri(&root, "src/A.java").unwrap();
+        let text = "class A {\n    void f() {}\n}\n".to_owned();
+        let opened = did_open(
+            &mut session,
+            DidOpenTextDocumentParams {
+                text_document: TextDocumentItem::new(uri.clone(), "java".into(), 1, text),
+            },
+        );
+        assert_eq!(opened.chunks_changed.unwrap().added.len(), 2);
+        let insert = TextDocumentContentChangeEvent {
+            range: Some(convert::range_to_lsp(Range {
+                start: Position {
+                    line: 2,
+                    character: 0,
+                },
+                end: Position {
+                    line: 2,
+                    character: 0,
+                },
+            })),
+            range_length: None,
+            text: "    void g() {}\n".to_owned(),
+        };
+        let changed = did_change(
+            &mut session,
+            DidChangeTextDocumentParams {
+                text_document: VersionedTextDocumentIdentifier::new(uri.clone(), 2),
+                content_changes: vec![insert],
+            },
+        );
+        let delta = changed.chunks_changed.unwrap();
+        assert_eq!((delta.version, delta.added.len()), (2, 1));
+        let params = ChunkParams {
+            uri,
+            position: convert::position_to_lsp(Position {
+                line: 2,
+                character: 10,
+            }),
+        };
+        let found = chunk(&session, &params).unwrap().unwrap();
+        assert_eq!(found.symbol, "A.g()");
+        assert_eq!(found.text, "void g() {}");
+        assert_eq!(found.version, Some(2));
+    }
+}
