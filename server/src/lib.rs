@@ -5,11 +5,13 @@
 //! - [`config`]: the project file `acdp.toml` (shared settings, no logic).
 //! - [`index`]: files -> chunks with stable ids, cold (parallel, cached) and live (incremental).
 //! - [`analysis`]: symbols, call graph, domains, business rules, flows and state machines.
+//! - [`dataset`]: the sample schema, validation, dedup, leak-free splits, export, reports.
 //! - [`lsp`]: the language server, a thin shell that converts protocol types to library calls.
 //!
 //! The `acdp` binary and the language server are thin shells over these calls.
 
 pub mod analysis;
 pub mod config;
+pub mod dataset;
 pub mod index;
 pub mod lsp;
