@@ -31,11 +31,19 @@ pub struct DedupReport {
 fn comparable_text(sample: &Sample) -> String {
     let body = match &sample.body {
         SampleBody::Qa { question, answer } => format!("{question}\n{answer}"),
-        SampleBody::Design { requirement, design, .. } => {
+        SampleBody::Design {
+            requirement,
+            design,
+            ..
+        } => {
             format!("{requirement}\n{}", design.summary)
         }
     };
-    format!("{}|{}|{body}", sample.body.task().as_str(), sample.language.as_str())
+    format!(
+        "{}|{}|{body}",
+        sample.body.task().as_str(),
+        sample.language.as_str()
+    )
 }
 
 /// Lower case, punctuation dropped, whitespace collapsed.
@@ -64,7 +72,9 @@ fn minhash(text: &str) -> [u64; HASHES] {
         let end = (start + SHINGLE).min(chars.len());
         let shingle: String = chars[start..end].iter().collect();
         let base = u64::from_le_bytes(
-            blake3::hash(shingle.as_bytes()).as_bytes()[..8].try_into().expect("8 bytes"),
+            blake3::hash(shingle.as_bytes()).as_bytes()[..8]
+                .try_into()
+                .expect("8 bytes"),
         );
         for (i, slot) in signature.iter_mut().enumerate() {
             // Cheap independent permutations: multiply-xorshift with per-index odd constants.
@@ -83,7 +93,11 @@ fn similarity(a: &[u64; HASHES], b: &[u64; HASHES]) -> f64 {
 
 /// Keeps the first of each group of exact or near repeats (estimated Jaccard >= `threshold`).
 pub fn deduplicate(samples: Vec<Sample>, threshold: f64) -> (Vec<Sample>, DedupReport) {
-    let mut report = DedupReport { input: samples.len(), threshold, ..Default::default() };
+    let mut report = DedupReport {
+        input: samples.len(),
+        threshold,
+        ..Default::default()
+    };
     let mut exact: HashMap<blake3::Hash, String> = HashMap::new();
     let mut signatures: Vec<[u64; HASHES]> = Vec::new();
     let mut kept_ids: Vec<String> = Vec::new();
@@ -94,7 +108,9 @@ pub fn deduplicate(samples: Vec<Sample>, threshold: f64) -> (Vec<Sample>, DedupR
         let key = blake3::hash(text.as_bytes());
         if let Some(first) = exact.get(&key) {
             report.exact_duplicates += 1;
-            report.dropped.push((sample.sample_id.clone(), first.clone()));
+            report
+                .dropped
+                .push((sample.sample_id.clone(), first.clone()));
             continue;
         }
         let signature = minhash(&text);
@@ -106,18 +122,28 @@ pub fn deduplicate(samples: Vec<Sample>, threshold: f64) -> (Vec<Sample>, DedupR
                     hasher.update(&row.to_le_bytes());
                 }
                 let bytes = hasher.finalize();
-                (band, u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes")))
+                (
+                    band,
+                    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes")),
+                )
             })
             .collect();
-        let candidates: HashSet<usize> =
-            band_keys.iter().filter_map(|k| buckets.get(k)).flatten().copied().collect();
+        let candidates: HashSet<usize> = band_keys
+            .iter()
+            .filter_map(|k| buckets.get(k))
+            .flatten()
+            .copied()
+            .collect();
         let mut candidates: Vec<usize> = candidates.into_iter().collect();
         candidates.sort_unstable();
-        if let Some(&near) =
-            candidates.iter().find(|&&c| similarity(&signatures[c], &signature) >= threshold)
+        if let Some(&near) = candidates
+            .iter()
+            .find(|&&c| similarity(&signatures[c], &signature) >= threshold)
         {
             report.near_duplicates += 1;
-            report.dropped.push((sample.sample_id.clone(), kept_ids[near].clone()));
+            report
+                .dropped
+                .push((sample.sample_id.clone(), kept_ids[near].clone()));
             continue;
         }
         let slot = signatures.len();
@@ -139,15 +165,24 @@ mod tests {
 
     #[test]
     fn normalising_drops_case_punctuation_and_spacing() {
-        assert_eq!(normalise("Can  an Order be cancelled?\n"), "can an order be cancelled");
+        assert_eq!(
+            normalise("Can  an Order be cancelled?\n"),
+            "can an order be cancelled"
+        );
         assert_eq!(normalise("订单，能取消吗？"), "订单 能取消吗");
     }
 
     #[test]
     fn similar_texts_have_similar_signatures() {
-        let a = minhash(&normalise("What happens when an order is cancelled after it was paid by the customer"));
-        let b = minhash(&normalise("What happens when an order is cancelled after it was paid by a customer"));
-        let c = minhash(&normalise("Which table does the stock lock statement update and under what guard"));
+        let a = minhash(&normalise(
+            "What happens when an order is cancelled after it was paid by the customer",
+        ));
+        let b = minhash(&normalise(
+            "What happens when an order is cancelled after it was paid by a customer",
+        ));
+        let c = minhash(&normalise(
+            "Which table does the stock lock statement update and under what guard",
+        ));
         assert!(similarity(&a, &b) > 0.7, "{}", similarity(&a, &b));
         assert!(similarity(&a, &c) < 0.2, "{}", similarity(&a, &c));
     }

@@ -28,12 +28,18 @@ struct Message<'a> {
 
 fn messages(sample: &Sample) -> Vec<Message<'static>> {
     vec![
-        Message { role: "system", content: system_prompt(&sample.repo.name, sample.language) },
+        Message {
+            role: "system",
+            content: system_prompt(&sample.repo.name, sample.language),
+        },
         Message {
             role: "user",
             content: user_turn(sample.body.prompt(), &sample.evidence, sample.language),
         },
-        Message { role: "assistant", content: assistant_turn(sample) },
+        Message {
+            role: "assistant",
+            content: assistant_turn(sample),
+        },
     ]
 }
 
@@ -49,7 +55,11 @@ fn jsonl(rows: impl Iterator<Item = Value>) -> String {
 /// All export files for samples assigned to splits.
 pub fn export_all(samples: &[Sample], assignment: &[Split]) -> Vec<ExportFile> {
     let in_split = |split: Split| {
-        samples.iter().zip(assignment).filter(move |(_, s)| **s == split).map(|(sample, _)| sample)
+        samples
+            .iter()
+            .zip(assignment)
+            .filter(move |(_, s)| **s == split)
+            .map(|(sample, _)| sample)
     };
     let mut files = Vec::new();
     let mut dataset_info = serde_json::Map::new();
@@ -60,8 +70,14 @@ pub fn export_all(samples: &[Sample], assignment: &[Split]) -> Vec<ExportFile> {
         let chat = jsonl(
             in_split(split).map(|s| json!({"messages": messages(s), "sample_id": s.sample_id})),
         );
-        files.push(ExportFile { path: format!("openai/{name}.jsonl"), content: chat.clone() });
-        files.push(ExportFile { path: format!("{name}.jsonl"), content: chat });
+        files.push(ExportFile {
+            path: format!("openai/{name}.jsonl"),
+            content: chat.clone(),
+        });
+        files.push(ExportFile {
+            path: format!("{name}.jsonl"),
+            content: chat,
+        });
         let alpaca: Vec<Value> = in_split(split)
             .map(|s| {
                 let [system, user, assistant] = messages(s).try_into().ok().expect("three turns");

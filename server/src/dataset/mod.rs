@@ -58,7 +58,10 @@ pub fn build_dataset(
 ) -> Dataset {
     samples.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
     samples.dedup_by(|a, b| a.sample_id == b.sample_id);
-    let mut summary = ValidationSummary { checked: samples.len(), ..Default::default() };
+    let mut summary = ValidationSummary {
+        checked: samples.len(),
+        ..Default::default()
+    };
     let mut rejected = Vec::new();
     let mut valid = Vec::with_capacity(samples.len());
     for sample in samples {
@@ -67,7 +70,10 @@ pub fn build_dataset(
             valid.push(sample);
         } else {
             for check in report.checks.iter().filter(|c| !c.passed) {
-                *summary.failures_by_check.entry(check.check.to_owned()).or_default() += 1;
+                *summary
+                    .failures_by_check
+                    .entry(check.check.to_owned())
+                    .or_default() += 1;
             }
             rejected.push(report);
         }
@@ -77,5 +83,10 @@ pub fn build_dataset(
     let (kept, dedup) = dedup::deduplicate(valid, options.near_duplicate_threshold);
     let (assignment, split) = split::split_samples(&kept, &options.split);
     let stats = stats::dataset_stats(&kept, &assignment, summary, dedup, split, generated_chunks);
-    Dataset { samples: kept, assignment, rejected, stats }
+    Dataset {
+        samples: kept,
+        assignment,
+        rejected,
+        stats,
+    }
 }

@@ -25,8 +25,19 @@ pub fn system_prompt(repo_name: &str, language: SampleLanguage) -> String {
 }
 
 /// One evidence chunk as the model sees it.
-pub fn render_chunk(chunk_id: &str, path: &str, start_line: u32, end_line: u32, symbol: &str, code: &str) -> String {
-    let fence = if path.ends_with(".xml") { "xml" } else { "java" };
+pub fn render_chunk(
+    chunk_id: &str,
+    path: &str,
+    start_line: u32,
+    end_line: u32,
+    symbol: &str,
+    code: &str,
+) -> String {
+    let fence = if path.ends_with(".xml") {
+        "xml"
+    } else {
+        "java"
+    };
     format!("[{chunk_id}] {path}:{start_line}-{end_line} {symbol}\n```{fence}\n{code}\n```\n")
 }
 
@@ -38,7 +49,14 @@ pub fn user_turn(prompt: &str, evidence: &[Evidence], language: SampleLanguage) 
     };
     let mut out = format!("{prompt}\n\n{heading}\n");
     for e in evidence {
-        out.push_str(&render_chunk(e.chunk_id.as_str(), &e.path, e.start_line, e.end_line, &e.symbol, &e.code));
+        out.push_str(&render_chunk(
+            e.chunk_id.as_str(),
+            &e.path,
+            e.start_line,
+            e.end_line,
+            &e.symbol,
+            &e.code,
+        ));
     }
     out
 }
@@ -48,11 +66,18 @@ pub fn assistant_turn(sample: &Sample) -> String {
     let zh = sample.language == SampleLanguage::Zh;
     let mut out = match &sample.body {
         SampleBody::Qa { answer, .. } => answer.clone(),
-        SampleBody::Design { design, assumptions, risks, .. } => {
-            render_design(design, assumptions, risks, zh)
-        }
+        SampleBody::Design {
+            design,
+            assumptions,
+            risks,
+            ..
+        } => render_design(design, assumptions, risks, zh),
     };
-    out.push_str(if zh { "\n\n推理依据：\n" } else { "\n\nReasoning:\n" });
+    out.push_str(if zh {
+        "\n\n推理依据：\n"
+    } else {
+        "\n\nReasoning:\n"
+    });
     for (n, step) in sample.trace.iter().enumerate() {
         let cites: Vec<String> = step.evidence.iter().map(|id| format!("[{id}]")).collect();
         out.push_str(&format!("{}. {} {}\n", n + 1, step.claim, cites.join(" ")));
@@ -83,17 +108,33 @@ fn render_design(design: &Design, assumptions: &[String], risks: &[String], zh: 
                     (ComponentAction::Add, true) => "新增",
                     (ComponentAction::Modify, true) => "修改",
                 };
-                format!("[{}] {action} `{}`: {}", c.layer, c.component, c.description)
+                format!(
+                    "[{}] {action} `{}`: {}",
+                    c.layer, c.component, c.description
+                )
             })
             .collect(),
     );
-    section(label("API changes:", "接口变更："), design.api_changes.clone());
-    section(label("Data changes:", "数据变更："), design.data_changes.clone());
+    section(
+        label("API changes:", "接口变更："),
+        design.api_changes.clone(),
+    );
+    section(
+        label("Data changes:", "数据变更："),
+        design.data_changes.clone(),
+    );
     section(label("Flow:", "流程："), design.flow.clone());
-    section(label("Consistency and concurrency:", "一致性与并发："), design.consistency.clone());
+    section(
+        label("Consistency and concurrency:", "一致性与并发："),
+        design.consistency.clone(),
+    );
     section(
         label("Reused:", "复用："),
-        design.reused.iter().map(|r| format!("`{}` [{}]: {}", r.symbol, r.chunk_id, r.how)).collect(),
+        design
+            .reused
+            .iter()
+            .map(|r| format!("`{}` [{}]: {}", r.symbol, r.chunk_id, r.how))
+            .collect(),
     );
     section(label("Assumptions:", "假设："), assumptions.to_vec());
     section(label("Risks:", "风险："), risks.to_vec());

@@ -37,8 +37,16 @@ pub struct Sample {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum SampleBody {
-    Qa { question: String, answer: String },
-    Design { requirement: String, design: Design, assumptions: Vec<String>, risks: Vec<String> },
+    Qa {
+        question: String,
+        answer: String,
+    },
+    Design {
+        requirement: String,
+        design: Design,
+        assumptions: Vec<String>,
+        risks: Vec<String>,
+    },
 }
 
 impl SampleBody {
@@ -58,7 +66,9 @@ impl SampleBody {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     Qa,
@@ -82,7 +92,9 @@ impl Task {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SampleLanguage {
     En,
@@ -209,7 +221,12 @@ pub struct SampleSource {
 }
 
 /// `<task>-<12 hex>` from what defines the sample, so ids survive regeneration.
-pub fn sample_id(task: Task, language: SampleLanguage, prompt: &str, evidence: &[ChunkId]) -> String {
+pub fn sample_id(
+    task: Task,
+    language: SampleLanguage,
+    prompt: &str,
+    evidence: &[ChunkId],
+) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"acdp-sample-v1\0");
     hasher.update(task.as_str().as_bytes());

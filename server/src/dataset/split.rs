@@ -44,7 +44,11 @@ pub struct SplitOptions {
 
 impl Default for SplitOptions {
     fn default() -> Self {
-        SplitOptions { dev: 0.1, test: 0.1, seed: 42 }
+        SplitOptions {
+            dev: 0.1,
+            test: 0.1,
+            seed: 42,
+        }
     }
 }
 
@@ -134,7 +138,8 @@ pub fn split_samples(samples: &[Sample], options: &SplitOptions) -> (Vec<Split>,
         let pick = (0..3)
             .filter(|&s| targets[s] > 0.0)
             .min_by(|&a, &b| {
-                let deficit = |s: usize| (counts[s] as f64 + members.len() as f64) / total - targets[s];
+                let deficit =
+                    |s: usize| (counts[s] as f64 + members.len() as f64) / total - targets[s];
                 deficit(a).total_cmp(&deficit(b))
             })
             .unwrap_or(0);
@@ -145,7 +150,11 @@ pub fn split_samples(samples: &[Sample], options: &SplitOptions) -> (Vec<Split>,
     }
     let report = SplitReport {
         groups: order.len(),
-        counts: Split::ALL.iter().zip(counts).map(|(s, c)| (s.as_str(), c)).collect(),
+        counts: Split::ALL
+            .iter()
+            .zip(counts)
+            .map(|(s, c)| (s.as_str(), c))
+            .collect(),
         leaked_groups: count_leaks(samples, &assignment, group_keys),
         shared_supporting_chunks: count_leaks(samples, &assignment, |s| {
             s.evidence.iter().map(|e| e.chunk_id.to_string()).collect()
@@ -155,7 +164,11 @@ pub fn split_samples(samples: &[Sample], options: &SplitOptions) -> (Vec<Split>,
 }
 
 /// How many keys occur in samples of more than one split.
-pub fn count_leaks(samples: &[Sample], assignment: &[Split], keys: impl Fn(&Sample) -> Vec<String>) -> usize {
+pub fn count_leaks(
+    samples: &[Sample],
+    assignment: &[Split],
+    keys: impl Fn(&Sample) -> Vec<String>,
+) -> usize {
     let mut splits_of: HashMap<String, HashSet<Split>> = HashMap::new();
     for (sample, split) in samples.iter().zip(assignment) {
         for key in keys(sample) {

@@ -36,7 +36,12 @@ impl LengthSummary {
         }
         values.sort_unstable();
         let pick = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
-        LengthSummary { min: values[0], p50: pick(0.5), p95: pick(0.95), max: pick(1.0) }
+        LengthSummary {
+            min: values[0],
+            p50: pick(0.5),
+            p95: pick(0.95),
+            max: pick(1.0),
+        }
     }
 }
 
@@ -78,12 +83,25 @@ pub fn dataset_stats(
     };
     let mut cited = HashSet::new();
     for (sample, split) in samples.iter().zip(assignment) {
-        *stats.by_task.entry(sample.body.task().as_str().to_owned()).or_default() += 1;
+        *stats
+            .by_task
+            .entry(sample.body.task().as_str().to_owned())
+            .or_default() += 1;
         *stats.by_domain.entry(sample.domain.clone()).or_default() += 1;
-        *stats.by_source_kind.entry(sample.source.kind.clone()).or_default() += 1;
-        *stats.by_language.entry(sample.language.as_str().to_owned()).or_default() += 1;
+        *stats
+            .by_source_kind
+            .entry(sample.source.kind.clone())
+            .or_default() += 1;
+        *stats
+            .by_language
+            .entry(sample.language.as_str().to_owned())
+            .or_default() += 1;
         *stats.by_split.entry(split.as_str().to_owned()).or_default() += 1;
-        if sample.evidence.iter().any(|e| generated_chunks.contains(&e.chunk_id)) {
+        if sample
+            .evidence
+            .iter()
+            .any(|e| generated_chunks.contains(&e.chunk_id))
+        {
             stats.samples_with_generated_evidence += 1;
         }
         cited.extend(sample.evidence.iter().map(|e| e.chunk_id.clone()));
@@ -92,12 +110,21 @@ pub fn dataset_stats(
     stats.user_chars = LengthSummary::of(
         samples
             .iter()
-            .map(|s| user_turn(s.body.prompt(), &s.evidence, s.language).chars().count())
+            .map(|s| {
+                user_turn(s.body.prompt(), &s.evidence, s.language)
+                    .chars()
+                    .count()
+            })
             .collect(),
     );
-    stats.assistant_chars =
-        LengthSummary::of(samples.iter().map(|s| assistant_turn(s).chars().count()).collect());
-    stats.evidence_per_sample = LengthSummary::of(samples.iter().map(|s| s.evidence.len()).collect());
+    stats.assistant_chars = LengthSummary::of(
+        samples
+            .iter()
+            .map(|s| assistant_turn(s).chars().count())
+            .collect(),
+    );
+    stats.evidence_per_sample =
+        LengthSummary::of(samples.iter().map(|s| s.evidence.len()).collect());
     stats
 }
 
@@ -106,7 +133,9 @@ pub fn render_markdown(stats: &DatasetStats) -> String {
     let mut out = String::from("# Dataset report\n\n");
     out.push_str(&format!("{} samples kept.\n\n", stats.samples));
     let table = |out: &mut String, title: &str, counts: &BTreeMap<String, usize>| {
-        out.push_str(&format!("## {title}\n\n| {title} | samples |\n|---|---:|\n"));
+        out.push_str(&format!(
+            "## {title}\n\n| {title} | samples |\n|---|---:|\n"
+        ));
         for (key, count) in counts {
             out.push_str(&format!("| {key} | {count} |\n"));
         }

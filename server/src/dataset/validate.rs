@@ -92,7 +92,11 @@ pub fn validate_sample(
 }
 
 fn result(check: &'static str, problems: Vec<String>) -> CheckResult {
-    CheckResult { check, passed: problems.is_empty(), problems }
+    CheckResult {
+        check,
+        passed: problems.is_empty(),
+        problems,
+    }
 }
 
 fn check_shape(sample: &Sample) -> CheckResult {
@@ -121,12 +125,19 @@ fn check_shape(sample: &Sample) -> CheckResult {
                 problems.push("empty question or answer".to_owned());
             }
         }
-        SampleBody::Design { requirement, design, .. } => {
+        SampleBody::Design {
+            requirement,
+            design,
+            ..
+        } => {
             if requirement.trim().is_empty() || design.summary.trim().is_empty() {
                 problems.push("empty requirement or design summary".to_owned());
             }
             if !design.components.is_empty()
-                && design.components.iter().all(|c| c.action == ComponentAction::Add)
+                && design
+                    .components
+                    .iter()
+                    .all(|c| c.action == ComponentAction::Add)
                 && design.reused.is_empty()
             {
                 problems.push("the design reuses nothing of the repository".to_owned());
@@ -146,12 +157,18 @@ fn check_evidence_current(sample: &Sample, index: &WorkspaceIndex) -> (CheckResu
             continue;
         }
         let Some((file, chunk)) = index.chunk(&evidence.chunk_id) else {
-            problems.push(format!("{} ({}) is not in the index", evidence.chunk_id, evidence.symbol));
+            problems.push(format!(
+                "{} ({}) is not in the index",
+                evidence.chunk_id, evidence.symbol
+            ));
             stale.push(evidence.chunk_id.clone());
             continue;
         };
         if ContentHash::of(&evidence.code) != evidence.content_hash {
-            problems.push(format!("{}: code does not match its content_hash", evidence.chunk_id));
+            problems.push(format!(
+                "{}: code does not match its content_hash",
+                evidence.chunk_id
+            ));
         }
         if chunk.content_hash != evidence.content_hash || chunk.text(&file.text) != evidence.code {
             problems.push(format!(
@@ -176,7 +193,10 @@ fn check_trace(sample: &Sample) -> [CheckResult; 2] {
             if listed.contains(id) {
                 cited.insert(id);
             } else {
-                problems.push(format!("step {} cites {id}, which is not in the evidence", n + 1));
+                problems.push(format!(
+                    "step {} cites {id}, which is not in the evidence",
+                    n + 1
+                ));
             }
         }
     }
@@ -186,7 +206,10 @@ fn check_trace(sample: &Sample) -> [CheckResult; 2] {
         .filter(|e| !cited.contains(&e.chunk_id))
         .map(|e| format!("{} ({}) is not cited by any step", e.chunk_id, e.symbol))
         .collect();
-    [result(check::TRACE_CITES_EVIDENCE, problems), result(check::EVIDENCE_USED, unused)]
+    [
+        result(check::TRACE_CITES_EVIDENCE, problems),
+        result(check::EVIDENCE_USED, unused),
+    ]
 }
 
 /// The text a sample's claims may rest on, and the claims to check.
@@ -200,7 +223,8 @@ struct Grounding {
 static CODE_IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*").expect("valid regex")
 });
-static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
+static BACKTICKED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
 static NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^A-Za-z0-9_.#])(\d+(?:\.\d+)?)").expect("valid regex"));
 static LIST_MARKER: LazyLock<Regex> =
@@ -218,7 +242,11 @@ impl Grounding {
         haystack.push_str(sample.body.prompt());
         let mut proposed = HashSet::new();
         if let SampleBody::Design { design, .. } = &sample.body {
-            for component in design.components.iter().filter(|c| c.action == ComponentAction::Add) {
+            for component in design
+                .components
+                .iter()
+                .filter(|c| c.action == ComponentAction::Add)
+            {
                 for part in component.component.split(['.', ' ', '(', ')', ',']) {
                     proposed.insert(part.to_owned());
                 }
@@ -251,16 +279,18 @@ impl Grounding {
         let mut missing = Vec::new();
         for claim in Self::claims(sample) {
             for name in code_identifiers(&claim) {
-                let grounded = name
-                    .split('.')
-                    .filter(|part| !part.is_empty())
-                    .all(|part| self.proposed.contains(part) || contains_word(&self.haystack, part));
+                let grounded = name.split('.').filter(|part| !part.is_empty()).all(|part| {
+                    self.proposed.contains(part) || contains_word(&self.haystack, part)
+                });
                 if !grounded && !missing.contains(&name) {
                     missing.push(name);
                 }
             }
         }
-        let problems = missing.into_iter().map(|n| format!("`{n}` is not in the cited evidence")).collect();
+        let problems = missing
+            .into_iter()
+            .map(|n| format!("`{n}` is not in the cited evidence"))
+            .collect();
         result(check::IDENTIFIERS_GROUNDED, problems)
     }
 
@@ -274,7 +304,10 @@ impl Grounding {
                 }
             }
         }
-        let problems = missing.into_iter().map(|n| format!("{n} does not occur in the cited evidence")).collect();
+        let problems = missing
+            .into_iter()
+            .map(|n| format!("{n} does not occur in the cited evidence"))
+            .collect();
         result(check::NUMBERS_GROUNDED, problems)
     }
 }
@@ -341,7 +374,10 @@ mod tests {
             "No. `OrderServiceImpl.cancel` only cancels orders with status 0; it calls releaseLock \
              and sets lock_stock. The Order is closed.",
         );
-        assert_eq!(names, ["OrderServiceImpl.cancel", "releaseLock", "lock_stock"]);
+        assert_eq!(
+            names,
+            ["OrderServiceImpl.cancel", "releaseLock", "lock_stock"]
+        );
     }
 
     #[test]
@@ -355,6 +391,9 @@ mod tests {
     #[test]
     fn words_match_whole_identifiers_only() {
         assert!(contains_word("orderMapper.updateById(order)", "updateById"));
-        assert!(!contains_word("orderMapper.updateByIdSelective(order)", "updateById"));
+        assert!(!contains_word(
+            "orderMapper.updateByIdSelective(order)",
+            "updateById"
+        ));
     }
 }
