@@ -5,6 +5,7 @@
 //! - [`config`]: the project file `acdp.toml` (shared settings, no logic).
 //! - [`index`]: files -> chunks with stable ids, cold (parallel, cached) and live (incremental).
 //! - [`analysis`]: symbols, call graph, domains, business rules, flows and state machines.
+//! - [`generate`]: QA and design samples from the analysis (offline) or an LLM endpoint.
 //! - [`dataset`]: the sample schema, validation, dedup, leak-free splits, export, reports.
 //! - [`lsp`]: the language server, a thin shell that converts protocol types to library calls.
 //!
@@ -13,5 +14,6 @@
 pub mod analysis;
 pub mod config;
 pub mod dataset;
+pub mod generate;
 pub mod index;
 pub mod lsp;
