@@ -15,6 +15,7 @@ pub const CONFIG_FILE: &str = "acdp.toml";
 #[serde(default)]
 pub struct ProjectConfig {
     pub index: IndexSettings,
+    pub analysis: AnalysisSettings,
 }
 
 /// `[index]`: which files are read.
@@ -47,6 +48,31 @@ impl Default for IndexSettings {
             state_dir: PathBuf::from(".acdp"),
         }
     }
+}
+
+/// `[analysis]`: how the analysis reads the code (generated code, business domains).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisSettings {
+    /// Globs (gitignore syntax, relative to the root) of generated code, on top of what is
+    /// detected (`@mbg.generated`, `@Generated`, MyBatis Generator `*Example` classes).
+    pub generated: Vec<String>,
+    /// Cite generated code as evidence of rules (it is always used for call resolution and
+    /// flow steps).
+    pub include_generated: bool,
+    /// Business domains; when empty, domains come from package names.
+    pub domains: Vec<DomainSettings>,
+}
+
+/// `[[analysis.domains]]`: one business domain.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DomainSettings {
+    pub name: String,
+    /// Globs of file paths that belong to the domain.
+    pub globs: Vec<String>,
+    /// Words that, found in a class's package or name (case-insensitive), put it in the domain.
+    pub keywords: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +135,26 @@ mod tests {
         assert_eq!(config.index.exclude, ["**/generated/**"]);
         assert_eq!(config.index.max_file_size, 10);
         assert!(config.index.hidden);
+    }
+
+    #[test]
+    fn analysis_section_is_read() {
+        let config = ProjectConfig::parse(
+            "[analysis]\ngenerated = [\"**/gen/**\"]\ninclude_generated = true\n\
+             [[analysis.domains]]\nname = \"order\"\nkeywords = [\"order\", \"oms\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.analysis.generated, ["**/gen/**"]);
+        assert!(config.analysis.include_generated);
+        assert_eq!(config.analysis.domains[0].name, "order");
+        assert_eq!(config.analysis.domains[0].keywords, ["order", "oms"]);
+        assert!(
+            ProjectConfig::parse("")
+                .unwrap()
+                .analysis
+                .domains
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1,2 +1,125 @@
-//! Analysis of an indexed repository: symbols, call graph, domains, rules, flows, states.
-//! (Being written: see the analysis issue.)
+//! Analysis of an indexed repository: symbols, call graph, domains, business rules, flows and
+//! state machines, each fact citing the chunks it was read from.
+//!
+//! Pure: [`analyze`] takes a [`WorkspaceIndex`] (file texts and chunks) and settings and does
+//! no I/O; the CLI writes the results. Java files are reparsed here (one tree-sitter parser per
+//! rayon thread), mapper statements are read from their chunks. The passes run in pipeline
+//! order, each in its own module:
+//!
+//! - [`syntax`]: declarations read off each tree (types, fields, methods, annotations);
+//! - [`generated`]: which code is generated (kept out of rule evidence by default);
+//! - [`symbols`] and [`sql`]: the symbol table and mapper statement summaries;
+//! - [`call_graph`]: calls resolved through injection, implementations and mapper XML;
+//! - [`domains`], [`rules`], [`flows`], [`states`]: the business facts;
+//! - [`report`]: markdown and Mermaid renderings of the result.
+//!
+//! Heuristics are generic (annotations, naming patterns, SQL shapes); docs/analysis.md lists
+//! them with their known limits.
+
+pub mod call_graph;
+pub mod domains;
+pub mod flows;
+pub mod generated;
+pub mod report;
+pub mod rules;
+pub mod sql;
+pub mod states;
+pub mod symbols;
+pub mod syntax;
+mod values;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use crate::config::{AnalysisSettings, DomainSettings};
+use crate::index::{Language, WorkspaceIndex, java};
+pub use call_graph::CallGraphStats;
+pub use domains::{Domain, DomainMap};
+pub use flows::{Flow, FlowEntry, FlowStep};
+pub use rules::{Rule, RuleKind};
+pub use states::{StateMachine, StateValue, Transition};
+
+/// Everything the analysis found, sorted for byte-identical output across runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub domains: DomainMap,
+    pub rules: Vec<Rule>,
+    pub flows: Vec<Flow>,
+    pub states: Vec<StateMachine>,
+    pub stats: AnalysisStats,
+    /// Problems that did not stop the analysis (bad globs in acdp.toml ...).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AnalysisStats {
+    pub java_files: usize,
+    pub types: usize,
+    pub methods: usize,
+    pub mapper_statements: usize,
+    pub generated_types: usize,
+    pub call_graph: CallGraphStats,
+    pub rules: usize,
+    pub flows: usize,
+    pub state_machines: usize,
+    pub transitions: usize,
+    /// Wall time of [`analyze`], indexing excluded. Not part of the deterministic output.
+    #[serde(skip)]
+    pub elapsed_ms: f64,
+}
+
+/// Analyses an indexed workspace.
+pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let globs = generated::GeneratedGlobs::new(&settings.generated, &mut warnings);
+
+    let java_files: Vec<symbols::JavaFile> = index
+        .files
+        .par_iter()
+        .enumerate()
+        .filter(|(_, f)| f.language == Language::Java)
+        .map_init(java::new_parser, |parser, (i, file)| {
+            let tree = java::parse(parser, &file.text, None);
+            let facts = syntax::read_file(tree.root_node(), &file.text);
+            symbols::JavaFile {
+                file: i,
+                tree,
+                facts,
+                generated: generated::has_generated_marker(&file.text),
+            }
+        })
+        .collect();
+
+    let symbols = symbols::Symbols::build(index, java_files, &globs);
+    let graph = call_graph::build(&symbols);
+    let domain_map = domains::assign(&symbols, &settings.domains, &mut warnings);
+    let rules = rules::extract(&symbols, &graph, &domain_map, settings.include_generated);
+    let flows = flows::extract(&symbols, &graph, &domain_map);
+    let states = states::extract(&symbols, &graph);
+    let domain_map = domains::summarise(domain_map, &symbols, &flows, &rules);
+
+    let stats = AnalysisStats {
+        java_files: symbols.files.len(),
+        types: symbols.types.len(),
+        methods: symbols.methods.len(),
+        mapper_statements: symbols.statements.len(),
+        generated_types: symbols.types.iter().filter(|t| t.generated).count(),
+        call_graph: graph.stats.clone(),
+        rules: rules.len(),
+        flows: flows.len(),
+        state_machines: states.len(),
+        transitions: states.iter().map(|s| s.transitions.len()).sum(),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    Analysis {
+        domains: domain_map,
+        rules,
+        flows,
+        states,
+        stats,
+        warnings,
+    }
+}

@@ -1,0 +1,339 @@
+//! Flows: from each entry point (HTTP endpoint, `@Scheduled` job, message listener) the ordered
+//! steps through services down to mapper statements.
+//!
+//! Steps are the project methods of Spring components (and their private helpers) and the
+//! mapper statements reached, depth-first in evaluation order, each at its first occurrence.
+//! Calls to several implementations of an interface list each implementation (alphabetical)
+//! followed by its own steps. Getters and setters, static helpers of non-component classes,
+//! enums and library calls are not steps.
+
+use serde::Serialize;
+
+use super::call_graph::{CallGraph, Target};
+use super::domains::DomainAssignment;
+use super::symbols::{MethodId, Symbols, TypeId};
+use super::syntax::{Annotation, first_string_literal};
+use crate::index::ChunkId;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowEntry {
+    /// `http`, `scheduled` or `listener`.
+    pub kind: String,
+    pub verb: Option<String>,
+    pub path: Option<String>,
+    pub symbol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<String>,
+    /// Listener destinations (queues, topics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    pub chunk_id: Option<ChunkId>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowStep {
+    pub symbol: String,
+    /// `method` or `statement`.
+    pub kind: String,
+    /// Call depth below the entry point (1 = called by the entry).
+    pub depth: u32,
+    pub path: String,
+    pub chunk_id: Option<ChunkId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_columns: Vec<String>,
+    /// Reached through one of several implementations picked at run time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub alternative: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Flow {
+    /// `f` + 12 hex digits of blake3 of the entry symbol.
+    pub flow_id: String,
+    pub domain: String,
+    pub entry: FlowEntry,
+    pub steps: Vec<FlowStep>,
+    /// The entry's path and symbol, repeated for uniform records.
+    pub path: String,
+    pub symbol: String,
+    /// The entry chunk and every step's chunk, in order.
+    pub chunk_ids: Vec<ChunkId>,
+}
+
+const MAPPINGS: &[(&str, Option<&str>)] = &[
+    ("GetMapping", Some("GET")),
+    ("PostMapping", Some("POST")),
+    ("PutMapping", Some("PUT")),
+    ("DeleteMapping", Some("DELETE")),
+    ("PatchMapping", Some("PATCH")),
+    ("RequestMapping", None),
+];
+const LISTENERS: &[&str] = &[
+    "RabbitListener",
+    "KafkaListener",
+    "JmsListener",
+    "SqsListener",
+    "StreamListener",
+    "EventListener",
+];
+
+pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignment) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    for (m, entry) in symbols.methods.iter().enumerate() {
+        let t = entry.ty;
+        let facts = symbols.method_facts(m);
+        let ty = symbols.type_facts(t);
+        let kind_entry = if let Some((verb, path)) = http_mapping(symbols, t, &facts.annotations) {
+            Some(FlowEntry {
+                kind: "http".into(),
+                verb: Some(verb),
+                path: Some(path),
+                symbol: entry.symbol.clone(),
+                timing: None,
+                destination: None,
+                chunk_id: entry.chunk_id.clone(),
+            })
+        } else if let Some(a) = facts.annotation("Scheduled") {
+            let timing = a
+                .arg("cron")
+                .and_then(first_string_literal)
+                .unwrap_or_else(|| {
+                    a.args
+                        .iter()
+                        .map(|(k, v)| k.as_ref().map_or(v.clone(), |k| format!("{k} = {v}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+            Some(FlowEntry {
+                kind: "scheduled".into(),
+                verb: None,
+                path: None,
+                symbol: entry.symbol.clone(),
+                timing: Some(timing),
+                destination: None,
+                chunk_id: entry.chunk_id.clone(),
+            })
+        } else {
+            let listener = facts
+                .annotations
+                .iter()
+                .find(|a| LISTENERS.contains(&a.name.as_str()))
+                .or_else(|| {
+                    // Class-level listeners (`@RocketMQMessageListener`, `@RabbitListener` on the
+                    // class with `@RabbitHandler` methods) call `onMessage` / handler methods.
+                    ty.annotations
+                        .iter()
+                        .find(|a| a.name.ends_with("MessageListener") || a.name == "RabbitListener")
+                        .filter(|_| {
+                            facts.name == "onMessage" || facts.annotation("RabbitHandler").is_some()
+                        })
+                });
+            listener.map(|a| FlowEntry {
+                kind: "listener".into(),
+                verb: None,
+                path: None,
+                symbol: entry.symbol.clone(),
+                timing: None,
+                destination: ["queues", "topics", "destination", "topic", "value"]
+                    .iter()
+                    .find_map(|k| a.arg(k))
+                    .map(str::to_owned),
+                chunk_id: entry.chunk_id.clone(),
+            })
+        };
+        let Some(flow_entry) = kind_entry else {
+            continue;
+        };
+        let mut steps = Vec::new();
+        let mut seen = vec![m];
+        walk(symbols, graph, m, 1, false, &mut seen, &mut steps);
+        let mut chunk_ids: Vec<ChunkId> = flow_entry.chunk_id.iter().cloned().collect();
+        for s in &steps {
+            if let Some(c) = &s.chunk_id
+                && !chunk_ids.contains(c)
+            {
+                chunk_ids.push(c.clone());
+            }
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"acdp-flow-v1\0");
+        hasher.update(entry.symbol.as_bytes());
+        flows.push((
+            facts.start_line,
+            Flow {
+                flow_id: format!("f{}", &hasher.finalize().to_hex()[..12]),
+                domain: domains.of_type[t].clone(),
+                path: symbols.path(t).to_owned(),
+                symbol: entry.symbol.clone(),
+                entry: flow_entry,
+                steps,
+                chunk_ids,
+            },
+        ));
+    }
+    flows.sort_by_key(|(line, flow)| (flow.path.clone(), *line, flow.symbol.clone()));
+    flows.into_iter().map(|(_, flow)| flow).collect()
+}
+
+/// Whether calls into this method are flow steps.
+fn is_step(symbols: &Symbols<'_>, m: MethodId) -> bool {
+    let t = symbols.methods[m].ty;
+    let facts = symbols.method_facts(m);
+    let entry = &symbols.types[t];
+    let ty = symbols.type_facts(t);
+    if facts.is_constructor {
+        return false;
+    }
+    // Interface methods are targets only when no implementation exists (annotated mappers,
+    // HTTP clients): they are the data access step.
+    entry.component || ty.kind == super::syntax::TypeKind::Interface
+}
+
+fn walk(
+    symbols: &Symbols<'_>,
+    graph: &CallGraph,
+    m: MethodId,
+    depth: u32,
+    alternative: bool,
+    seen: &mut Vec<MethodId>,
+    steps: &mut Vec<FlowStep>,
+) {
+    if depth > 12 {
+        return;
+    }
+    for call in &graph.bodies[m].calls {
+        for target in &call.targets {
+            match *target {
+                Target::Statement(s) => {
+                    let st = &symbols.statements[s];
+                    if steps.iter().any(|step| step.symbol == st.symbol) {
+                        continue;
+                    }
+                    steps.push(FlowStep {
+                        symbol: st.symbol.clone(),
+                        kind: "statement".into(),
+                        depth,
+                        path: symbols.index.files[st.file].path.clone(),
+                        chunk_id: Some(st.chunk_id.clone()),
+                        table: st.summary.tables.first().cloned(),
+                        operation: Some(st.summary.operation.as_str().to_owned()),
+                        key_columns: st.summary.key_columns.clone(),
+                        alternative: alternative || call.all_impls,
+                    });
+                }
+                Target::Method(callee) => {
+                    if seen.contains(&callee) || !is_step(symbols, callee) {
+                        continue;
+                    }
+                    seen.push(callee);
+                    let entry = &symbols.methods[callee];
+                    steps.push(FlowStep {
+                        symbol: entry.symbol.clone(),
+                        kind: "method".into(),
+                        depth,
+                        path: symbols.path(entry.ty).to_owned(),
+                        chunk_id: entry.chunk_id.clone(),
+                        table: None,
+                        operation: None,
+                        key_columns: Vec::new(),
+                        alternative: alternative || call.all_impls,
+                    });
+                    walk(
+                        symbols,
+                        graph,
+                        callee,
+                        depth + 1,
+                        alternative || call.all_impls,
+                        seen,
+                        steps,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// HTTP verb and full path of a handler method, from class and method mappings.
+fn http_mapping(
+    symbols: &Symbols<'_>,
+    t: TypeId,
+    annotations: &[Annotation],
+) -> Option<(String, String)> {
+    let (annotation, fixed_verb) = annotations.iter().find_map(|a| {
+        MAPPINGS
+            .iter()
+            .find(|(name, _)| *name == a.name)
+            .map(|(_, verb)| (a, *verb))
+    })?;
+    let verb = match fixed_verb {
+        Some(v) => v.to_owned(),
+        None => annotation
+            .arg("method")
+            .and_then(|m| {
+                m.split(['.', ',', '{', '}', ' ']).find(|p| {
+                    matches!(
+                        *p,
+                        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS"
+                    )
+                })
+            })
+            .unwrap_or("ANY")
+            .to_owned(),
+    };
+    let method_path = mapping_path(annotation).unwrap_or_default();
+    // The class mapping, or that of an outer class / superclass.
+    let mut class_path = String::new();
+    let mut chain = vec![t];
+    chain.extend(symbols.superclasses(t));
+    for ty in chain {
+        if let Some(a) = symbols.type_facts(ty).annotation("RequestMapping") {
+            class_path = mapping_path(a).unwrap_or_default();
+            break;
+        }
+    }
+    Some((verb, join_paths(&class_path, &method_path)))
+}
+
+fn mapping_path(a: &Annotation) -> Option<String> {
+    a.arg("value")
+        .or_else(|| a.arg("path"))
+        .and_then(first_string_literal)
+}
+
+fn join_paths(class: &str, method: &str) -> String {
+    let class = class.trim_end_matches('/');
+    let mut out = String::new();
+    if !class.is_empty() {
+        if !class.starts_with('/') {
+            out.push('/');
+        }
+        out.push_str(class);
+    }
+    if !method.is_empty() {
+        if !method.starts_with('/') {
+            out.push('/');
+        }
+        out.push_str(method);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join() {
+        assert_eq!(join_paths("/order", "/list"), "/order/list");
+        assert_eq!(join_paths("order/", "list"), "/order/list");
+        assert_eq!(join_paths("", ""), "/");
+        assert_eq!(join_paths("/sku", "/{pid}"), "/sku/{pid}");
+    }
+}
