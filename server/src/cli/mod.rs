@@ -4,6 +4,8 @@ mod analyze;
 mod bench;
 mod index;
 mod lsp;
+mod pipeline;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,10 @@ enum Command {
     Index(index::IndexArgs),
     /// Analyse a repository: domains, rules, flows and state machines.
     Analyze(analyze::AnalyzeArgs),
+    /// Build a dataset: index, analyse, generate, validate, dedup, split and export.
+    Pipeline(pipeline::PipelineArgs),
+    /// Re-check an existing dataset against the current code; list stale samples.
+    Validate(validate::ValidateArgs),
     /// Run the language server on stdio.
     Lsp(lsp::LspArgs),
     /// Measure indexing speed on a fixture and on generated repositories.
@@ -38,6 +44,11 @@ pub fn run() -> ExitCode {
         Command::Index(args) => index::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Lsp(args) => lsp::run(args),
+        Command::Pipeline(args) => pipeline::run(args),
+        Command::Validate(args) => match validate::run(args) {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
         Command::Bench(args) => bench::run(args),
     };
     match result {

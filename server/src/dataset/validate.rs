@@ -238,6 +238,8 @@ impl Grounding {
             haystack.push('\n');
             haystack.push_str(&evidence.symbol);
             haystack.push('\n');
+            haystack.push_str(&evidence.path);
+            haystack.push('\n');
         }
         haystack.push_str(sample.body.prompt());
         let mut proposed = HashSet::new();
@@ -312,6 +314,41 @@ impl Grounding {
     }
 }
 
+/// Identifiers and numbers in `text` that do not occur in `evidence` or `context`: what a
+/// generator can check before it commits to a phrasing.
+pub fn ungrounded_terms(
+    text: &str,
+    evidence: &[super::sample::Evidence],
+    context: &str,
+) -> Vec<String> {
+    let mut haystack = context.to_owned();
+    for e in evidence {
+        haystack.push('\n');
+        haystack.push_str(&e.code);
+        haystack.push('\n');
+        haystack.push_str(&e.symbol);
+        haystack.push('\n');
+        haystack.push_str(&e.path);
+    }
+    let mut missing: Vec<String> = code_identifiers(text)
+        .into_iter()
+        .filter(|name| {
+            !name
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .all(|p| contains_word(&haystack, p))
+        })
+        .collect();
+    let text = LIST_MARKER.replace_all(text, " ");
+    missing.extend(
+        NUMBER
+            .captures_iter(&text)
+            .map(|c| c[1].to_owned())
+            .filter(|n| !contains_number(&haystack, n)),
+    );
+    missing
+}
+
 /// Identifiers a text states about code: everything in backticks, plus words that only code
 /// uses (camelCase, PascalCase with an inner capital, snake_case, qualified `a.b` names).
 pub fn code_identifiers(text: &str) -> Vec<String> {
@@ -343,8 +380,25 @@ pub fn code_identifiers(text: &str) -> Vec<String> {
     names
 }
 
-/// Whether `word` occurs in `text` not as part of a longer identifier.
+/// Whether `word` occurs in `text` not as part of a longer identifier, or, for a property
+/// name (`payAmount`), as its JavaBeans accessor (`getPayAmount`, `setPayAmount`, `isPaid`).
 fn contains_word(text: &str, word: &str) -> bool {
+    if contains_exact_word(text, word) {
+        return true;
+    }
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) if first.is_ascii_lowercase() => {
+            let capitalised = format!("{}{}", first.to_ascii_uppercase(), chars.as_str());
+            ["get", "set", "is"]
+                .iter()
+                .any(|prefix| contains_exact_word(text, &format!("{prefix}{capitalised}")))
+        }
+        _ => false,
+    }
+}
+
+fn contains_exact_word(text: &str, word: &str) -> bool {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
     text.match_indices(word).any(|(at, _)| {
         let before = text[..at].chars().next_back();

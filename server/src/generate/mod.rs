@@ -49,3 +49,115 @@ impl SampleRequest {
         }
     }
 }
+
+mod design;
+mod evidence;
+mod qa;
+mod text;
+
+use std::collections::HashSet;
+
+use crate::analysis::Analysis;
+use crate::analysis::generated::has_generated_marker;
+use crate::index::{ChunkId, WorkspaceIndex};
+
+pub use evidence::ChunkLookup;
+
+/// A request with the answer (or design) and trace a generator wrote for it.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub request: SampleRequest,
+    pub body: SampleBody,
+    pub trace: Vec<TraceStep>,
+}
+
+impl Written {
+    pub fn into_sample(self, generator: GeneratorInfo, repo: &RepoInfo) -> Sample {
+        self.request
+            .into_sample(self.body, self.trace, generator, repo)
+    }
+}
+
+/// Settings of the offline generator.
+#[derive(Clone, Debug)]
+pub struct OfflineOptions {
+    /// Seeds the choice of phrasings.
+    pub seed: u64,
+    pub languages: Vec<SampleLanguage>,
+    /// Cite generated code (MyBatis Generator models, `*Example` classes) as evidence.
+    pub include_generated: bool,
+    /// Requirements written by the user, one design sample each (where a flow matches).
+    pub requirements: Vec<String>,
+}
+
+impl Default for OfflineOptions {
+    fn default() -> Self {
+        OfflineOptions {
+            seed: 42,
+            languages: vec![SampleLanguage::En, SampleLanguage::Zh],
+            include_generated: false,
+            requirements: Vec::new(),
+        }
+    }
+}
+
+/// Name and version of the offline generator, as recorded in samples.
+pub fn offline_generator() -> GeneratorInfo {
+    GeneratorInfo {
+        name: "acdp-static".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model: None,
+    }
+}
+
+/// Chunks of generated code: files with generator markers (`@mbg.generated`, `@Generated`).
+pub fn generated_chunks(index: &WorkspaceIndex) -> HashSet<ChunkId> {
+    index
+        .files
+        .iter()
+        .filter(|f| has_generated_marker(&f.text))
+        .flat_map(|f| f.chunks.iter().map(|c| c.chunk_id.clone()))
+        .collect()
+}
+
+/// Every request with the offline generator's answer: QA from rules, flows and states, designs
+/// for derived and user requirements. Deterministic for a given seed.
+pub fn write_offline(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+) -> Vec<Written> {
+    let lookup = ChunkLookup::new(index, generated, options.include_generated);
+    let mut written = qa::qa_samples(analysis, &lookup, options.seed, &options.languages);
+    written.extend(design::derived_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    for requirement in &options.requirements {
+        for &language in &options.languages {
+            written.extend(design::user_design(
+                analysis,
+                &lookup,
+                requirement,
+                language,
+            ));
+        }
+    }
+    written
+}
+
+/// The offline generator's samples.
+pub fn generate_offline(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+    repo: &RepoInfo,
+) -> Vec<Sample> {
+    write_offline(index, analysis, generated, options)
+        .into_iter()
+        .map(|w| w.into_sample(offline_generator(), repo))
+        .collect()
+}

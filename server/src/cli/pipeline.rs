@@ -1,0 +1,278 @@
+//! `acdp pipeline <repo> --out DIR`: index -> analyse -> generate -> validate -> dedup ->
+//! split -> export, with a progress bar per stage and every file written atomically.
+//!
+//! The run is deterministic (seeded), so a rerun after a crash writes the same files; the
+//! index reuses its stored state and the LLM generator its response cache, so a rerun does not
+//! pay twice. `manifest.json` is written last: its presence says the output is complete.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use acdp::analysis::analyze;
+use acdp::config::ProjectConfig;
+use acdp::dataset::sample::{RepoInfo, SampleLanguage};
+use acdp::dataset::{DatasetOptions, SplitOptions, build_dataset, export, stats};
+use acdp::generate::{OfflineOptions, generate_offline, generated_chunks};
+use acdp::index::{index_workspace, write_atomic};
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::index::SelectionArgs;
+
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Root of the repository.
+    pub repo: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed for phrasing and splits.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Sample languages, comma-separated (`en`, `zh`).
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("en"), String::from("zh")])]
+    pub languages: Vec<String>,
+    /// A file of requirements (one per line) to write design samples for.
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// Cite generated code (MyBatis Generator output) as evidence too.
+    #[arg(long)]
+    pub include_generated: bool,
+    /// Share of samples for the dev split.
+    #[arg(long, default_value_t = 0.1)]
+    pub dev: f64,
+    /// Share of samples for the test split.
+    #[arg(long, default_value_t = 0.1)]
+    pub test: f64,
+    /// Estimated Jaccard similarity above which samples count as near duplicates.
+    #[arg(long, default_value_t = 0.85)]
+    pub near_duplicate: f64,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+fn parse_languages(names: &[String]) -> anyhow::Result<Vec<SampleLanguage>> {
+    names
+        .iter()
+        .map(|name| match name.trim() {
+            "en" => Ok(SampleLanguage::En),
+            "zh" => Ok(SampleLanguage::Zh),
+            other => anyhow::bail!("unknown language `{other}`: use en, zh or en,zh"),
+        })
+        .collect()
+}
+
+fn read_requirements(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read requirements file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Ends a stage with its result line; printed plainly when stderr is not a terminal.
+fn finish(bar: ProgressBar, message: String) {
+    if bar.is_hidden() {
+        eprintln!("{:>9} {message}", bar.prefix());
+    }
+    bar.finish_with_message(message);
+}
+
+/// A spinner for one stage that ends with its result line.
+fn stage(name: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:>9} {msg}").expect("valid template"),
+    );
+    bar.set_prefix(name.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let languages = parse_languages(&args.languages)?;
+    let requirements = match &args.requirements {
+        Some(path) => read_requirements(path)?,
+        None => Vec::new(),
+    };
+    if !(0.0..1.0).contains(&(args.dev + args.test)) {
+        anyhow::bail!(
+            "--dev + --test must be below 1 (got {})",
+            args.dev + args.test
+        );
+    }
+    let options = args.selection.options(&args.repo)?;
+    let config = ProjectConfig::load(&args.repo)?;
+
+    let bar = stage("index");
+    let index = index_workspace(&args.repo, &options)?;
+    finish(
+        bar,
+        format!(
+            "{} files, {} chunks, {} skipped ({:.0} ms)",
+            index.stats.files, index.stats.chunks, index.stats.skipped, index.stats.elapsed_ms
+        ),
+    );
+
+    let bar = stage("analyse");
+    let mut settings = config.analysis.clone();
+    settings.include_generated |= args.include_generated;
+    let analysis = analyze(&index, &settings);
+    finish(
+        bar,
+        format!(
+            "{} rules, {} flows, {} state machines, {} domains ({:.0} ms)",
+            analysis.rules.len(),
+            analysis.flows.len(),
+            analysis.states.len(),
+            analysis.domains.domains.len(),
+            analysis.stats.elapsed_ms
+        ),
+    );
+
+    let bar = stage("generate");
+    let generated = generated_chunks(&index);
+    let repo = repo_info(&args.repo);
+    let offline = OfflineOptions {
+        seed: args.seed,
+        languages,
+        include_generated: settings.include_generated,
+        requirements,
+    };
+    let samples = generate_offline(&index, &analysis, &generated, &offline, &repo);
+    finish(bar, format!("{} candidate samples", samples.len()));
+
+    let bar = stage("dataset");
+    let dataset_options = DatasetOptions {
+        near_duplicate_threshold: args.near_duplicate,
+        split: SplitOptions {
+            dev: args.dev,
+            test: args.test,
+            seed: args.seed,
+        },
+        ..Default::default()
+    };
+    let dataset = build_dataset(samples, &index, &generated, &dataset_options);
+    let s = &dataset.stats;
+    finish(
+        bar,
+        format!(
+            "{} kept: {} rejected by validation, {} exact + {} near duplicates; train {} / dev {} / test {}",
+            s.samples,
+            s.validation.rejected,
+            s.dedup.exact_duplicates,
+            s.dedup.near_duplicates,
+            s.by_split.get("train").copied().unwrap_or(0),
+            s.by_split.get("dev").copied().unwrap_or(0),
+            s.by_split.get("test").copied().unwrap_or(0),
+        ),
+    );
+    if s.split.leaked_groups != 0 {
+        anyhow::bail!(
+            "split leak check failed: {} groups on two sides",
+            s.split.leaked_groups
+        );
+    }
+
+    let bar = stage("export");
+    let repo_root = args
+        .repo
+        .canonicalize()
+        .unwrap_or_else(|_| args.repo.clone());
+    let files = write_dataset(&args.out, &repo_root, &dataset)?;
+    finish(bar, format!("{} files in {}", files, args.out.display()));
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The repository's folder name and git revision (read from `.git` without running git).
+fn repo_info(root: &Path) -> RepoInfo {
+    let name = root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| root.display().to_string());
+    RepoInfo {
+        name,
+        revision: git_revision(root),
+    }
+}
+
+fn git_revision(root: &Path) -> Option<String> {
+    let git = root.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return Some(head.to_owned());
+    };
+    if let Ok(id) = std::fs::read_to_string(git.join(reference)) {
+        return Some(id.trim().to_owned());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().find_map(|line| {
+        let (id, name) = line.split_once(' ')?;
+        (name == reference).then(|| id.to_owned())
+    })
+}
+
+/// Writes every output file atomically, the manifest last; returns how many were written.
+fn write_dataset(
+    out: &Path,
+    repo_root: &Path,
+    dataset: &acdp::dataset::Dataset,
+) -> anyhow::Result<usize> {
+    let write = |relative: &str, content: &[u8]| -> anyhow::Result<()> {
+        let path = out.join(relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}: check --out", dir.display()))?;
+        }
+        write_atomic(&path, content).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let mut names = Vec::new();
+    let mut samples = String::new();
+    for sample in &dataset.samples {
+        samples.push_str(&serde_json::to_string(sample)?);
+        samples.push('\n');
+    }
+    write("samples.jsonl", samples.as_bytes())?;
+    names.push("samples.jsonl".to_owned());
+    let mut rejected = String::new();
+    for report in &dataset.rejected {
+        rejected.push_str(&serde_json::to_string(report)?);
+        rejected.push('\n');
+    }
+    write("rejected.jsonl", rejected.as_bytes())?;
+    names.push("rejected.jsonl".to_owned());
+    for file in export::export_all(&dataset.samples, &dataset.assignment) {
+        write(&file.path, file.content.as_bytes())?;
+        names.push(file.path);
+    }
+    write(
+        "stats.json",
+        (serde_json::to_string_pretty(&dataset.stats)? + "\n").as_bytes(),
+    )?;
+    write(
+        "stats.md",
+        stats::render_markdown(&dataset.stats).as_bytes(),
+    )?;
+    names.extend(["stats.json".to_owned(), "stats.md".to_owned()]);
+    let manifest = json!({
+        "schema_version": acdp::dataset::SCHEMA_VERSION,
+        "repo": repo_root.display().to_string(),
+        "generator": env!("CARGO_PKG_VERSION"),
+        "samples": dataset.samples.len(),
+        "files": names,
+    });
+    write(
+        "manifest.json",
+        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
+    )?;
+    Ok(names.len() + 1)
+}

@@ -1,0 +1,565 @@
+//! Design samples: a requirement -> a design that follows the repository's own architecture.
+//!
+//! The design is anchored on an existing flow of the requirement's domain: the entry point
+//! (controller method and its response wrapper), the service implementation that does the
+//! work, the mapper statements it runs, the transaction and status rules on the way. New
+//! components are named after the conventions found there (suffixes, layering), existing ones
+//! are cited by chunk id. Requirements come from the domain map (derived) or from the user.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::analysis::{Analysis, Flow, RuleKind};
+use crate::dataset::sample::{
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
+    SampleSource, Task, TraceStep,
+};
+use crate::index::ChunkId;
+
+use super::evidence::{ChunkLookup, EvidenceSet, short_method, simple_name};
+use super::{SampleRequest, Written};
+
+static RETURN_TYPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"public\s+([A-Z][A-Za-z0-9_]*)\s*(?:<[^()]*>)?\s+[a-z][A-Za-z0-9_]*\s*\(")
+        .expect("valid regex")
+});
+
+/// A flow that writes data: the anchor a design extends.
+struct Anchor<'f> {
+    flow: &'f Flow,
+    /// The service implementation step that issues the write (first method step).
+    service: Option<&'f crate::analysis::FlowStep>,
+    /// The first writing statement.
+    write: &'f crate::analysis::FlowStep,
+}
+
+fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
+    let write = flow.steps.iter().find(|s| {
+        s.kind == "statement"
+            && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
+            && s.table.is_some()
+    })?;
+    let service = flow
+        .steps
+        .iter()
+        .find(|s| s.kind == "method" && !s.alternative);
+    Some(Anchor {
+        flow,
+        service,
+        write,
+    })
+}
+
+/// Requirements derived from the domain map: for each domain, its first writing HTTP flow.
+pub fn derived_designs(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    languages: &[SampleLanguage],
+) -> Vec<Written> {
+    let mut out = Vec::new();
+    for domain in &analysis.domains.domains {
+        let anchors: Vec<Anchor<'_>> = analysis
+            .flows
+            .iter()
+            .filter(|f| f.domain == domain.name)
+            .filter_map(anchor)
+            .collect();
+        let Some(first) = anchors.first() else {
+            continue;
+        };
+        for &language in languages {
+            let table = first.write.table.as_deref().unwrap_or_default();
+            let trigger = trigger(first.flow);
+            let requirement = match language {
+                SampleLanguage::En => format!(
+                    "Record an audit entry (operator, time, old and new values) every time {trigger} changes `{table}`, and let administrators list the entries of one record."
+                ),
+                SampleLanguage::Zh => format!(
+                    "每次 {trigger} 修改 `{table}` 时记录一条审计日志（操作人、时间、修改前后的值），并允许管理员查询某条记录的审计日志。"
+                ),
+            };
+            out.extend(design_for(
+                analysis,
+                lookup,
+                first,
+                &requirement,
+                "derived-audit",
+                language,
+            ));
+        }
+    }
+    out
+}
+
+/// A design for a requirement the user wrote: anchored on the writing flow whose entry path,
+/// symbols and tables share the most words with the requirement.
+pub fn user_design(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    requirement: &str,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let words: Vec<String> = split_words(requirement);
+    let best = analysis
+        .flows
+        .iter()
+        .filter(|f| f.entry.kind == "http")
+        .filter_map(anchor)
+        .map(|a| {
+            let mut text = format!(
+                "{} {} {}",
+                a.flow.domain,
+                a.flow.entry.path.as_deref().unwrap_or(""),
+                a.flow.symbol
+            );
+            for s in &a.flow.steps {
+                text.push(' ');
+                text.push_str(&s.symbol);
+                text.push(' ');
+                text.push_str(s.table.as_deref().unwrap_or(""));
+            }
+            let flow_words = split_words(&text);
+            let score = words.iter().filter(|w| flow_words.contains(w)).count();
+            (score, a)
+        })
+        .filter(|(score, _)| *score > 0)
+        .max_by_key(|(score, a)| (*score, std::cmp::Reverse(a.flow.flow_id.clone())))?;
+    design_for(analysis, lookup, &best.1, requirement, "user", language)
+}
+
+/// Lower-case words of a text, identifiers split at case changes and `_`.
+fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = c.is_ascii_lowercase();
+            current.push(c.to_ascii_lowercase());
+        } else {
+            if current.len() > 2 {
+                words.push(std::mem::take(&mut current));
+            }
+            current.clear();
+            prev_lower = false;
+        }
+    }
+    if current.len() > 2 {
+        words.push(current);
+    }
+    words.retain(|w| w.len() > 2);
+    words
+}
+
+fn trigger(flow: &Flow) -> String {
+    match (&flow.entry.verb, &flow.entry.path) {
+        (Some(verb), Some(path)) => format!("`{verb} {path}`"),
+        _ => format!("`{}`", short_method(&flow.entry.symbol)),
+    }
+}
+
+fn step(claim: String, id: &ChunkId) -> TraceStep {
+    TraceStep {
+        claim,
+        evidence: vec![id.clone()],
+    }
+}
+
+fn pascal(name: &str) -> String {
+    name.split(['_', '-'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            chars.next().map_or(String::new(), |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+fn design_for(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    anchor: &Anchor<'_>,
+    requirement: &str,
+    kind: &str,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let zh = language == SampleLanguage::Zh;
+    let t = |en: String, cn: String| if zh { cn } else { en };
+    let flow = anchor.flow;
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let entry = short_method(&flow.entry.symbol);
+    let controller_class = flow
+        .entry
+        .symbol
+        .split('(')
+        .next()?
+        .rsplit_once('.')?
+        .0
+        .to_owned();
+    let table = anchor.write.table.clone()?;
+    let write_id = anchor
+        .write
+        .chunk_id
+        .as_ref()
+        .and_then(|id| evidence.add(id));
+    let service_id = anchor
+        .service
+        .and_then(|s| s.chunk_id.as_ref())
+        .and_then(|id| evidence.add(id));
+    let service = anchor.service.map(|s| short_method(&s.symbol));
+    let service_class = anchor
+        .service
+        .and_then(|s| s.symbol.split('(').next())
+        .and_then(|s| s.rsplit_once('.'))
+        .map(|(c, _)| c.to_owned());
+
+    // The response wrapper: the return type of the entry method, when the repository defines it.
+    let entry_code = evidence.get(&entry_id)?.code.clone();
+    let wrapper = RETURN_TYPE
+        .captures(&entry_code)
+        .map(|c| c[1].to_owned())
+        .filter(|name| name != "void" && name != "String");
+    let wrapper_id = wrapper
+        .as_deref()
+        .and_then(|w| lookup.header_by_simple_name(w))
+        .and_then(|id| evidence.add(id));
+
+    // Rules on the service method: transactions and status checks the design must respect.
+    let service_symbol = anchor
+        .service
+        .map(|s| s.symbol.as_str())
+        .unwrap_or_default();
+    let transactional = analysis
+        .rules
+        .iter()
+        .any(|r| r.kind == RuleKind::Transaction && r.symbol == service_symbol);
+    let status_rule = analysis
+        .rules
+        .iter()
+        .find(|r| r.kind == RuleKind::StatusCheck && r.symbol == service_symbol);
+
+    let new_model = format!("{}AuditLog", pascal(&table));
+    let new_table = format!("{table}_audit_log");
+    let dao_suffix = if anchor.write.symbol.contains("Mapper.") {
+        "Mapper"
+    } else {
+        "Dao"
+    };
+    let new_dao = format!("{new_model}{dao_suffix}");
+    // The new endpoint sits beside the anchor: same path prefix, last segment replaced.
+    let base_path = flow
+        .entry
+        .path
+        .as_deref()
+        .and_then(|p| {
+            p.trim_matches('/')
+                .rsplit_once('/')
+                .map(|(prefix, _)| prefix.to_owned())
+        })
+        .unwrap_or_else(|| flow.domain.clone());
+
+    let mut components = vec![
+        ComponentChange {
+            layer: "controller".into(),
+            component: controller_class.clone(),
+            action: ComponentAction::Modify,
+            description: t(
+                format!("add `GET /{base_path}/audit/{{id}}` returning the entries in the same wrapper as `{entry}`"),
+                format!("新增 `GET /{base_path}/audit/{{id}}`，返回方式与 `{entry}` 相同"),
+            ),
+        },
+        ComponentChange {
+            layer: "model".into(),
+            component: new_model.clone(),
+            action: ComponentAction::Add,
+            description: t(format!("one row of `{new_table}`"), format!("对应 `{new_table}` 表的一行")),
+        },
+        ComponentChange {
+            layer: "mapper".into(),
+            component: new_dao.clone(),
+            action: ComponentAction::Add,
+            description: t(
+                "insert and list-by-record statements, with their SQL in a mapper XML like the others".into(),
+                "新增插入与按记录查询的语句，SQL 写在与现有一致的 mapper XML 中".into(),
+            ),
+        },
+    ];
+    if let Some(class) = &service_class {
+        components.insert(
+            1,
+            ComponentChange {
+                layer: "service_impl".into(),
+                component: class.clone(),
+                action: ComponentAction::Modify,
+                description: t(
+                    format!(
+                        "after the write in `{}`, insert one audit row",
+                        service.clone().unwrap_or_default()
+                    ),
+                    format!(
+                        "在 `{}` 写库之后插入一条审计记录",
+                        service.clone().unwrap_or_default()
+                    ),
+                ),
+            },
+        );
+    }
+
+    let mut consistency = vec![if transactional {
+        t(
+            format!(
+                "write the audit row inside the existing `@Transactional` boundary of `{}` so it commits or rolls back with the change",
+                service.clone().unwrap_or_default()
+            ),
+            format!(
+                "审计记录在 `{}` 已有的 `@Transactional` 事务内写入，与业务修改一起提交或回滚",
+                service.clone().unwrap_or_default()
+            ),
+        )
+    } else {
+        t(
+            format!(
+                "the write path has no `@Transactional` today: add it to `{}` so the change and its audit row commit together",
+                service.clone().unwrap_or_else(|| entry.clone())
+            ),
+            format!(
+                "当前写入路径没有 `@Transactional`：在 `{}` 上添加事务，保证修改与审计记录一起提交",
+                service.clone().unwrap_or_else(|| entry.clone())
+            ),
+        )
+    }];
+    if let Some(rule) = status_rule {
+        consistency.push(t(
+            format!(
+                "record the audit row only after the existing status check `{}` passed",
+                rule.condition
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            format!(
+                "仅在现有状态校验 `{}` 通过后写审计记录",
+                rule.condition
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ));
+    }
+
+    let mut reused = vec![ReusedComponent {
+        chunk_id: entry_id.clone(),
+        symbol: flow.entry.symbol.clone(),
+        how: t(
+            "the new endpoint sits beside it and follows its mapping and response style".into(),
+            "新接口与其并列，沿用相同的映射与返回风格".into(),
+        ),
+    }];
+    let mut trace = vec![step(
+        t(
+            format!(
+                "{} is handled by `{entry}` in `{}`.",
+                trigger(flow),
+                simple_name(&controller_class)
+            ),
+            format!(
+                "{} 由 `{}` 中的 `{entry}` 处理。",
+                trigger(flow),
+                simple_name(&controller_class)
+            ),
+        ),
+        &entry_id,
+    )];
+    if let (Some(id), Some(service)) = (&service_id, &service) {
+        reused.push(ReusedComponent {
+            chunk_id: id.clone(),
+            symbol: service_symbol.to_owned(),
+            how: t(
+                "the audit row is written right after its existing write".into(),
+                "在其现有写库操作之后写入审计记录".into(),
+            ),
+        });
+        trace.push(step(
+            t(
+                format!(
+                    "`{service}` does the work of the request{}.",
+                    if transactional {
+                        " inside `@Transactional`"
+                    } else {
+                        ""
+                    }
+                ),
+                format!(
+                    "`{service}` 完成请求的业务处理{}。",
+                    if transactional {
+                        "（在 `@Transactional` 事务中）"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            id,
+        ));
+    }
+    if let Some(id) = &write_id {
+        reused.push(ReusedComponent {
+            chunk_id: id.clone(),
+            symbol: anchor.write.symbol.clone(),
+            how: t(
+                format!("its key columns identify the `{table}` row the audit entry refers to"),
+                format!("其关键列用于标识审计记录对应的 `{table}` 行"),
+            ),
+        });
+        trace.push(step(
+            t(
+                format!("`{}` writes `{table}`.", anchor.write.symbol),
+                format!("`{}` 写入 `{table}` 表。", anchor.write.symbol),
+            ),
+            id,
+        ));
+    }
+    if let (Some(id), Some(w)) = (&wrapper_id, &wrapper) {
+        reused.push(ReusedComponent {
+            chunk_id: id.clone(),
+            symbol: simple_name(&evidence.get(id)?.symbol).to_owned(),
+            how: t(
+                "the new endpoint returns its results in this wrapper".into(),
+                "新接口使用该统一返回对象".into(),
+            ),
+        });
+        trace.push(step(
+            t(
+                format!("Endpoints return `{w}`, the repository's response wrapper."),
+                format!("接口统一返回 `{w}`。"),
+            ),
+            id,
+        ));
+    }
+    if let Some(rule) = status_rule
+        && let Some(id) = service_id.as_ref().filter(|id| rule.chunk_ids.contains(id))
+    {
+        trace.push(step(
+            t(
+                format!(
+                    "`{}` guards the change with `{}`.",
+                    service.clone().unwrap_or_default(),
+                    rule.condition
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                format!(
+                    "`{}` 用 `{}` 校验状态。",
+                    service.clone().unwrap_or_default(),
+                    rule.condition
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ),
+            id,
+        ));
+    }
+    if trace.len() < Task::Design.min_trace_steps() {
+        return None;
+    }
+    // The audit row points at the changed record by its id.
+    let key_columns = format!("{table}_id");
+    let design = Design {
+        summary: t(
+            format!(
+                "Extend the existing {} flow: after `{}` writes `{table}`, insert a row into a new `{new_table}` table through a new `{new_dao}`, and expose the entries beside `{entry}`.",
+                flow.domain,
+                service.clone().unwrap_or_else(|| entry.clone())
+            ),
+            format!(
+                "扩展现有的 {} 流程：`{}` 写入 `{table}` 后，通过新增的 `{new_dao}` 向新表 `{new_table}` 插入一行，并在 `{entry}` 旁提供查询接口。",
+                flow.domain,
+                service.clone().unwrap_or_else(|| entry.clone())
+            ),
+        ),
+        components,
+        api_changes: vec![t(
+            format!(
+                "`GET /{base_path}/audit/{{id}}`: the audit entries of one `{table}` row, newest first"
+            ),
+            format!("`GET /{base_path}/audit/{{id}}`：按时间倒序返回某条 `{table}` 记录的审计日志"),
+        )],
+        data_changes: vec![t(
+            format!(
+                "new table `{new_table}` (id, {key_columns}, operator, operated_at, old_value, new_value), indexed by {key_columns}"
+            ),
+            format!(
+                "新表 `{new_table}`（id, {key_columns}, operator, operated_at, old_value, new_value），按 {key_columns} 建索引"
+            ),
+        )],
+        flow: vec![
+            t(
+                format!("{} reaches `{entry}` as today", trigger(flow)),
+                format!("{} 照常进入 `{entry}`", trigger(flow)),
+            ),
+            t(
+                format!(
+                    "`{}` performs the existing write on `{table}`",
+                    service.clone().unwrap_or_else(|| entry.clone())
+                ),
+                format!(
+                    "`{}` 执行现有的 `{table}` 写操作",
+                    service.clone().unwrap_or_else(|| entry.clone())
+                ),
+            ),
+            t(
+                format!("then it builds a `{new_model}` and calls `{new_dao}.insert`"),
+                format!("随后构造 `{new_model}` 并调用 `{new_dao}.insert`"),
+            ),
+        ],
+        consistency,
+        reused,
+    };
+    let assumptions = vec![
+        t(
+            "the operator is known from the request's authenticated user".into(),
+            "操作人可从请求的登录用户中获得".into(),
+        ),
+        t(
+            format!("audit rows are never updated or deleted; `{new_table}` only grows"),
+            format!("审计记录只增不改，`{new_table}` 只追加"),
+        ),
+    ];
+    let risks = vec![t(
+        format!("`{new_table}` grows with every change of `{table}`: plan archiving"),
+        format!("`{new_table}` 会随 `{table}` 的每次修改增长，需要归档策略"),
+    )];
+    let source = SampleSource {
+        kind: kind.to_owned(),
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:{kind}", flow.flow_id),
+        ..Default::default()
+    };
+    let request = SampleRequest {
+        task: Task::Design,
+        language,
+        domain: flow.domain.clone(),
+        prompt: requirement.to_owned(),
+        evidence: evidence.into_vec(),
+        source,
+    };
+    let body = SampleBody::Design {
+        requirement: requirement.to_owned(),
+        design,
+        assumptions,
+        risks,
+    };
+    Some(Written {
+        request,
+        body,
+        trace,
+    })
+}

@@ -1,0 +1,812 @@
+//! QA samples written from the analysis: one family of questions per fact kind (rules, flows,
+//! state values, transitions), several phrasings each, in English and Chinese. Answers name the
+//! identifiers and values the code uses and every trace step cites the chunk it rests on.
+
+use crate::analysis::rules::RuleSource;
+use crate::analysis::{Analysis, Flow, Rule, RuleKind, StateMachine, Transition};
+use crate::dataset::sample::{Evidence, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
+use crate::dataset::validate::ungrounded_terms;
+use crate::index::ChunkId;
+
+use super::evidence::{ChunkLookup, EvidenceSet, short_method, simple_name};
+use super::text::{by_lang, fill, one_line, pick};
+use super::{SampleRequest, Written};
+
+/// Longest condition quoted verbatim in a question.
+const MAX_QUOTED: usize = 140;
+/// Most chunks a flow answer walks through.
+const MAX_FLOW_EVIDENCE: usize = 8;
+
+pub fn qa_samples(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    seed: u64,
+    languages: &[SampleLanguage],
+) -> Vec<Written> {
+    let mut out = Vec::new();
+    for &language in languages {
+        for rule in &analysis.rules {
+            out.extend(rule_samples(rule, lookup, seed, language));
+        }
+        for flow in &analysis.flows {
+            out.extend(flow_sample(flow, lookup, seed, language));
+        }
+        for machine in &analysis.states {
+            let domain = machine_domain(analysis, machine);
+            out.extend(state_values_sample(machine, &domain, lookup, language));
+            for transition in &machine.transitions {
+                out.extend(transition_sample(
+                    machine, transition, &domain, lookup, seed, language,
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn request(
+    language: SampleLanguage,
+    domain: &str,
+    prompt: String,
+    evidence: EvidenceSet<'_, '_>,
+    source: SampleSource,
+) -> SampleRequest {
+    SampleRequest {
+        task: Task::Qa,
+        language,
+        domain: domain.to_owned(),
+        prompt,
+        evidence: evidence.into_vec(),
+        source,
+    }
+}
+
+fn step(claim: String, ids: &[&ChunkId]) -> TraceStep {
+    TraceStep {
+        claim,
+        evidence: ids.iter().map(|id| (*id).clone()).collect(),
+    }
+}
+
+/// Header chunks of the types whose constants the rule resolved (`OrderStatus.WAIT_PAY` ->
+/// the `OrderStatus` header), found by simple name.
+fn constant_headers(
+    rule: &Rule,
+    lookup: &ChunkLookup<'_>,
+    evidence: &mut EvidenceSet<'_, '_>,
+) -> Vec<(String, String, ChunkId)> {
+    let mut found = Vec::new();
+    for value in &rule.values {
+        let owner = value
+            .name
+            .rsplit_once('.')
+            .map(|(owner, _)| owner)
+            .unwrap_or("");
+        let Some(header) = lookup.header_by_simple_name(simple_name(owner)) else {
+            continue;
+        };
+        if let Some(id) = evidence.add(header) {
+            found.push((value.name.clone(), value.value.clone(), id));
+        }
+    }
+    found
+}
+
+fn rule_samples(
+    rule: &Rule,
+    lookup: &ChunkLookup<'_>,
+    seed: u64,
+    language: SampleLanguage,
+) -> Vec<Written> {
+    let mut written = Vec::new();
+    let method = short_method(&rule.symbol);
+    let condition = one_line(&rule.condition);
+    let templates: Vec<(&str, &str)> = match rule.kind {
+        RuleKind::Guard
+        | RuleKind::StatusCheck
+        | RuleKind::StockCheck
+        | RuleKind::AmountCheck
+        | RuleKind::Locking => {
+            let mut t = vec![(
+                "what-happens-if",
+                by_lang(
+                    language,
+                    pick(
+                        seed,
+                        &rule.rule_id,
+                        &[
+                            "What happens in `{method}` when `{condition}`?",
+                            "In `{method}`, what does the code do if `{condition}` holds?",
+                        ],
+                    ),
+                    "在 `{method}` 中，当 `{condition}` 成立时会发生什么？",
+                ),
+            )];
+            let topic = match (rule.kind, language) {
+                (RuleKind::StatusCheck, SampleLanguage::En) => {
+                    "Which status check does `{method}` make, and what happens when it fails?"
+                }
+                (RuleKind::StockCheck, SampleLanguage::En) => {
+                    "How does `{method}` make sure there is enough stock?"
+                }
+                (RuleKind::AmountCheck, SampleLanguage::En) => {
+                    "Which amount check does `{method}` make?"
+                }
+                (RuleKind::Locking, SampleLanguage::En) => {
+                    "How does `{method}` guard against concurrent or repeated execution?"
+                }
+                (_, SampleLanguage::En) => {
+                    "Which precondition does `{method}` enforce here, and with what result?"
+                }
+                (RuleKind::StatusCheck, SampleLanguage::Zh) => {
+                    "`{method}` 做了哪些状态校验？校验失败会怎样？"
+                }
+                (RuleKind::StockCheck, SampleLanguage::Zh) => "`{method}` 如何确保库存充足？",
+                (RuleKind::AmountCheck, SampleLanguage::Zh) => "`{method}` 对金额做了什么校验？",
+                (RuleKind::Locking, SampleLanguage::Zh) => "`{method}` 如何防止并发或重复执行？",
+                (_, SampleLanguage::Zh) => "`{method}` 在这里校验了什么前置条件？结果如何？",
+            };
+            t.push(("rule-check", topic));
+            if rule.comment.is_some() {
+                t.push((
+                    "why",
+                    by_lang(
+                        language,
+                        "Why does `{method}` check `{condition}`?",
+                        "`{method}` 为什么要检查 `{condition}`？",
+                    ),
+                ));
+            }
+            t
+        }
+        RuleKind::Computation => vec![(
+            "computation",
+            by_lang(
+                language,
+                pick(
+                    seed,
+                    &rule.rule_id,
+                    &[
+                        "How is the amount computed in `{method}`?",
+                        "Which terms make up the amount that `{method}` computes?",
+                    ],
+                ),
+                "`{method}` 中的金额是如何计算的？",
+            ),
+        )],
+        RuleKind::Validation => vec![(
+            "validation",
+            by_lang(
+                language,
+                "What does the validation in `{symbol}` require{field}?",
+                "`{symbol}` 的校验{field}要求什么？",
+            ),
+        )],
+        RuleKind::Transaction => vec![(
+            "transaction",
+            by_lang(
+                language,
+                "Does `{method}` run inside a transaction?",
+                "`{method}` 是否在事务中执行？",
+            ),
+        )],
+        RuleKind::Schedule => vec![(
+            "schedule",
+            by_lang(
+                language,
+                "When does `{method}` run?",
+                "`{method}` 什么时候执行？",
+            ),
+        )],
+    };
+    for (kind, template) in templates {
+        if template.contains("{condition}") && condition.chars().count() > MAX_QUOTED {
+            continue;
+        }
+        let mut evidence = EvidenceSet::new(lookup);
+        let ids: Vec<ChunkId> = rule
+            .chunk_ids
+            .iter()
+            .filter_map(|id| evidence.add(id))
+            .collect();
+        let Some(primary) = ids.first().cloned() else {
+            continue;
+        };
+        let constants = constant_headers(rule, lookup, &mut evidence);
+        let field = match (&rule.field, language) {
+            (Some(f), SampleLanguage::En) => format!(" of `{f}`"),
+            (Some(f), SampleLanguage::Zh) => format!("（字段 `{f}`）"),
+            (None, _) => String::new(),
+        };
+        let class = simple_name(
+            rule.symbol
+                .split('(')
+                .next()
+                .unwrap_or(&rule.symbol)
+                .rsplit_once('.')
+                .map_or(&rule.symbol[..], |(c, _)| c),
+        )
+        .to_owned();
+        let symbol_short = if rule.kind == RuleKind::Validation {
+            simple_name(&rule.symbol).to_owned()
+        } else {
+            class
+        };
+        let prompt = fill(
+            template,
+            &[
+                ("method", &method),
+                ("condition", &condition),
+                ("symbol", &symbol_short),
+                ("field", &field),
+            ],
+        );
+        let (answer, mut trace) = rule_answer(
+            rule,
+            &method,
+            &condition,
+            kind,
+            &primary,
+            language,
+            evidence.items(),
+            &prompt,
+        );
+        for (name, value, id) in &constants {
+            trace.push(step(
+                match language {
+                    SampleLanguage::En => format!("`{name}` stands for the value {value}."),
+                    SampleLanguage::Zh => format!("`{name}` 对应的值是 {value}。"),
+                },
+                &[id],
+            ));
+        }
+        for id in ids.iter().skip(1) {
+            if let Some(e) = evidence.get(id) {
+                trace.push(step(
+                    match language {
+                        SampleLanguage::En => {
+                            format!("The rule also rests on `{}`.", short_method(&e.symbol))
+                        }
+                        SampleLanguage::Zh => {
+                            format!("该规则还依赖 `{}`。", short_method(&e.symbol))
+                        }
+                    },
+                    &[id],
+                ));
+            }
+        }
+        let mut answer = answer;
+        if !constants.is_empty() {
+            let named: Vec<String> = constants
+                .iter()
+                .map(|(n, v, _)| format!("`{n}` = {v}"))
+                .collect();
+            answer.push_str(&match language {
+                SampleLanguage::En => format!(" Here {}.", named.join(", ")),
+                SampleLanguage::Zh => format!(" 其中 {}。", named.join("，")),
+            });
+        }
+        let source = SampleSource {
+            kind: kind.to_owned(),
+            rule_ids: vec![rule.rule_id.clone()],
+            twin_key: format!("{}:{kind}", rule.rule_id),
+            ..Default::default()
+        };
+        let body = SampleBody::Qa {
+            question: prompt.clone(),
+            answer,
+        };
+        written.push(Written {
+            request: request(language, &rule.domain, prompt, evidence, source),
+            body,
+            trace,
+        });
+    }
+    written
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rule_answer(
+    rule: &Rule,
+    method: &str,
+    condition: &str,
+    kind: &str,
+    primary: &ChunkId,
+    language: SampleLanguage,
+    evidence: &[Evidence],
+    prompt: &str,
+) -> (String, Vec<TraceStep>) {
+    let at = format!("`{}`", rule.path);
+    // A SQL rule's consequence is a description (rows not updated), not code to quote.
+    let sql = rule.source == RuleSource::Sql;
+    let consequence = if sql {
+        None
+    } else {
+        rule.consequence.as_deref().map(one_line)
+    };
+    let mut trace = Vec::new();
+    let answer = match language {
+        SampleLanguage::En => {
+            let mut a = rule.statement.clone();
+            if rule.kind == RuleKind::Transaction {
+                a = format!(
+                    "Yes. `{method}` is annotated `{condition}`, so everything it writes is committed together or rolled back together when it throws."
+                );
+            } else if !ungrounded_terms(&a, evidence, prompt).is_empty() {
+                // The analysis' sentence names something the evidence does not show (a row
+                // count, a value resolved elsewhere): state the code itself instead.
+                a = format!("`{method}` checks `{condition}`");
+                if let Some(c) = &consequence {
+                    a.push_str(&format!(" and then runs `{c}`"));
+                }
+                a.push('.');
+            }
+            match rule.kind {
+                RuleKind::Computation if !rule.terms.is_empty() => {
+                    a.push_str(&format!(
+                        " The terms are {}.",
+                        rule.terms
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                RuleKind::Schedule => {
+                    if let Some(timing) = &rule.timing {
+                        a.push_str(&format!(" Its timing is `{}`.", one_line(timing)));
+                    }
+                }
+                _ => {}
+            }
+            a.push_str(&format!(" See `{method}` in {at}."));
+            if kind == "why"
+                && let Some(comment) = &rule.comment
+            {
+                a = format!(
+                    "The comment next to the check says: \"{}\". {a}",
+                    one_line(comment)
+                );
+            }
+            a
+        }
+        SampleLanguage::Zh => {
+            let mut a = format!("`{method}` 中的规则：条件为 `{condition}`");
+            if let Some(c) = &consequence {
+                a.push_str(&format!("，成立时执行 `{c}`"));
+            }
+            if let Some(message) = &rule.message {
+                a.push_str(&format!("（提示信息 \"{message}\"）"));
+            }
+            if !rule.terms.is_empty() {
+                a.push_str(&format!(
+                    "，涉及 {}",
+                    rule.terms
+                        .iter()
+                        .map(|t| format!("`{t}`"))
+                        .collect::<Vec<_>>()
+                        .join("、")
+                ));
+            }
+            if let Some(timing) = &rule.timing {
+                a.push_str(&format!("，执行时间为 `{}`", one_line(timing)));
+            }
+            a.push_str(&format!("。代码位置：{at}。"));
+            if kind == "why"
+                && let Some(comment) = &rule.comment
+            {
+                a = format!("代码旁的注释说明：\"{}\"。{a}", one_line(comment));
+            }
+            a
+        }
+    };
+    trace.push(step(
+        match language {
+            SampleLanguage::En if rule.kind == RuleKind::Transaction => {
+                format!("`{method}` carries `{condition}`.")
+            }
+            SampleLanguage::En => format!("`{method}` evaluates `{condition}`."),
+            SampleLanguage::Zh => format!("`{method}` 判断 `{condition}`。"),
+        },
+        &[primary],
+    ));
+    trace.push(step(
+        match (&consequence, language) {
+            (Some(c), SampleLanguage::En) => format!("When it holds, `{c}` runs."),
+            (Some(c), SampleLanguage::Zh) => format!("条件成立时执行 `{c}`。"),
+            (None, SampleLanguage::En) if sql => format!(
+                "The WHERE clause of `{method}` contains `{condition}`, so a row that fails it is not updated."
+            ),
+            (None, SampleLanguage::Zh) if sql => format!(
+                "`{method}` 的 WHERE 子句包含 `{condition}`，不满足条件的行不会被更新。"
+            ),
+            (None, SampleLanguage::En) => {
+                format!("This is a {} rule of `{method}`.", rule.kind.as_str())
+            }
+            (None, SampleLanguage::Zh) => format!("规则类型为 {}。", rule.kind.as_str()),
+        },
+        &[primary],
+    ));
+    (answer, trace)
+}
+
+fn flow_sample(
+    flow: &Flow,
+    lookup: &ChunkLookup<'_>,
+    seed: u64,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let entry = short_method(&flow.entry.symbol);
+    let trigger = match (&flow.entry.verb, &flow.entry.path) {
+        (Some(verb), Some(path)) => format!("`{verb} {path}`"),
+        _ => format!("`{entry}`"),
+    };
+    let mut trace = vec![step(
+        match (flow.entry.kind.as_str(), language) {
+            ("http", SampleLanguage::En) => format!("{trigger} is handled by `{entry}`."),
+            ("http", SampleLanguage::Zh) => format!("{trigger} 由 `{entry}` 处理。"),
+            (_, SampleLanguage::En) => {
+                format!("`{entry}` is the entry point ({}).", flow.entry.kind)
+            }
+            (_, SampleLanguage::Zh) => format!("入口为 `{entry}`（{}）。", flow.entry.kind),
+        },
+        &[&entry_id],
+    )];
+    let mut lines = Vec::new();
+    for flow_step in &flow.steps {
+        if evidence.len() >= MAX_FLOW_EVIDENCE {
+            break;
+        }
+        let Some(id) = flow_step.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
+            continue;
+        };
+        let name = if flow_step.kind == "statement" {
+            flow_step.symbol.clone()
+        } else {
+            short_method(&flow_step.symbol)
+        };
+        let line = match (&flow_step.table, &flow_step.operation, language) {
+            (Some(table), Some(op), SampleLanguage::En) => {
+                format!("`{name}` runs a {op} on `{table}`")
+            }
+            (Some(table), Some(op), SampleLanguage::Zh) => {
+                format!("`{name}` 对 `{table}` 执行 {op}")
+            }
+            (_, _, SampleLanguage::En) => format!("`{name}` is called"),
+            (_, _, SampleLanguage::Zh) => format!("调用 `{name}`"),
+        };
+        let line = if flow_step.alternative {
+            format!(
+                "{line}{}",
+                by_lang(
+                    language,
+                    " (one of several implementations)",
+                    "（多个实现之一）"
+                )
+            )
+        } else {
+            line
+        };
+        trace.push(step(format!("{line}."), &[&id]));
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let prompt = match (flow.entry.kind.as_str(), language) {
+        ("http", SampleLanguage::En) => fill(
+            pick(
+                seed,
+                &flow.flow_id,
+                &[
+                    "What happens, step by step, when a client calls {trigger}?",
+                    "Trace the request {trigger} from the controller down to the database.",
+                    "Which classes and SQL statements take part in handling {trigger}?",
+                ],
+            ),
+            &[("trigger", &trigger)],
+        ),
+        ("http", SampleLanguage::Zh) => fill(
+            "调用 {trigger} 时，从控制器到数据库依次发生了什么？",
+            &[("trigger", &trigger)],
+        ),
+        (_, SampleLanguage::En) => format!("What does `{entry}` do, step by step?"),
+        (_, SampleLanguage::Zh) => format!("`{entry}` 依次做了哪些事情？"),
+    };
+    let mut answer = match language {
+        SampleLanguage::En => format!("{trigger} enters at `{entry}`. Then:\n"),
+        SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入，之后：\n"),
+    };
+    for (n, line) in lines.iter().enumerate() {
+        answer.push_str(&format!("{}. {line}\n", n + 1));
+    }
+    let source = SampleSource {
+        kind: "flow-steps".to_owned(),
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:flow", flow.flow_id),
+        ..Default::default()
+    };
+    let body = SampleBody::Qa {
+        question: prompt.clone(),
+        answer: answer.trim_end().to_owned(),
+    };
+    Some(Written {
+        request: request(language, &flow.domain, prompt, evidence, source),
+        body,
+        trace,
+    })
+}
+
+fn value_label(machine: &StateMachine, value: i64) -> String {
+    match machine.values.iter().find(|v| v.value == value) {
+        Some(v) => match (&v.name, &v.meaning) {
+            (Some(name), Some(meaning)) => format!("{value} (`{name}`, {meaning})"),
+            (Some(name), None) => format!("{value} (`{name}`)"),
+            (None, Some(meaning)) => format!("{value} ({meaning})"),
+            (None, None) => value.to_string(),
+        },
+        None => value.to_string(),
+    }
+}
+
+/// The domain of a state machine: that of the class of its first transition, else of the
+/// entity.
+fn machine_domain(analysis: &Analysis, machine: &StateMachine) -> String {
+    let class_of = |symbol: &str| {
+        symbol
+            .split('(')
+            .next()
+            .unwrap_or(symbol)
+            .rsplit_once('.')
+            .map(|(c, _)| c.to_owned())
+    };
+    let candidates = machine
+        .transitions
+        .iter()
+        .filter_map(|t| class_of(&t.method))
+        .chain([machine.symbol.clone()]);
+    for class in candidates {
+        if let Some(domain) = analysis
+            .domains
+            .domains
+            .iter()
+            .find(|d| d.classes.contains(&class))
+        {
+            return domain.name.clone();
+        }
+    }
+    "general".to_owned()
+}
+
+fn state_values_sample(
+    machine: &StateMachine,
+    domain: &str,
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let mut evidence = EvidenceSet::new(lookup);
+    let constants = machine
+        .constants
+        .as_deref()
+        .and_then(|c| lookup.header(c))
+        .and_then(|id| evidence.add(id));
+    let entity_ids: Vec<ChunkId> = machine
+        .chunk_ids
+        .iter()
+        .filter_map(|id| evidence.add(id))
+        .collect();
+    let first = constants.clone().or_else(|| entity_ids.first().cloned())?;
+    let field = format!("{}.{}", machine.entity, machine.field);
+    let prompt = match language {
+        SampleLanguage::En => format!("What values can `{field}` take, and what does each mean?"),
+        SampleLanguage::Zh => format!("`{field}` 有哪些取值？分别表示什么？"),
+    };
+    let values: Vec<String> = machine
+        .values
+        .iter()
+        .map(|v| value_label(machine, v.value))
+        .collect();
+    let answer = match language {
+        SampleLanguage::En => format!("`{field}` takes these values: {}.", values.join("; ")),
+        SampleLanguage::Zh => format!("`{field}` 的取值为：{}。", values.join("；")),
+    };
+    let mut trace = vec![step(
+        match (&machine.constants, language) {
+            (Some(c), SampleLanguage::En) => {
+                format!("The values are named in `{}`.", simple_name(c))
+            }
+            (Some(c), SampleLanguage::Zh) => format!("取值定义在 `{}` 中。", simple_name(c)),
+            (None, SampleLanguage::En) => {
+                format!("The values are written as literals where `{field}` is set.")
+            }
+            (None, SampleLanguage::Zh) => {
+                format!("取值以字面量形式出现在设置 `{field}` 的代码中。")
+            }
+        },
+        &[&first],
+    )];
+    for id in &entity_ids {
+        if Some(id) == constants.as_ref() {
+            continue;
+        }
+        trace.push(step(
+            match language {
+                SampleLanguage::En => {
+                    format!("`{}` holds the `{}` field.", machine.entity, machine.field)
+                }
+                SampleLanguage::Zh => {
+                    format!("`{}` 中保存了 `{}` 字段。", machine.entity, machine.field)
+                }
+            },
+            &[id],
+        ));
+    }
+    if trace.len() < 2 {
+        return None;
+    }
+    let key = format!("{}.{}", machine.symbol, machine.field);
+    let source = SampleSource {
+        kind: "state-values".to_owned(),
+        state_ids: vec![key.clone()],
+        twin_key: format!("{key}:values"),
+        ..Default::default()
+    };
+    let body = SampleBody::Qa {
+        question: prompt.clone(),
+        answer,
+    };
+    Some(Written {
+        request: request(language, domain, prompt, evidence, source),
+        body,
+        trace,
+    })
+}
+
+fn transition_sample(
+    machine: &StateMachine,
+    transition: &Transition,
+    domain: &str,
+    lookup: &ChunkLookup<'_>,
+    seed: u64,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let mut evidence = EvidenceSet::new(lookup);
+    let ids: Vec<ChunkId> = transition
+        .chunk_ids
+        .iter()
+        .filter_map(|id| evidence.add(id))
+        .collect();
+    let primary = ids.first()?.clone();
+    let constants = machine
+        .constants
+        .as_deref()
+        .and_then(|c| lookup.header(c))
+        .and_then(|id| evidence.add(id));
+    let method = short_method(&transition.method);
+    let field = format!("{}.{}", machine.entity, machine.field);
+    let to = value_label(machine, transition.to);
+    let from: Vec<String> = transition
+        .from
+        .iter()
+        .map(|v| value_label(machine, *v))
+        .collect();
+    let key = format!(
+        "{}.{}:{:?}->{}:{}",
+        machine.symbol, machine.field, transition.from, transition.to, transition.method
+    );
+    let prompt = match (from.is_empty(), language) {
+        (true, SampleLanguage::En) => format!(
+            "Where is a new `{}` created, and with which `{}` value?",
+            machine.entity, machine.field
+        ),
+        (true, SampleLanguage::Zh) => format!(
+            "新的 `{}` 在哪里创建？`{}` 的初始值是什么？",
+            machine.entity, machine.field
+        ),
+        (false, SampleLanguage::En) => fill(
+            pick(
+                seed,
+                &key,
+                &[
+                    "Which method sets `{field}` to {to}, and under what condition?",
+                    "How does `{field}` change to {to}?",
+                ],
+            ),
+            &[("field", &field), ("to", &transition.to.to_string())],
+        ),
+        (false, SampleLanguage::Zh) => format!(
+            "哪个方法会把 `{field}` 改为 {}？需要满足什么条件？",
+            transition.to
+        ),
+    };
+    let mut answer = match language {
+        SampleLanguage::En => format!("`{method}` sets `{field}` to {to}"),
+        SampleLanguage::Zh => format!("`{method}` 将 `{field}` 设为 {to}"),
+    };
+    if !from.is_empty() {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!(", only from {}", from.join(" or ")),
+            SampleLanguage::Zh => format!("，仅当当前值为 {}", from.join(" 或 ")),
+        });
+    }
+    if let Some(guard) = &transition.guard {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!(" (guard: `{}`)", one_line(guard)),
+            SampleLanguage::Zh => format!("（判断条件：`{}`）", one_line(guard)),
+        });
+    }
+    // Name the statement only when its code is part of the evidence (not generated code).
+    let statement = transition
+        .statement
+        .as_ref()
+        .filter(|s| evidence.items().iter().any(|e| &e.symbol == *s));
+    if let Some(statement) = statement {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!("; the write goes through `{statement}`."),
+            SampleLanguage::Zh => format!("；通过 `{statement}` 写入数据库。"),
+        });
+    } else {
+        answer.push('.');
+    }
+    let mut trace = vec![step(
+        match (&transition.guard, language) {
+            (Some(g), SampleLanguage::En) => {
+                format!("`{method}` checks `{}` before the change.", one_line(g))
+            }
+            (Some(g), SampleLanguage::Zh) => format!("`{method}` 在修改前检查 `{}`。", one_line(g)),
+            (None, SampleLanguage::En) => {
+                format!("`{method}` sets the value when it creates the record.")
+            }
+            (None, SampleLanguage::Zh) => format!("`{method}` 在创建记录时设置该值。"),
+        },
+        &[&primary],
+    )];
+    for id in ids.iter().skip(1) {
+        if let Some(e) = evidence.get(id) {
+            trace.push(step(
+                match language {
+                    SampleLanguage::En => {
+                        format!("The new value is written by `{}`.", short_method(&e.symbol))
+                    }
+                    SampleLanguage::Zh => format!("新值由 `{}` 写入。", short_method(&e.symbol)),
+                },
+                &[id],
+            ));
+        }
+    }
+    if let Some(c) = &constants {
+        trace.push(step(
+            match language {
+                SampleLanguage::En => format!(
+                    "`{}` names the values of `{field}`.",
+                    simple_name(machine.constants.as_deref().unwrap_or_default())
+                ),
+                SampleLanguage::Zh => format!(
+                    "`{}` 定义了 `{field}` 的取值。",
+                    simple_name(machine.constants.as_deref().unwrap_or_default())
+                ),
+            },
+            &[c],
+        ));
+    }
+    if trace.len() < 2 {
+        return None;
+    }
+    let source = SampleSource {
+        kind: "state-transition".to_owned(),
+        state_ids: vec![key.clone()],
+        twin_key: key,
+        ..Default::default()
+    };
+    let body = SampleBody::Qa {
+        question: prompt.clone(),
+        answer,
+    };
+    Some(Written {
+        request: request(language, domain, prompt, evidence, source),
+        body,
+        trace,
+    })
+}

@@ -1,0 +1,286 @@
+//! `acdp pipeline` and `acdp validate` end to end on fixtures/shop: the dataset's promises
+//! (every kept sample valid, no split leakage, no generated-code evidence, coverage of the
+//! expected rules and flows, determinism) checked on the files the real binary writes.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use acdp::analysis::analyze;
+use acdp::config::AnalysisSettings;
+use acdp::dataset::sample::{Sample, SampleBody};
+use acdp::dataset::{ValidationOptions, validate_sample};
+use acdp::index::{IndexOptions, index_workspace};
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == ".acdp" {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn run_pipeline(repo: &Path, out: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("pipeline")
+        .arg(repo)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run acdp");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "acdp pipeline failed: {stderr}");
+    stderr
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn samples(out: &Path) -> Vec<Sample> {
+    std::fs::read_to_string(out.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is a schema-v1 sample"))
+        .collect()
+}
+
+#[test]
+fn pipeline_writes_a_valid_leak_free_dataset_covering_the_expected_facts() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let out = work.path().join("data");
+    let stderr = run_pipeline(&repo, &out);
+    for stage in ["index", "analyse", "generate", "dataset", "export"] {
+        assert!(
+            stderr.contains(stage),
+            "stage {stage} not reported: {stderr}"
+        );
+    }
+    for file in [
+        "samples.jsonl",
+        "train.jsonl",
+        "dev.jsonl",
+        "test.jsonl",
+        "stats.json",
+        "stats.md",
+        "manifest.json",
+        "openai/train.jsonl",
+        "llamafactory/dataset_info.json",
+        "llamafactory/alpaca_train.json",
+        "llamafactory/sharegpt_train.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let samples = samples(&out);
+    assert!(samples.len() > 100, "{} samples", samples.len());
+
+    // 100% of kept samples pass validation against a fresh index of the repository.
+    let index = index_workspace(
+        &repo,
+        &IndexOptions {
+            use_cache: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for sample in &samples {
+        let report = validate_sample(sample, &index, &ValidationOptions::default());
+        assert!(
+            report.passed,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+    }
+    // Both tasks and both languages.
+    assert!(
+        samples
+            .iter()
+            .any(|s| matches!(s.body, SampleBody::Design { .. }))
+    );
+    for language in ["en", "zh"] {
+        assert!(samples.iter().any(|s| s.language.as_str() == language));
+    }
+
+    // Splits: every sample exactly once, no primary evidence, prompt or twin on two sides.
+    let by_id: HashMap<&str, &Sample> = samples.iter().map(|s| (s.sample_id.as_str(), s)).collect();
+    let mut side_of: HashMap<String, &str> = HashMap::new();
+    let mut seen = HashSet::new();
+    for split in ["train", "dev", "test"] {
+        let rows = read_jsonl(&out.join(format!("{split}.jsonl")));
+        assert!(!rows.is_empty(), "{split} is empty");
+        for row in rows {
+            let id = row["sample_id"].as_str().unwrap();
+            assert!(seen.insert(id.to_owned()), "{id} exported twice");
+            let roles: Vec<&str> = row["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, ["system", "user", "assistant"]);
+            let sample = by_id[id];
+            for key in [
+                format!("chunk:{}", sample.evidence[0].chunk_id),
+                format!("twin:{}", sample.source.twin_key),
+            ] {
+                if let Some(other) = side_of.insert(key.clone(), split) {
+                    assert_eq!(other, split, "{key} leaks between {other} and {split}");
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), samples.len());
+
+    // LLaMA-Factory's dataset_info points at files that exist.
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("llamafactory/dataset_info.json")).unwrap(),
+    )
+    .unwrap();
+    for (_, entry) in info.as_object().unwrap() {
+        assert!(
+            out.join("llamafactory")
+                .join(entry["file_name"].as_str().unwrap())
+                .is_file()
+        );
+    }
+
+    // No evidence from generated code (MyBatis Generator files carry @mbg.generated).
+    for sample in &samples {
+        for evidence in &sample.evidence {
+            assert!(
+                !evidence.code.contains("@mbg.generated"),
+                "{} cites generated {}",
+                sample.sample_id,
+                evidence.symbol
+            );
+        }
+    }
+
+    // At least one QA per expected rule and per expected flow.
+    let analysis = analyze(&index, &AnalysisSettings::default());
+    let cited_rules: HashSet<&str> = samples
+        .iter()
+        .flat_map(|s| s.source.rule_ids.iter().map(String::as_str))
+        .collect();
+    let cited_flows: HashSet<&str> = samples
+        .iter()
+        .flat_map(|s| s.source.flow_ids.iter().map(String::as_str))
+        .collect();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("shop").join("expected/rules.json")).unwrap(),
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    for rule in expected["rules"].as_array().unwrap() {
+        let symbol = rule["symbol"].as_str().unwrap();
+        let condition = rule["condition_contains"].as_str().unwrap();
+        let covered = analysis.rules.iter().any(|found| {
+            found.symbol == symbol
+                && found.condition.contains(condition)
+                && cited_rules.contains(found.rule_id.as_str())
+        });
+        if !covered {
+            missing.push(format!("{symbol}: {condition}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "expected rules without a QA sample: {missing:#?}"
+    );
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("shop").join("expected/flows.json")).unwrap(),
+    )
+    .unwrap();
+    for flow in expected["flows"].as_array().unwrap() {
+        let symbol = flow["entry"]["symbol"].as_str().unwrap();
+        let found = analysis
+            .flows
+            .iter()
+            .find(|f| f.entry.symbol == symbol)
+            .unwrap_or_else(|| panic!("flow {symbol} not found"));
+        assert!(
+            cited_flows.contains(found.flow_id.as_str()),
+            "no QA sample for flow {symbol}"
+        );
+    }
+}
+
+#[test]
+fn pipeline_is_deterministic_and_validate_finds_stale_samples() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let first = work.path().join("first");
+    let second = work.path().join("second");
+    run_pipeline(&repo, &first);
+    run_pipeline(&repo, &second);
+    for file in ["samples.jsonl", "train.jsonl", "test.jsonl", "stats.json"] {
+        assert_eq!(
+            std::fs::read(first.join(file)).unwrap(),
+            std::fs::read(second.join(file)).unwrap(),
+            "{file} differs between two runs"
+        );
+    }
+
+    let validate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acdp"))
+            .arg("validate")
+            .arg(&first)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let clean = validate(&[]);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+
+    // Edit a cited method: samples citing it become stale; the rest still pass.
+    let path = repo.join(
+        "src/main/java/com/acme/shop/returnapply/service/impl/OmsReturnApplyServiceImpl.java",
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("Asserts.fail(", "Asserts.fail( ", 1)).unwrap();
+    let stale = validate(&["--json"]);
+    assert!(!stale.status.success());
+    let reports: Vec<Value> = String::from_utf8(stale.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!reports.is_empty());
+    for report in &reports {
+        assert!(
+            !report["stale_evidence"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        stderr.contains(&format!("{} fail", reports.len())),
+        "{stderr}"
+    );
+}
