@@ -284,3 +284,27 @@ fn pipeline_is_deterministic_and_validate_finds_stale_samples() {
         "{stderr}"
     );
 }
+
+#[test]
+fn committed_json_schema_matches_the_sample_types() {
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/sample.schema.json"),
+    )
+    .expect("docs/sample.schema.json exists");
+    assert_eq!(
+        committed,
+        acdp::dataset::sample::json_schema(),
+        "the sample types changed: regenerate docs/sample.schema.json with \
+         `cargo test --test pipeline -- --ignored write_json_schema`"
+    );
+}
+
+#[test]
+#[ignore = "writes docs/sample.schema.json; run by hand after changing the sample types"]
+fn write_json_schema() {
+    std::fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/sample.schema.json"),
+        acdp::dataset::sample::json_schema(),
+    )
+    .unwrap();
+}
