@@ -208,6 +208,23 @@ fn pipeline_writes_a_valid_leak_free_dataset_covering_the_expected_facts() {
         missing.is_empty(),
         "expected rules without a QA sample: {missing:#?}"
     );
+    // A design sample, in both languages, for every business domain (one that owns tables).
+    for domain in analysis
+        .domains
+        .domains
+        .iter()
+        .filter(|d| !d.tables.is_empty())
+    {
+        for language in ["en", "zh"] {
+            assert!(
+                samples.iter().any(|s| s.domain == domain.name
+                    && s.language.as_str() == language
+                    && matches!(s.body, SampleBody::Design { .. })),
+                "no {language} design sample for domain {}",
+                domain.name
+            );
+        }
+    }
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("shop").join("expected/flows.json")).unwrap(),
     )

@@ -32,6 +32,8 @@ struct Anchor<'f> {
     service: Option<&'f crate::analysis::FlowStep>,
     /// The first writing statement.
     write: &'f crate::analysis::FlowStep,
+    /// The domain the design is for (the flow's, or the one whose table it writes).
+    domain: &'f str,
 }
 
 fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
@@ -48,6 +50,38 @@ fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
         flow,
         service,
         write,
+        domain: &flow.domain,
+    })
+}
+
+/// The first flow step that writes one of `domain`'s tables, with the domain's own method
+/// that issues it as the service.
+fn borrowed_anchor<'f>(
+    analysis: &'f Analysis,
+    domain: &'f crate::analysis::Domain,
+) -> Option<Anchor<'f>> {
+    let class_of = |symbol: &str| {
+        symbol
+            .split('(')
+            .next()
+            .and_then(|s| s.rsplit_once('.'))
+            .map(|(c, _)| c.to_owned())
+    };
+    analysis.flows.iter().find_map(|flow| {
+        let write_at = flow.steps.iter().position(|s| {
+            s.kind == "statement"
+                && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
+                && s.table.as_ref().is_some_and(|t| domain.tables.contains(t))
+        })?;
+        let service = flow.steps[..write_at].iter().rev().find(|s| {
+            s.kind == "method" && class_of(&s.symbol).is_some_and(|c| domain.classes.contains(&c))
+        })?;
+        Some(Anchor {
+            flow,
+            service: Some(service),
+            write: &flow.steps[write_at],
+            domain: &domain.name,
+        })
     })
 }
 
@@ -59,13 +93,21 @@ pub fn derived_designs(
 ) -> Vec<Written> {
     let mut out = Vec::new();
     for domain in &analysis.domains.domains {
-        let anchors: Vec<Anchor<'_>> = analysis
+        // HTTP entry points first: a requirement phrased around an endpoint reads naturally.
+        let mut anchors: Vec<Anchor<'_>> = analysis
             .flows
             .iter()
             .filter(|f| f.domain == domain.name)
             .filter_map(anchor)
             .collect();
-        let Some(first) = anchors.first() else {
+        anchors.sort_by_key(|a| a.flow.entry.kind != "http");
+        // A domain without entry points of its own (a coupon or points service called from
+        // the order flow) is anchored where another domain's flow writes one of its tables.
+        let borrowed = anchors
+            .is_empty()
+            .then(|| borrowed_anchor(analysis, domain))
+            .flatten();
+        let Some(first) = anchors.first().or(borrowed.as_ref()) else {
             continue;
         };
         for &language in languages {
@@ -263,7 +305,7 @@ fn design_for(
                 .rsplit_once('/')
                 .map(|(prefix, _)| prefix.to_owned())
         })
-        .unwrap_or_else(|| flow.domain.clone());
+        .unwrap_or_else(|| anchor.domain.to_owned());
 
     let mut components = vec![
         ComponentChange {
@@ -476,12 +518,12 @@ fn design_for(
         summary: t(
             format!(
                 "Extend the existing {} flow: after `{}` writes `{table}`, insert a row into a new `{new_table}` table through a new `{new_dao}`, and expose the entries beside `{entry}`.",
-                flow.domain,
+                anchor.domain,
                 service.clone().unwrap_or_else(|| entry.clone())
             ),
             format!(
                 "扩展现有的 {} 流程：`{}` 写入 `{table}` 后，通过新增的 `{new_dao}` 向新表 `{new_table}` 插入一行，并在 `{entry}` 旁提供查询接口。",
-                flow.domain,
+                anchor.domain,
                 service.clone().unwrap_or_else(|| entry.clone())
             ),
         ),
@@ -546,7 +588,7 @@ fn design_for(
     let request = SampleRequest {
         task: Task::Design,
         language,
-        domain: flow.domain.clone(),
+        domain: anchor.domain.to_owned(),
         prompt: requirement.to_owned(),
         evidence: evidence.into_vec(),
         source,
