@@ -325,3 +325,55 @@ fn write_json_schema() {
     )
     .unwrap();
 }
+
+#[test]
+fn user_requirements_get_designs_in_their_own_language() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let out = work.path().join("data");
+    let requirements = work.path().join("requirements.txt");
+    std::fs::write(
+        &requirements,
+        "# one per line\n限制每个会员每天最多使用 3 张优惠券\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("pipeline")
+        .arg(&repo)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--requirement",
+            "Let customers cancel an order that is already paid",
+        ])
+        .arg("--requirements")
+        .arg(&requirements)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let user: Vec<Sample> = samples(&out)
+        .into_iter()
+        .filter(|s| s.source.kind == "user")
+        .collect();
+    let find = |text: &str| {
+        user.iter()
+            .find(|s| s.body.prompt() == text)
+            .unwrap_or_else(|| panic!("no design for {text:?}"))
+    };
+    let en = find("Let customers cancel an order that is already paid");
+    assert_eq!(en.language.as_str(), "en");
+    let SampleBody::Design { design, .. } = &en.body else {
+        panic!("not a design")
+    };
+    // Anchored on the cancel flow, reusing its code by chunk id.
+    assert!(design.summary.contains("cancel"), "{}", design.summary);
+    assert!(!design.reused.is_empty());
+    let zh = find("限制每个会员每天最多使用 3 张优惠券");
+    assert_eq!(zh.language.as_str(), "zh");
+    assert_eq!(user.len(), 2, "one design per requirement, in its language");
+}

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use acdp::analysis::analyze;
 use acdp::config::ProjectConfig;
-use acdp::dataset::sample::{RepoInfo, SampleLanguage};
-use acdp::dataset::{DatasetOptions, SplitOptions, build_dataset, export, stats};
+use acdp::dataset::sample::SampleLanguage;
+use acdp::dataset::{DatasetOptions, SplitOptions, build_dataset, repo_info, write_dataset};
 use acdp::generate::{OfflineOptions, generate_offline, generated_chunks};
-use acdp::index::{index_workspace, write_atomic};
+use acdp::index::index_workspace;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use super::index::SelectionArgs;
 
@@ -34,7 +33,10 @@ pub struct PipelineArgs {
     /// Sample languages, comma-separated (`en`, `zh`).
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("en"), String::from("zh")])]
     pub languages: Vec<String>,
-    /// A file of requirements (one per line) to write design samples for.
+    /// A requirement to write a design sample for (repeatable).
+    #[arg(long = "requirement", value_name = "TEXT")]
+    pub requirement: Vec<String>,
+    /// A file of requirements (one per line, `#` comments) to write design samples for.
     #[arg(long, value_name = "FILE")]
     pub requirements: Option<PathBuf>,
     /// Cite generated code (MyBatis Generator output) as evidence too.
@@ -97,10 +99,10 @@ fn stage(name: &str) -> ProgressBar {
 pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let languages = parse_languages(&args.languages)?;
-    let requirements = match &args.requirements {
-        Some(path) => read_requirements(path)?,
-        None => Vec::new(),
-    };
+    let mut requirements = args.requirement.clone();
+    if let Some(path) = &args.requirements {
+        requirements.extend(read_requirements(path)?);
+    }
     if !(0.0..1.0).contains(&(args.dev + args.test)) {
         anyhow::bail!(
             "--dev + --test must be below 1 (got {})",
@@ -189,90 +191,4 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     finish(bar, format!("{} files in {}", files, args.out.display()));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// The repository's folder name and git revision (read from `.git` without running git).
-fn repo_info(root: &Path) -> RepoInfo {
-    let name = root
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| root.display().to_string());
-    RepoInfo {
-        name,
-        revision: git_revision(root),
-    }
-}
-
-fn git_revision(root: &Path) -> Option<String> {
-    let git = root.join(".git");
-    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
-    let head = head.trim();
-    let Some(reference) = head.strip_prefix("ref: ") else {
-        return Some(head.to_owned());
-    };
-    if let Ok(id) = std::fs::read_to_string(git.join(reference)) {
-        return Some(id.trim().to_owned());
-    }
-    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-    packed.lines().find_map(|line| {
-        let (id, name) = line.split_once(' ')?;
-        (name == reference).then(|| id.to_owned())
-    })
-}
-
-/// Writes every output file atomically, the manifest last; returns how many were written.
-fn write_dataset(
-    out: &Path,
-    repo_root: &Path,
-    dataset: &acdp::dataset::Dataset,
-) -> anyhow::Result<usize> {
-    let write = |relative: &str, content: &[u8]| -> anyhow::Result<()> {
-        let path = out.join(relative);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}: check --out", dir.display()))?;
-        }
-        write_atomic(&path, content).with_context(|| format!("cannot write {}", path.display()))
-    };
-    let mut names = Vec::new();
-    let mut samples = String::new();
-    for sample in &dataset.samples {
-        samples.push_str(&serde_json::to_string(sample)?);
-        samples.push('\n');
-    }
-    write("samples.jsonl", samples.as_bytes())?;
-    names.push("samples.jsonl".to_owned());
-    let mut rejected = String::new();
-    for report in &dataset.rejected {
-        rejected.push_str(&serde_json::to_string(report)?);
-        rejected.push('\n');
-    }
-    write("rejected.jsonl", rejected.as_bytes())?;
-    names.push("rejected.jsonl".to_owned());
-    for file in export::export_all(&dataset.samples, &dataset.assignment) {
-        write(&file.path, file.content.as_bytes())?;
-        names.push(file.path);
-    }
-    write(
-        "stats.json",
-        (serde_json::to_string_pretty(&dataset.stats)? + "\n").as_bytes(),
-    )?;
-    write(
-        "stats.md",
-        stats::render_markdown(&dataset.stats).as_bytes(),
-    )?;
-    names.extend(["stats.json".to_owned(), "stats.md".to_owned()]);
-    let manifest = json!({
-        "schema_version": acdp::dataset::SCHEMA_VERSION,
-        "repo": repo_root.display().to_string(),
-        "generator": env!("CARGO_PKG_VERSION"),
-        "samples": dataset.samples.len(),
-        "files": names,
-    });
-    write(
-        "manifest.json",
-        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
-    )?;
-    Ok(names.len() + 1)
 }

@@ -143,7 +143,7 @@ pub fn user_design(
     language: SampleLanguage,
 ) -> Option<Written> {
     let words: Vec<String> = split_words(requirement);
-    let best = analysis
+    let candidates: Vec<(Anchor<'_>, Vec<String>)> = analysis
         .flows
         .iter()
         .filter(|f| f.entry.kind == "http")
@@ -155,24 +155,93 @@ pub fn user_design(
                 a.flow.entry.path.as_deref().unwrap_or(""),
                 a.flow.symbol
             );
+            // Doc comments carry the words of the business, often in Chinese.
+            let docs = a
+                .flow
+                .chunk_ids
+                .iter()
+                .filter_map(|id| lookup.index.chunk(id)?.1.doc.as_deref());
+            for doc in docs {
+                text.push(' ');
+                text.push_str(doc);
+            }
             for s in &a.flow.steps {
                 text.push(' ');
                 text.push_str(&s.symbol);
                 text.push(' ');
                 text.push_str(s.table.as_deref().unwrap_or(""));
             }
-            let flow_words = split_words(&text);
-            let score = words.iter().filter(|w| flow_words.contains(w)).count();
+            (a, split_words(&text))
+        })
+        .collect();
+    // Words shared by many flows (`order` in an order service) say little: weight each matched
+    // word by the inverse of how many flows contain it.
+    let weight = |word: &String| {
+        let flows = candidates.iter().filter(|(_, w)| w.contains(word)).count();
+        if flows == 0 { 0.0 } else { 1.0 / flows as f64 }
+    };
+    let best = candidates
+        .iter()
+        .map(|(a, flow_words)| {
+            let score: f64 = words
+                .iter()
+                .filter(|w| flow_words.contains(w))
+                .map(weight)
+                .sum();
             (score, a)
         })
-        .filter(|(score, _)| *score > 0)
-        .max_by_key(|(score, a)| (*score, std::cmp::Reverse(a.flow.flow_id.clone())))?;
-    design_for(analysis, lookup, &best.1, requirement, "user", language)
+        .filter(|(score, _)| *score > 0.0)
+        .max_by(|(x, a), (y, b)| {
+            x.total_cmp(y)
+                .then_with(|| b.flow.flow_id.cmp(&a.flow.flow_id))
+        })?;
+    design_for(analysis, lookup, best.1, requirement, "user", language)
 }
 
-/// Lower-case words of a text, identifiers split at case changes and `_`.
+/// A design for a requirement the user wrote, anchored on a writing flow that runs through
+/// `chunk` ("design from this code" in the editor): among those flows, HTTP entries first, the
+/// one sharing the most words with the requirement. `None` when no writing flow runs through
+/// the chunk.
+pub fn design_through_chunk(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    chunk: &ChunkId,
+    requirement: &str,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let words = split_words(requirement);
+    let best = analysis
+        .flows
+        .iter()
+        .filter(|f| f.chunk_ids.contains(chunk))
+        .filter_map(anchor)
+        .max_by_key(|a| {
+            let text = format!(
+                "{} {}",
+                a.flow.entry.path.as_deref().unwrap_or(""),
+                a.flow.symbol
+            );
+            let flow_words = split_words(&text);
+            let score = words.iter().filter(|w| flow_words.contains(w)).count();
+            (
+                a.flow.entry.kind == "http",
+                score,
+                std::cmp::Reverse(a.flow.flow_id.clone()),
+            )
+        })?;
+    design_for(analysis, lookup, &best, requirement, "user", language)
+}
+
+/// Lower-case words of a text, identifiers split at case changes and `_`; Chinese text as
+/// character pairs (it has no spaces).
 fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
+    let is_cjk = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+    let cjk: Vec<char> = text.chars().collect();
+    let mut words: Vec<String> = cjk
+        .windows(2)
+        .filter(|pair| is_cjk(pair[0]) && is_cjk(pair[1]))
+        .map(|pair| pair.iter().collect())
+        .collect();
     let mut current = String::new();
     let mut prev_lower = false;
     for c in text.chars() {
@@ -199,7 +268,9 @@ fn split_words(text: &str) -> Vec<String> {
 
 fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {
-        (Some(verb), Some(path)) => format!("`{verb} {path}`"),
+        // The verb stays outside the backticks: the code spells it `@PostMapping` or
+        // `RequestMethod.POST`, so only the path is quoted as code.
+        (Some(verb), Some(path)) => format!("{verb} `{path}`"),
         _ => format!("`{}`", short_method(&flow.entry.symbol)),
     }
 }
@@ -579,6 +650,110 @@ fn design_for(
         format!("`{new_table}` grows with every change of `{table}`: plan archiving"),
         format!("`{new_table}` 会随 `{table}` 的每次修改增长，需要归档策略"),
     )];
+    let (design, assumptions, risks) = if kind == "derived-audit" {
+        (design, assumptions, risks)
+    } else {
+        // A requirement we cannot interpret is placed, not designed in detail: the design says
+        // where it goes in this repository's layering and which existing rules it must keep.
+        let dao_class = anchor
+            .write
+            .symbol
+            .rsplit_once('.')
+            .map_or(anchor.write.symbol.clone(), |(class, _)| class.to_owned());
+        let service_name = service.clone().unwrap_or_else(|| entry.clone());
+        let wrapped = wrapper
+            .as_deref()
+            .map_or(String::new(), |w| format!(" returning `{w}`"));
+        let mut components = vec![ComponentChange {
+            layer: "controller".into(),
+            component: controller_class.clone(),
+            action: ComponentAction::Modify,
+            description: t(
+                format!("add or extend the endpoint next to `{entry}`{wrapped}"),
+                format!("在 `{entry}` 旁新增或扩展接口{wrapped}"),
+            ),
+        }];
+        if let Some(class) = &service_class {
+            components.push(ComponentChange {
+                layer: "service_impl".into(),
+                component: class.clone(),
+                action: ComponentAction::Modify,
+                description: t(
+                    format!("put the new business rule in `{service_name}`, beside its existing checks and before its write"),
+                    format!("在 `{service_name}` 中、现有校验旁、写库之前加入新的业务规则"),
+                ),
+            });
+        }
+        components.push(ComponentChange {
+            layer: "mapper".into(),
+            component: dao_class.clone(),
+            action: ComponentAction::Modify,
+            description: t(
+                format!("add the statements the rule needs beside `{}`, with their SQL in the mapper XML", anchor.write.symbol),
+                format!("在 `{}` 旁新增所需语句，SQL 写在 mapper XML 中", anchor.write.symbol),
+            ),
+        });
+        let user_design = Design {
+            summary: t(
+                format!(
+                    "Implement the requirement in the existing {} flow {}: follow its layering, `{entry}` (controller) -> `{service_name}` (service) -> `{}` (mapper on `{table}`), and keep its response wrapper, transaction and status checks.",
+                    anchor.domain,
+                    trigger(flow),
+                    anchor.write.symbol
+                ),
+                format!(
+                    "在现有的 {} 流程 {} 中实现该需求：沿用其分层，`{entry}`（控制器）-> `{service_name}`（服务）-> `{}`（`{table}` 的 mapper），并保留其统一返回、事务与状态校验。",
+                    anchor.domain,
+                    trigger(flow),
+                    anchor.write.symbol
+                ),
+            ),
+            components,
+            api_changes: vec![t(
+                format!("an endpoint next to {}{wrapped}", trigger(flow)),
+                format!("在 {} 旁的接口{wrapped}", trigger(flow)),
+            )],
+            data_changes: vec![t(
+                format!(
+                    "`{table}` changes only if the requirement needs new columns; state them in a migration"
+                ),
+                format!("仅当需求需要新列时才修改 `{table}`，并写迁移脚本"),
+            )],
+            flow: vec![
+                t(
+                    format!("{} reaches `{entry}`", trigger(flow)),
+                    format!("{} 进入 `{entry}`", trigger(flow)),
+                ),
+                t(
+                    format!("`{service_name}` checks the new rule before it writes"),
+                    format!("`{service_name}` 在写库前校验新规则"),
+                ),
+                t(
+                    format!("the write goes through `{}` as today", anchor.write.symbol),
+                    format!("照常通过 `{}` 写库", anchor.write.symbol),
+                ),
+            ],
+            consistency: design.consistency,
+            reused: design.reused,
+        };
+        let assumptions = vec![t(
+            format!(
+                "the requirement belongs to the {} domain and extends the flow {}",
+                anchor.domain,
+                trigger(flow)
+            ),
+            format!(
+                "该需求属于 {} 领域，扩展流程 {}",
+                anchor.domain,
+                trigger(flow)
+            ),
+        )];
+        let risks = vec![t(
+            format!("every caller of `{service_name}` is affected by the new rule: review them"),
+            format!("`{service_name}` 的所有调用方都会受新规则影响，需要逐一确认"),
+        )];
+        (user_design, assumptions, risks)
+    };
     let source = SampleSource {
         kind: kind.to_owned(),
         flow_ids: vec![flow.flow_id.clone()],

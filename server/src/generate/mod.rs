@@ -136,16 +136,63 @@ pub fn write_offline(
         &options.languages,
     ));
     for requirement in &options.requirements {
-        for &language in &options.languages {
-            written.extend(design::user_design(
-                analysis,
-                &lookup,
-                requirement,
-                language,
-            ));
-        }
+        // A requirement is answered in the language it is written in.
+        let language = requirement_language(requirement);
+        written.extend(design::user_design(
+            analysis,
+            &lookup,
+            requirement,
+            language,
+        ));
     }
     written
+}
+
+/// The offline QA samples whose evidence cites `chunk`: what the editor's "Generate QA
+/// samples for <symbol>" action makes. The same requests and phrasings as [`write_offline`]
+/// (so the same sample ids), keeping those that cite the chunk.
+pub fn qa_citing_chunk(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+    chunk: &ChunkId,
+) -> Vec<Written> {
+    let lookup = ChunkLookup::new(index, generated, options.include_generated);
+    qa::qa_samples(analysis, &lookup, options.seed, &options.languages)
+        .into_iter()
+        .filter(|w| w.request.evidence.iter().any(|e| &e.chunk_id == chunk))
+        .collect()
+}
+
+/// Design samples (one per language) for a requirement the user wrote, anchored on a writing
+/// flow through `chunk` ("Generate design sample from this code"); empty when no writing flow
+/// runs through the chunk.
+pub fn design_through_chunk(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+    chunk: &ChunkId,
+    requirement: &str,
+) -> Vec<Written> {
+    let lookup = ChunkLookup::new(index, generated, options.include_generated);
+    options
+        .languages
+        .iter()
+        .filter_map(|&language| {
+            design::design_through_chunk(analysis, &lookup, chunk, requirement, language)
+        })
+        .collect()
+}
+
+/// Chinese when the text contains CJK ideographs, English otherwise.
+pub fn requirement_language(text: &str) -> SampleLanguage {
+    if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+        SampleLanguage::Zh
+    } else {
+        SampleLanguage::En
+    }
 }
 
 /// The offline generator's samples.
