@@ -2,8 +2,8 @@
 //!
 //! [`sample`] defines the schema; [`validate`] checks samples against the index (shared with
 //! strict inference); [`dedup`] drops exact and near repeats; [`split`] makes leak-free
-//! train/dev/test splits; [`export`] writes the formats fine-tuning tools read; [`stats`] reports.
-//! [`build_dataset`] runs them in that order. Depends on `index` (and on nothing after it).
+//! train/dev/test splits; [`export`] writes the formats fine-tuning tools read; [`stats`] reports;
+//! [`write`] puts a finished dataset in a folder. [`build_dataset`] runs them in that order. Depends on `index` (and on nothing after it).
 
 pub mod dedup;
 pub mod export;
@@ -12,12 +12,14 @@ pub mod sample;
 pub mod split;
 pub mod stats;
 pub mod validate;
+pub mod write;
 
 use std::collections::HashSet;
 
 pub use sample::{Evidence, SCHEMA_VERSION, Sample, SampleBody, SampleLanguage, Task, TraceStep};
 pub use split::{Split, SplitOptions};
 pub use validate::{ValidationOptions, ValidationReport, validate_sample};
+pub use write::{WriteError, repo_info, write_dataset};
 
 use crate::index::{ChunkId, WorkspaceIndex};
 use stats::{DatasetStats, ValidationSummary};
