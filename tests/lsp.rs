@@ -648,3 +648,292 @@ fn debug_commands_are_refused_unless_enabled_and_exit_without_shutdown_fails() {
     let status = client.wait_exit();
     assert_eq!(status.code(), Some(1));
 }
+
+/// The rules the library finds in a chunk, as the server should show them.
+fn rules_citing(root: &Path, id: &acdp::index::ChunkId) -> Vec<acdp::analysis::Rule> {
+    let index = cold_index(root);
+    let config = acdp::config::ProjectConfig::load(root).expect("acdp.toml");
+    let analysis = acdp::analysis::analyze(&index, &config.analysis);
+    analysis
+        .rules
+        .into_iter()
+        .filter(|r| r.chunk_ids.contains(id))
+        .collect()
+}
+
+/// `.acdp/samples.jsonl` parsed, each sample checked against a fresh index of the folder.
+fn read_workspace_samples(root: &Path) -> Vec<acdp::dataset::Sample> {
+    let text = std::fs::read_to_string(root.join(".acdp/samples.jsonl")).expect("samples file");
+    let index = cold_index(root);
+    text.lines()
+        .map(|line| {
+            let sample: acdp::dataset::Sample = serde_json::from_str(line).expect("a sample");
+            let report = acdp::dataset::validate_sample(
+                &sample,
+                &index,
+                &acdp::dataset::ValidationOptions::default(),
+            );
+            assert!(report.passed, "{report:?}");
+            sample
+        })
+        .collect()
+}
+
+fn ids(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().or(v["sample_id"].as_str()).unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn analysis_hover_sample_actions_stale_evidence_and_export() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let index = cold_index(root);
+    let mut client = start(root);
+    initialize(&mut client, root, Value::Null);
+    // The first run ends once the folder is indexed and analysed.
+    let (_, end) = wait_for_indexing_end(&mut client, 1);
+    assert!(
+        end["params"]["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(" rules, "),
+        "{end}"
+    );
+    let text = open(&mut client, root, SERVICE);
+    let method = method_chunk(&index, SERVICE, "cancelOrder");
+    let rules = rules_citing(root, &method.chunk_id);
+    assert!(!rules.is_empty(), "the fixture's cancelOrder has rules");
+
+    // Hover: the domain and the rules' statements.
+    let on_name = position_in(&text, "cancelOrder(Long orderId", 3);
+    let hover = client.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri(root, SERVICE)}, "position": on_name}),
+    );
+    let markdown = hover["contents"]["value"].as_str().unwrap();
+    assert!(markdown.contains(method.chunk_id.as_str()), "{markdown}");
+    assert!(
+        markdown.contains(&format!("**Domain** `{}`", rules[0].domain)),
+        "{markdown}"
+    );
+    let statement = rules[0].statement.split_whitespace().collect::<Vec<_>>();
+    assert!(markdown.contains(&statement.join(" ")), "{markdown}");
+    assert!(markdown.contains(rules[0].kind.as_str()), "{markdown}");
+
+    // Code actions: show chunk first, then the sample actions.
+    let actions = client.call(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE)},
+            "range": {"start": on_name, "end": on_name},
+            "context": {"diagnostics": []}
+        }),
+    );
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    let qa_title = "Generate QA samples for OmsPortalOrderServiceImpl.cancelOrder(Long,Long)";
+    assert!(titles.contains(&qa_title), "{titles:?}");
+    assert!(
+        titles.contains(&"Show rules in OmsPortalOrderServiceImpl.cancelOrder(Long,Long)"),
+        "{titles:?}"
+    );
+    let qa = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == qa_title)
+        .unwrap();
+    assert_eq!(qa["command"]["command"], "acdp.generateQa");
+    assert_eq!(
+        qa["command"]["arguments"],
+        json!([{"chunk_id": method.chunk_id.as_str()}])
+    );
+
+    // Executing it appends valid samples citing the method, and says so.
+    let generated = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": qa["command"]["arguments"]}),
+    );
+    let added = ids(&generated["added"]);
+    assert!(!added.is_empty(), "{generated}");
+    client.wait_for(|m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("added to .acdp/samples.jsonl"))
+    });
+    let stored = read_workspace_samples(root);
+    let stored_ids: Vec<String> = stored.iter().map(|s| s.sample_id.clone()).collect();
+    assert_eq!(stored_ids, added);
+    for sample in &stored {
+        assert!(
+            sample
+                .evidence
+                .iter()
+                .any(|e| e.chunk_id == method.chunk_id),
+            "{}",
+            sample.sample_id
+        );
+    }
+    // Running it again adds nothing: the samples are there already.
+    let again = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": qa["command"]["arguments"]}),
+    );
+    assert_eq!(again["added"], json!([]));
+    assert_eq!(again["unchanged"], added.len());
+
+    // A design anchored on the flow through the method, for a requirement the editor passes.
+    let design = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateDesign", "arguments": [{
+            "chunk_id": method.chunk_id.as_str(),
+            "requirement": "Let members give a reason when they cancel an order"
+        }]}),
+    );
+    let designs = ids(&design["added"]);
+    assert!(!designs.is_empty(), "{design}");
+    let no_requirement = client.request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateDesign", "arguments": [{"chunk_id": method.chunk_id.as_str()}]}),
+    );
+    assert_eq!(no_requirement["error"]["code"], -32602, "{no_requirement}");
+    read_workspace_samples(root);
+
+    // acdp/samples filters by chunk, task and language.
+    let by_chunk = client.call(
+        "acdp/samples",
+        json!({"filter": {"chunk_id": method.chunk_id.as_str(), "task": "qa"}}),
+    );
+    assert_eq!(ids(&by_chunk), added);
+    let designs_only = client.call("acdp/samples", json!({"filter": {"task": "design"}}));
+    assert_eq!(ids(&designs_only), designs);
+    let util_method = index
+        .files
+        .iter()
+        .find(|f| f.path == UTIL)
+        .unwrap()
+        .chunks
+        .iter()
+        .find(|c| c.kind == ChunkKind::Method)
+        .unwrap();
+    let unrelated = client.call(
+        "acdp/samples",
+        json!({"filter": {"chunk_id": util_method.chunk_id.as_str()}}),
+    );
+    assert_eq!(unrelated, json!([]));
+
+    // acdp.showRules lists the rules the analysis found in the method.
+    let shown = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.showRules", "arguments": [{"chunk_id": method.chunk_id.as_str()}]}),
+    );
+    let shown_ids: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_str().unwrap())
+        .collect();
+    let expected_ids: Vec<&str> = rules.iter().map(|r| r.rule_id.as_str()).collect();
+    assert_eq!(shown_ids, expected_ids);
+
+    // Editing the cited method makes its samples' evidence stale: a diagnostic on its range.
+    let cited_by = client
+        .call(
+            "acdp/samples",
+            json!({"filter": {"chunk_id": method.chunk_id.as_str()}}),
+        )
+        .as_array()
+        .unwrap()
+        .len();
+    let inside = position_in(&text, "doCancel(order);\n    }", 0);
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE), "version": 2},
+            "contentChanges": [{"range": {"start": inside, "end": inside}, "text": "int audit = 1;\n        "}]
+        }),
+    );
+    let published = client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["version"] == 2
+            && !m["params"]["diagnostics"].as_array().unwrap().is_empty()
+    });
+    let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{published}");
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic["severity"], 3);
+    assert_eq!(diagnostic["source"], "acdp");
+    assert_eq!(
+        diagnostic["message"],
+        format!("{cited_by} samples cite this chunk; its content changed (stale evidence)")
+    );
+    assert_eq!(
+        diagnostic["range"]["start"]["line"],
+        method.start_line - 1,
+        "{diagnostic}"
+    );
+    // Undoing the edit clears it.
+    let end_of_insert = json!({"line": inside["line"].as_u64().unwrap() + 1, "character": 8});
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE), "version": 3},
+            "contentChanges": [{"range": {"start": inside, "end": end_of_insert}, "text": ""}]
+        }),
+    );
+    client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["version"] == 3
+            && m["params"]["diagnostics"] == json!([])
+    });
+
+    // acdp.exportDataset runs the pipeline's steps with progress and writes the dataset.
+    let exported = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.exportDataset"}),
+    );
+    let out = root.join(".acdp/dataset");
+    assert_eq!(exported["out"], out.display().to_string());
+    assert!(exported["samples"].as_u64().unwrap() > 0, "{exported}");
+    for file in [
+        "train.jsonl",
+        "dev.jsonl",
+        "test.jsonl",
+        "stats.json",
+        "manifest.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing: {exported}");
+    }
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["samples"], exported["samples"]);
+    for kind in ["begin", "end"] {
+        client.wait_for(|m| {
+            m["method"] == "$/progress"
+                && m["params"]["token"] == "acdp/export/1"
+                && m["params"]["value"]["kind"] == kind
+        });
+    }
+
+    // Training is someone else's stage: a clear error until it lands.
+    let train = client.request("workspace/executeCommand", json!({"command": "acdp.train"}));
+    assert!(
+        train["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not available yet"),
+        "{train}"
+    );
+
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}

@@ -1,8 +1,11 @@
-//! Indexing the workspace folders in the background, with `$/progress` reports: at startup
-//! (after `initialized`) and for `acdp.reindex`. Requests keep being answered meanwhile from
-//! what the session already has; the new index replaces a folder's old one when it is ready.
+//! Indexing and analysing the workspace folders in the background, with `$/progress` reports:
+//! at startup (after `initialized`) and for `acdp.reindex`; quietly (no progress) after saves
+//! and watched-file changes ([`refresh_in_background`]). Requests keep being answered meanwhile
+//! from what the session already has; the new index replaces a folder's old one when it is
+//! ready, and its analysis follows.
 //!
-//! Scheduling only: the work is [`crate::lsp::session::IndexJob::run`] on a blocking thread.
+//! Scheduling only: the work is [`crate::lsp::session::IndexJob::run`] and
+//! [`crate::lsp::snapshot::AnalysisJob::run`] on blocking threads.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +33,7 @@ pub async fn index_in_background(
     session: Arc<Mutex<Session>>,
     title: &'static str,
 ) -> IndexSummary {
-    let task = tokio::spawn(async move { index_folders(&client, &session, title).await });
+    let task = tokio::spawn(async move { index_folders(&client, &session, Some(title)).await });
     match task.await {
         Ok(summary) => summary,
         Err(err) => IndexSummary {
@@ -40,7 +43,27 @@ pub async fn index_in_background(
     }
 }
 
-async fn index_folders(client: &Client, session: &Mutex<Session>, title: &str) -> IndexSummary {
+/// Indexes and analyses every folder again without progress reports (after saves and
+/// watched-file changes; the caller debounces).
+pub async fn refresh_in_background(client: Client, session: Arc<Mutex<Session>>) -> IndexSummary {
+    let task = tokio::spawn(async move { index_folders(&client, &session, None).await });
+    task.await.unwrap_or_else(|err| IndexSummary {
+        errors: vec![format!("indexing stopped: {err}")],
+        ..IndexSummary::default()
+    })
+}
+
+/// Serialises runs: two overlapping runs would each analyse and install the same folders.
+static RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `title`: report `$/progress` under that title (when the client supports it); `None` runs
+/// quietly.
+async fn index_folders(
+    client: &Client,
+    session: &Mutex<Session>,
+    title: Option<&str>,
+) -> IndexSummary {
+    let _run = RUN.lock().await;
     static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
     let (jobs, with_progress) = {
         let mut session = lock(session);
@@ -49,7 +72,7 @@ async fn index_folders(client: &Client, session: &Mutex<Session>, title: &str) -
             session.settings().work_done_progress,
         )
     };
-    let progress = if with_progress {
+    let progress = if let Some(title) = title.filter(|_| with_progress) {
         let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
         let token: ProgressToken = NumberOrString::String(format!("acdp/index/{n}"));
         match client.create_work_done_progress(token.clone()).await {
@@ -110,14 +133,52 @@ async fn index_folders(client: &Client, session: &Mutex<Session>, title: &str) -
             progress.report_with_message(message, percent).await;
         }
     }
+    let jobs = lock(session).take_analysis_jobs();
+    let (mut rules, mut flows) = (0, 0);
+    for job in jobs {
+        let root = job.index.root.display().to_string();
+        if let Some(progress) = &progress {
+            progress
+                .report_with_message(format!("analysing {root}"), 100)
+                .await;
+        }
+        match tokio::task::spawn_blocking(move || job.run()).await {
+            Ok((workspace, snapshot)) => {
+                let analysis = &snapshot.analysis;
+                rules += analysis.rules.len();
+                flows += analysis.flows.len();
+                let message = format!(
+                    "{root}: {} rules, {} flows, {} state machines, {} domains",
+                    analysis.rules.len(),
+                    analysis.flows.len(),
+                    analysis.states.len(),
+                    analysis.domains.domains.len()
+                );
+                for warning in &analysis.warnings {
+                    log::write("WARN", &format!("{root}: {warning}"));
+                }
+                lock(session).install_analysis(workspace, snapshot);
+                log::write("INFO", &message);
+            }
+            Err(err) => {
+                let err = format!("{root}: analysis failed: {err}");
+                log::write("ERROR", &err);
+                summary.errors.push(err);
+            }
+        }
+    }
     let done = format!(
-        "indexed {} files, {} chunks in {} folder(s)",
+        "indexed {} files, {} chunks in {} folder(s); {rules} rules, {flows} flows",
         summary.files, summary.chunks, summary.folders
     );
     if let Some(progress) = progress {
         progress.finish_with_message(done.clone()).await;
     }
-    client.log_message(MessageType::INFO, &done).await;
+    if title.is_some() {
+        client.log_message(MessageType::INFO, &done).await;
+    } else {
+        log::write("INFO", &done);
+    }
     for error in &summary.errors {
         client
             .show_message(MessageType::ERROR, format!("acdp: {error}"))

@@ -1,11 +1,15 @@
-//! The language server (`acdp lsp`): a thin shell that converts LSP messages into index (and
-//! later analysis, dataset and model) calls and back. See docs/lsp.md for the protocol.
+//! The language server (`acdp lsp`): a thin shell that converts LSP messages into index,
+//! analysis, generate and dataset calls and back. See docs/lsp.md for the protocol.
 //!
 //! - [`session`]: what the server knows (open documents, indexed files, settings);
 //! - [`convert`]: URIs and UTF-16 positions to repository paths and byte offsets;
 //! - [`requests`] and [`notifications`]: one file per LSP method, each a plain function over
 //!   the session that a bench can call without a client;
-//! - [`indexing`]: background indexing with `$/progress`;
+//! - [`indexing`]: background indexing and analysis with `$/progress`;
+//! - [`snapshot`]: the analysis each folder answers hover and the sample commands from;
+//! - [`workspace_samples`] and [`stale_evidence`]: the editor's `.acdp/samples.jsonl` and the
+//!   diagnostics on code its samples cite that has changed since;
+//! - [`export`]: `acdp.exportDataset`, the steps of `acdp pipeline` with `$/progress`;
 //! - [`transport`]: keeps one malformed message from ending the server;
 //! - [`server`]: the `LanguageServer` impl that locks the session, calls those functions,
 //!   catches panics and talks to the client.
@@ -13,12 +17,16 @@
 //! It does no parsing, chunking or analysis of its own.
 
 pub mod convert;
+pub mod export;
 pub mod indexing;
 pub mod log;
 pub mod notifications;
 pub mod requests;
 pub mod server;
 pub mod session;
+pub mod snapshot;
+pub mod stale_evidence;
 pub mod transport;
+pub mod workspace_samples;
 
 pub use server::{ServeOptions, serve_stdio};

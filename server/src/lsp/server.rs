@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -13,13 +13,16 @@ use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
-use super::indexing::{index_in_background, lock};
+use super::indexing::{index_in_background, lock, refresh_in_background};
 use super::notifications::{self, ChunksChanged, Outcome};
 use super::requests::chunk::{self, ChunkInfo, ChunkParams};
 use super::requests::code_action::{self, ACDP_ACTION_KIND};
 use super::requests::execute_command::{self, AcdpCommand};
 use super::requests::hover;
+use super::requests::sample_commands::{self, GenerateResult, SampleTask};
+use super::requests::samples::{self, SamplesParams};
 use super::session::{InitializationOptions, Session, Settings};
+use super::stale_evidence::stale_evidence;
 use super::transport::{MALFORMED_MESSAGE, guard_input};
 use super::{convert, log};
 
@@ -38,6 +41,7 @@ pub async fn serve_stdio(options: ServeOptions) -> anyhow::Result<()> {
     let flag = shutdown.clone();
     let (service, socket) = LspService::build(move |client| AcdpServer::new(client, options, flag))
         .custom_method(chunk::METHOD, AcdpServer::chunk)
+        .custom_method(samples::METHOD, AcdpServer::samples)
         .custom_method(MALFORMED_MESSAGE, AcdpServer::malformed_message)
         .finish();
     let input = guard_input(tokio::io::stdin());
@@ -58,6 +62,8 @@ pub struct AcdpServer {
     shutdown: Arc<AtomicBool>,
     /// Warnings from `initialize`, sent once the client may receive `window/logMessage`.
     startup_warnings: Mutex<Vec<String>>,
+    /// Bumped by each save or watched-file change; a refresh runs when it stops moving.
+    refresh_epoch: Arc<AtomicU64>,
 }
 
 impl AcdpServer {
@@ -68,7 +74,131 @@ impl AcdpServer {
             options,
             shutdown,
             startup_warnings: Mutex::new(Vec::new()),
+            refresh_epoch: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// `acdp/samples`.
+    pub async fn samples(&self, params: Option<SamplesParams>) -> jsonrpc::Result<Value> {
+        let params = params.unwrap_or_default();
+        let mut session = lock(&self.session);
+        let problems = session.sync_samples();
+        for problem in problems {
+            log::write("WARN", &problem);
+        }
+        let found = guard(samples::METHOD, || samples::samples(&session, &params))?;
+        to_json(&found)
+    }
+
+    /// Reindexes and reanalyses quietly once saves and file changes pause (never per
+    /// keystroke: `didChange` does not call this).
+    fn schedule_refresh(&self) {
+        let epoch = self.refresh_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let latest = self.refresh_epoch.clone();
+        let client = self.client.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REFRESH_AFTER).await;
+            if latest.load(Ordering::SeqCst) == epoch {
+                refresh_in_background(client, session).await;
+            }
+        });
+    }
+
+    /// Publishes the stale-evidence diagnostics of the document at `uri`.
+    async fn publish_stale_evidence(&self, uri: &Uri) {
+        let params = {
+            let mut session = lock(&self.session);
+            for problem in session.sync_samples() {
+                log::write("WARN", &problem);
+            }
+            let Some(key) = session.locate(uri) else {
+                return;
+            };
+            guard("stale evidence", || Ok(stale_evidence(&session, &key)))
+                .ok()
+                .flatten()
+        };
+        if let Some(params) = params {
+            self.client
+                .publish_diagnostics(params.uri, params.diagnostics, params.version)
+                .await;
+        }
+    }
+
+    /// `acdp.generateQa` and `acdp.generateDesign`: generate for one chunk off the session
+    /// lock, validate, append the kept samples to `.acdp/samples.jsonl`, tell the user.
+    async fn generate_samples(
+        &self,
+        chunk_id: crate::index::ChunkId,
+        task: SampleTask,
+    ) -> jsonrpc::Result<GenerateResult> {
+        let method = match task {
+            SampleTask::Qa => execute_command::GENERATE_QA,
+            SampleTask::Design { .. } => execute_command::GENERATE_DESIGN,
+        };
+        let mut state = self.read(method, |s| sample_commands::chunk_state(s, &chunk_id))?;
+        if state.analysis_outdated {
+            // Saved a moment ago, or changed on disk: analyse now rather than cite old code.
+            refresh_in_background(self.client.clone(), self.session.clone()).await;
+            state = self.read(method, |s| sample_commands::chunk_state(s, &chunk_id))?;
+        }
+        if state.analysis_outdated {
+            return Err(jsonrpc::Error::invalid_params(format!(
+                "{} has unsaved changes; save the file so the samples cite the code as it is",
+                state.symbol
+            )));
+        }
+        let snapshot = lock(&self.session)
+            .snapshot(state.key.workspace)
+            .cloned()
+            .ok_or_else(sample_commands::not_analysed)?;
+        let generation = {
+            let task = task.clone();
+            tokio::task::spawn_blocking(move || {
+                guard(method, || {
+                    sample_commands::generate_for_chunk(&snapshot, &chunk_id, &task)
+                })
+            })
+            .await
+            .map_err(|err| jsonrpc::Error {
+                code: ErrorCode::InternalError,
+                message: format!("{method} stopped: {err}").into(),
+                data: None,
+            })??
+        };
+        let kept = generation.kept.len();
+        let appended = {
+            let mut session = lock(&self.session);
+            match session.workspace_mut(state.key.workspace) {
+                Some(workspace) => workspace.samples.append(generation.kept),
+                None => Ok(Vec::new()),
+            }
+        };
+        let added = appended.map_err(|err| jsonrpc::Error {
+            code: ErrorCode::ServerError(-32004),
+            message: format!("acdp: {err}").into(),
+            data: None,
+        })?;
+        let result = GenerateResult {
+            unchanged: kept - added.len(),
+            added,
+            rejected: generation.rejected,
+        };
+        let message = if kept == 0 && result.rejected == 0 {
+            sample_commands::nothing_generated(&task, &generation.symbol)
+        } else {
+            format!(
+                "acdp: {} sample(s) added to .acdp/samples.jsonl for {} ({} already there, {} rejected by validation)",
+                result.added.len(),
+                generation.symbol,
+                result.unchanged,
+                result.rejected
+            )
+        };
+        log::write("INFO", &message);
+        self.client.show_message(MessageType::INFO, message).await;
+        Ok(result)
     }
 
     /// `acdp/chunk`.
@@ -126,7 +256,9 @@ impl AcdpServer {
             .await;
         }
         if let Some(params) = outcome.chunks_changed {
+            let uri = params.uri.clone();
             self.client.send_notification::<ChunksChanged>(params).await;
+            self.publish_stale_evidence(&uri).await;
         }
     }
 
@@ -162,6 +294,10 @@ impl AcdpServer {
         });
     }
 }
+
+/// How long saves and watched-file changes must pause before the folders are reindexed and
+/// analysed again.
+const REFRESH_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long typing must pause before a document with syntax errors is parsed cold.
 const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
@@ -301,9 +437,11 @@ impl LanguageServer for AcdpServer {
                         .collect(),
                     ..ExecuteCommandOptions::default()
                 }),
-                experimental: Some(
-                    serde_json::json!({ "acdpChunk": true, "acdpChunksChanged": true }),
-                ),
+                experimental: Some(serde_json::json!({
+                    "acdpChunk": true,
+                    "acdpChunksChanged": true,
+                    "acdpSamples": true
+                })),
                 ..ServerCapabilities::default()
             },
             server_info: Some(ServerInfo {
@@ -375,6 +513,7 @@ impl LanguageServer for AcdpServer {
         let outcome = self.mutate("textDocument/didSave", |session| {
             notifications::did_save::did_save(session, params)
         });
+        self.schedule_refresh();
         self.report(outcome).await;
     }
 
@@ -389,6 +528,7 @@ impl LanguageServer for AcdpServer {
         let outcome = self.mutate("workspace/didChangeWatchedFiles", |session| {
             notifications::did_change_watched_files::did_change_watched_files(session, params)
         });
+        self.schedule_refresh();
         self.report(outcome).await;
     }
 
@@ -435,6 +575,40 @@ impl LanguageServer for AcdpServer {
                 })?;
                 to_json(&chunk).map(Some)
             }
+            AcdpCommand::GenerateQa(arg) => {
+                let result = self.generate_samples(arg.chunk_id, SampleTask::Qa).await?;
+                to_json(&result).map(Some)
+            }
+            AcdpCommand::GenerateDesign(arg) => {
+                let Some(requirement) = arg
+                    .requirement
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                else {
+                    return Err(jsonrpc::Error::invalid_params(
+                        "acdp.generateDesign needs a requirement: the editor asks the user for one and passes {\"chunk_id\": …, \"requirement\": \"…\"}",
+                    ));
+                };
+                let task = SampleTask::Design { requirement };
+                let result = self.generate_samples(arg.chunk_id, task).await?;
+                to_json(&result).map(Some)
+            }
+            AcdpCommand::ShowRules(arg) => {
+                let rules = self.read(execute_command::SHOW_RULES, |session| {
+                    sample_commands::show_rules(session, &arg.chunk_id)
+                })?;
+                to_json(&rules).map(Some)
+            }
+            AcdpCommand::ExportDataset(arg) => {
+                let summary =
+                    super::export::export_dataset(&self.client, &self.session, arg).await?;
+                to_json(&summary).map(Some)
+            }
+            AcdpCommand::Train => Err(jsonrpc::Error {
+                code: ErrorCode::ServerError(-32001),
+                message: "acdp.train is not available yet: the model stage is being built".into(),
+                data: None,
+            }),
             AcdpCommand::DebugPanic => self.read(execute_command::DEBUG_PANIC, |_| {
                 panic!("acdp.debug.panic: a deliberate panic to test recovery")
             }),

@@ -17,6 +17,9 @@ use serde::Deserialize;
 use tower_lsp_server::ls_types::{ClientCapabilities, Uri};
 
 use super::convert::{self, TextPositions};
+use super::snapshot::{AnalysisJob, AnalysisSnapshot};
+use super::workspace_samples::WorkspaceSamples;
+use crate::config::{AnalysisSettings, ProjectConfig};
 use crate::index::{
     Chunk, ChunkDelta, ChunkId, Document, DocumentError, DocumentStore, IndexError, IndexOptions,
     IndexStats, IndexedFile, Position, Range, TextChange, WorkspaceIndex, chunk_source, java,
@@ -82,6 +85,12 @@ pub struct Workspace {
     filter: Option<WatchFilter>,
     /// Bumped each time indexing starts, so an older run never overwrites a newer one.
     generation: u64,
+    analysis_settings: AnalysisSettings,
+    /// The last installed index, until its analysis job is taken.
+    unanalysed: Option<(u64, Arc<crate::index::WorkspaceIndex>)>,
+    snapshot: Option<Arc<AnalysisSnapshot>>,
+    /// `<state dir>/samples.jsonl`, as last read.
+    pub samples: WorkspaceSamples,
 }
 
 /// A text the session can answer from: an open document, or a file as indexed.
@@ -168,17 +177,21 @@ pub enum IndexJobError {
 /// The result of an [`IndexJob`].
 pub struct IndexOutcome {
     job: IndexJob,
-    result: Result<(IndexOptions, WorkspaceIndex), IndexJobError>,
+    result: Result<(IndexOptions, AnalysisSettings, WorkspaceIndex), IndexJobError>,
 }
 
 impl IndexJob {
     /// Reads `acdp.toml` and indexes the folder (blocking; parallel inside).
     pub fn run(self) -> IndexOutcome {
-        let result = IndexOptions::from_project(&self.root)
+        let result = ProjectConfig::load(&self.root)
             .map_err(IndexJobError::from)
-            .and_then(|options| {
+            .and_then(|config| {
+                let options = IndexOptions {
+                    settings: config.index,
+                    use_cache: true,
+                };
                 let index = crate::index::index_workspace(&self.root, &options)?;
-                Ok((options, index))
+                Ok((options, config.analysis, index))
             });
         IndexOutcome { job: self, result }
     }
@@ -219,6 +232,7 @@ impl Session {
             workspaces: roots
                 .into_iter()
                 .map(|root| Workspace {
+                    samples: WorkspaceSamples::new(&root, None),
                     root,
                     documents: DocumentStore::default(),
                     open: BTreeMap::new(),
@@ -226,6 +240,9 @@ impl Session {
                     options: None,
                     filter: None,
                     generation: 0,
+                    analysis_settings: AnalysisSettings::default(),
+                    unanalysed: None,
+                    snapshot: None,
                 })
                 .collect(),
             settings,
@@ -441,7 +458,7 @@ impl Session {
     /// Returns the stats, or the error that stopped it.
     pub fn install_index(&mut self, outcome: IndexOutcome) -> Result<IndexStats, IndexJobError> {
         let IndexOutcome { job, result } = outcome;
-        let (options, index) = result?;
+        let (options, analysis_settings, index) = result?;
         let stats = index.stats.clone();
         let Some(workspace) = self.workspaces.get_mut(job.workspace) else {
             return Ok(stats);
@@ -450,13 +467,73 @@ impl Session {
             return Ok(stats);
         }
         workspace.filter = WatchFilter::new(&workspace.root, &options);
+        workspace.samples = WorkspaceSamples::new(&workspace.root, Some(&options));
         workspace.options = Some(options);
+        workspace.analysis_settings = analysis_settings;
+        // Texts are shared (`Arc<str>`); the analysis keeps the index whole.
         workspace.files = index
             .files
-            .into_iter()
-            .map(|file| (file.path.clone(), file))
+            .iter()
+            .map(|file| (file.path.clone(), file.clone()))
             .collect();
+        workspace.unanalysed = Some((job.generation, Arc::new(index)));
         Ok(stats)
+    }
+
+    /// Analysis jobs for the folders whose index changed since their last analysis.
+    pub fn take_analysis_jobs(&mut self) -> Vec<AnalysisJob> {
+        self.workspaces
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, workspace)| {
+                let (generation, index) = workspace.unanalysed.take()?;
+                Some(AnalysisJob {
+                    workspace: i,
+                    generation,
+                    index,
+                    settings: workspace.analysis_settings.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a finished analysis, unless a newer one is already installed.
+    pub fn install_analysis(&mut self, workspace: usize, snapshot: AnalysisSnapshot) {
+        let Some(workspace) = self.workspaces.get_mut(workspace) else {
+            return;
+        };
+        if workspace
+            .snapshot
+            .as_ref()
+            .is_none_or(|old| old.generation <= snapshot.generation)
+        {
+            workspace.snapshot = Some(Arc::new(snapshot));
+        }
+    }
+
+    /// The analysis of a folder, once one has been computed.
+    pub fn snapshot(&self, workspace: usize) -> Option<&Arc<AnalysisSnapshot>> {
+        self.workspaces.get(workspace)?.snapshot.as_ref()
+    }
+
+    pub fn workspace(&self, workspace: usize) -> Option<&Workspace> {
+        self.workspaces.get(workspace)
+    }
+
+    pub fn workspace_mut(&mut self, workspace: usize) -> Option<&mut Workspace> {
+        self.workspaces.get_mut(workspace)
+    }
+
+    pub fn workspace_count(&self) -> usize {
+        self.workspaces.len()
+    }
+
+    /// Rereads every folder's `samples.jsonl` that changed on disk since it was last read.
+    pub fn sync_samples(&mut self) -> Vec<String> {
+        self.workspaces
+            .iter_mut()
+            .filter_map(|w| w.samples.sync().err())
+            .collect()
     }
 
     /// Files and chunks currently known (indexed or open), for status messages and benches.

@@ -1,13 +1,17 @@
-//! `textDocument/codeAction`: actions on the chunk under the cursor. For now "Show chunk for
-//! <symbol>" (command `acdp.showChunk`); the sample-generating actions (QA, design, rules)
-//! join here when the dataset generator lands.
+//! `textDocument/codeAction`: actions on the chunk under the cursor. "Show chunk for
+//! <symbol>" (`acdp.showChunk`) on every chunk; in Java code also "Generate QA samples for
+//! <symbol>" (`acdp.generateQa`), "Generate design sample from this code"
+//! (`acdp.generateDesign`, the editor adds the requirement) and "Show rules in <symbol>"
+//! (`acdp.showRules`), each offered when the folder's analysis has facts for it (or is not
+//! ready yet).
 
 use tower_lsp_server::jsonrpc;
 use tower_lsp_server::ls_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command,
 };
 
-use super::execute_command::SHOW_CHUNK;
+use super::execute_command::{GENERATE_DESIGN, GENERATE_QA, SHOW_CHUNK, SHOW_RULES};
+use crate::index::ChunkKind;
 use crate::lsp::convert;
 use crate::lsp::session::Session;
 
@@ -39,15 +43,62 @@ pub fn code_actions(
         return Ok(None);
     };
     let argument = serde_json::json!({ "chunk_id": chunk.chunk_id });
-    let title = format!("Show chunk for {}", chunk.symbol);
-    Ok(Some(vec![CodeActionOrCommand::CodeAction(CodeAction {
-        title: title.clone(),
-        kind: Some(kind),
-        command: Some(Command {
-            title,
-            command: SHOW_CHUNK.to_owned(),
-            arguments: Some(vec![argument]),
-        }),
-        ..CodeAction::default()
-    })]))
+    let action = |title: String, command: &str| {
+        CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            kind: Some(kind.clone()),
+            command: Some(Command {
+                title,
+                command: command.to_owned(),
+                arguments: Some(vec![argument.clone()]),
+            }),
+            ..CodeAction::default()
+        })
+    };
+    let mut actions = vec![action(
+        format!("Show chunk for {}", chunk.symbol),
+        SHOW_CHUNK,
+    )];
+    let java = chunk.kind != ChunkKind::MapperStatement && key.path.ends_with(".java");
+    if java {
+        let facts = session
+            .snapshot(key.workspace)
+            .map(|s| s.chunk_analysis(chunk));
+        let (qa, design, rules) = match &facts {
+            Some(f) => (f.has_facts(), !f.flows.is_empty(), !f.rules.is_empty()),
+            None => (true, true, true),
+        };
+        let name = short_symbol(&chunk.symbol);
+        if qa {
+            actions.push(action(
+                format!("Generate QA samples for {name}"),
+                GENERATE_QA,
+            ));
+        }
+        if design {
+            actions.push(action(
+                "Generate design sample from this code".to_owned(),
+                GENERATE_DESIGN,
+            ));
+        }
+        if rules {
+            actions.push(action(format!("Show rules in {name}"), SHOW_RULES));
+        }
+    }
+    Ok(Some(actions))
+}
+
+/// `Type.method` for methods, `Type` for types: short enough for a menu.
+fn short_symbol(symbol: &str) -> &str {
+    let base = symbol.split('(').next().unwrap_or(symbol);
+    let mut dots = base.rmatch_indices('.');
+    let cut = if base.len() < symbol.len() {
+        dots.nth(1)
+    } else {
+        dots.next()
+    };
+    match cut {
+        Some((i, _)) => &symbol[i + 1..],
+        None => symbol,
+    }
 }

@@ -1,6 +1,7 @@
 //! `workspace/executeCommand`: parsing the commands acdp advertises, and the ones answered
-//! from the session alone. `acdp.reindex` needs the client for progress, so the server runs it
-//! (see [`crate::lsp::indexing`]).
+//! from the session alone. `acdp.reindex` and `acdp.exportDataset` need the client for
+//! progress, so the server runs them (see [`crate::lsp::indexing`], [`crate::lsp::export`]);
+//! the sample commands are in [`super::sample_commands`].
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,23 +9,42 @@ use tower_lsp_server::jsonrpc;
 use tower_lsp_server::ls_types::ExecuteCommandParams;
 
 use super::chunk::{ChunkInfo, ChunkParams, chunk, chunk_by_id};
+use super::sample_commands::{ChunkArgument, DesignArgument};
 use crate::index::ChunkId;
 use crate::lsp::session::Session;
 
 pub const REINDEX: &str = "acdp.reindex";
 pub const SHOW_CHUNK: &str = "acdp.showChunk";
+pub const GENERATE_QA: &str = "acdp.generateQa";
+pub const GENERATE_DESIGN: &str = "acdp.generateDesign";
+pub const SHOW_RULES: &str = "acdp.showRules";
+pub const EXPORT_DATASET: &str = "acdp.exportDataset";
+pub const TRAIN: &str = "acdp.train";
 /// Test-only commands, accepted with `initializationOptions.enableDebugCommands`.
 pub const DEBUG_PANIC: &str = "acdp.debug.panic";
 pub const DEBUG_SLEEP: &str = "acdp.debug.sleep";
 
 /// The commands listed in `executeCommandProvider`.
-pub const COMMANDS: &[&str] = &[REINDEX, SHOW_CHUNK];
+pub const COMMANDS: &[&str] = &[
+    REINDEX,
+    SHOW_CHUNK,
+    GENERATE_QA,
+    GENERATE_DESIGN,
+    SHOW_RULES,
+    EXPORT_DATASET,
+    TRAIN,
+];
 
 /// A parsed command.
 #[derive(Debug)]
 pub enum AcdpCommand {
     Reindex,
     ShowChunk(ShowChunkTarget),
+    GenerateQa(ChunkArgument),
+    GenerateDesign(DesignArgument),
+    ShowRules(ChunkArgument),
+    ExportDataset(ExportArgument),
+    Train,
     DebugPanic,
     DebugSleep { ms: u64 },
 }
@@ -35,6 +55,15 @@ pub enum AcdpCommand {
 pub enum ShowChunkTarget {
     Id { chunk_id: ChunkId },
     Position(ChunkParams),
+}
+
+/// The optional argument of `acdp.exportDataset`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportArgument {
+    /// Output folder; default `<first workspace folder>/.acdp/dataset`. Relative paths are
+    /// taken from the first workspace folder.
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +88,24 @@ pub fn parse_command(
             r#"{"chunk_id": "c…"} or {"uri": …, "position": …}"#,
         )
         .map(AcdpCommand::ShowChunk),
+        GENERATE_QA => {
+            one_argument(args, GENERATE_QA, r#"{"chunk_id": "c…"}"#).map(AcdpCommand::GenerateQa)
+        }
+        GENERATE_DESIGN => one_argument(
+            args,
+            GENERATE_DESIGN,
+            r#"{"chunk_id": "c…", "requirement": "…"}"#,
+        )
+        .map(AcdpCommand::GenerateDesign),
+        SHOW_RULES => {
+            one_argument(args, SHOW_RULES, r#"{"chunk_id": "c…"}"#).map(AcdpCommand::ShowRules)
+        }
+        EXPORT_DATASET if args.is_empty() => {
+            Ok(AcdpCommand::ExportDataset(ExportArgument::default()))
+        }
+        EXPORT_DATASET => one_argument(args, EXPORT_DATASET, r#"{"out": "/path/to/dir"}"#)
+            .map(AcdpCommand::ExportDataset),
+        TRAIN => Ok(AcdpCommand::Train),
         DEBUG_PANIC if debug_commands => Ok(AcdpCommand::DebugPanic),
         DEBUG_SLEEP if debug_commands => {
             one_argument::<SleepArgs>(args, DEBUG_SLEEP, r#"{"ms": 1000}"#)

@@ -1,8 +1,8 @@
 //! `textDocument/hover`: what the index knows about the code under the cursor (chunk id,
 //! kind, symbol, lines, content hash), as markdown.
 //!
-//! Analysis facts (domain, rules, flows) are not here yet: they plug in through
-//! [`analysis_sections`].
+//! Then the analysis' facts about the chunk ([`analysis_sections`]): domain, rules, flows and
+//! state transitions.
 
 use std::fmt::Write;
 
@@ -11,7 +11,7 @@ use tower_lsp_server::ls_types::{Hover, HoverContents, HoverParams, MarkupConten
 
 use crate::index::Chunk;
 use crate::lsp::convert;
-use crate::lsp::session::{FileView, Session};
+use crate::lsp::session::{FileKey, Session};
 
 pub fn hover(session: &Session, params: &HoverParams) -> jsonrpc::Result<Option<Hover>> {
     let at = &params.text_document_position_params;
@@ -27,14 +27,14 @@ pub fn hover(session: &Session, params: &HoverParams) -> jsonrpc::Result<Option<
     Ok(Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
-            value: hover_markdown(session, view, chunk),
+            value: hover_markdown(session, &key, chunk),
         }),
         range: view.range_of(chunk).map(convert::range_to_lsp),
     }))
 }
 
 /// The hover text of a chunk: the index's facts, then the sections of [`analysis_sections`].
-pub fn hover_markdown(session: &Session, view: FileView<'_>, chunk: &Chunk) -> String {
+pub fn hover_markdown(session: &Session, key: &FileKey, chunk: &Chunk) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "**{}** `{}`\n", chunk.kind, chunk.symbol);
     let _ = writeln!(out, "| | |\n|---|---|");
@@ -45,15 +45,90 @@ pub fn hover_markdown(session: &Session, view: FileView<'_>, chunk: &Chunk) -> S
     if let Some(doc) = chunk.doc.as_deref().and_then(|d| d.lines().next()) {
         let _ = writeln!(out, "\n{doc}");
     }
-    for section in analysis_sections(session, view, chunk) {
+    for section in analysis_sections(session, key, chunk) {
         let _ = write!(out, "\n---\n\n{section}\n");
     }
     out
 }
 
-/// Seam for the analysis stage: extra markdown sections (domain, business rules, flows the
-/// chunk takes part in) for a chunk's hover. Returns nothing until analysis lands; each
-/// section is a complete markdown block, shown after a rule in order.
-pub fn analysis_sections(_session: &Session, _view: FileView<'_>, _chunk: &Chunk) -> Vec<String> {
-    Vec::new()
+/// The analysis' sections of a chunk's hover: its domain, the rules it holds (kind and
+/// statement), the flows it takes part in (entry verb and path) and the state transitions it
+/// performs. Empty until the folder's analysis is ready; facts come from the last analysed
+/// (saved) text, matched by chunk id.
+pub fn analysis_sections(session: &Session, key: &FileKey, chunk: &Chunk) -> Vec<String> {
+    let Some(snapshot) = session.snapshot(key.workspace) else {
+        return Vec::new();
+    };
+    let facts = snapshot.chunk_analysis(chunk);
+    let mut sections = Vec::new();
+    if let Some(domain) = facts.domain {
+        sections.push(format!("**Domain** `{}`", domain.name));
+    }
+    if !facts.rules.is_empty() {
+        let mut out = format!("**Rules** ({})\n", facts.rules.len());
+        for rule in facts.rules.iter().take(MAX_ITEMS) {
+            let _ = write!(
+                out,
+                "\n- `{}` {}",
+                rule.kind.as_str(),
+                one_line(&rule.statement)
+            );
+        }
+        more(&mut out, facts.rules.len());
+        sections.push(out);
+    }
+    if !facts.flows.is_empty() {
+        let mut out = format!("**Flows** ({})\n", facts.flows.len());
+        for flow in facts.flows.iter().take(MAX_ITEMS) {
+            let entry = &flow.entry;
+            let what = match (&entry.verb, &entry.path) {
+                (Some(verb), Some(path)) => format!("`{verb} {path}`"),
+                (None, Some(path)) => format!("`{path}`"),
+                _ => format!("{} `{}`", entry.kind, short(&entry.symbol)),
+            };
+            let _ = write!(out, "\n- {what} ({})", flow.domain);
+        }
+        more(&mut out, facts.flows.len());
+        sections.push(out);
+    }
+    if !facts.transitions.is_empty() {
+        let mut out = format!("**State transitions** ({})\n", facts.transitions.len());
+        for (entity, field, t) in facts.transitions.iter().take(MAX_ITEMS) {
+            let from = if t.from.is_empty() {
+                "created".to_owned()
+            } else {
+                t.from
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            };
+            let _ = write!(out, "\n- `{}.{field}`: {from} → {}", short(entity), t.to);
+            if let Some(guard) = &t.guard {
+                let _ = write!(out, " when `{}`", one_line(guard));
+            }
+        }
+        more(&mut out, facts.transitions.len());
+        sections.push(out);
+    }
+    sections
+}
+
+/// Items shown per section; the rest are counted (`acdp.showRules` lists every rule).
+const MAX_ITEMS: usize = 8;
+
+fn more(out: &mut String, total: usize) {
+    if total > MAX_ITEMS {
+        let _ = write!(out, "\n- … and {} more", total - MAX_ITEMS);
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The simple name of a qualified symbol.
+fn short(symbol: &str) -> &str {
+    let base = symbol.split('(').next().unwrap_or(symbol);
+    base.rsplit('.').next().unwrap_or(base)
 }

@@ -6,3 +6,5 @@ pub mod chunk;
 pub mod code_action;
 pub mod execute_command;
 pub mod hover;
+pub mod sample_commands;
+pub mod samples;

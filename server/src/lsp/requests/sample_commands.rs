@@ -1,0 +1,171 @@
+//! The commands behind the code actions on Java code: `acdp.generateQa`,
+//! `acdp.generateDesign` and `acdp.showRules`. Generation runs the offline generator
+//! ([`crate::generate::qa_citing_chunk`], [`crate::generate::design_through_chunk`]) on the
+//! folder's analysis snapshot and validates every candidate with
+//! [`crate::dataset::validate_sample`] against the snapshot's index; the server appends the
+//! kept ones to `.acdp/samples.jsonl` ([`crate::lsp::workspace_samples`]).
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::jsonrpc;
+
+use crate::analysis::Rule;
+use crate::dataset::{Sample, ValidationOptions, repo_info, validate_sample};
+use crate::generate::{OfflineOptions, design_through_chunk, offline_generator, qa_citing_chunk};
+use crate::index::ChunkId;
+use crate::lsp::session::{FileKey, Session};
+use crate::lsp::snapshot::AnalysisSnapshot;
+
+/// The argument of `acdp.generateQa` and `acdp.showRules`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkArgument {
+    pub chunk_id: ChunkId,
+}
+
+/// The argument of `acdp.generateDesign`: the editor asks the user for the requirement and adds
+/// it to the code action's `{chunk_id}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignArgument {
+    pub chunk_id: ChunkId,
+    pub requirement: Option<String>,
+}
+
+/// What to generate for a chunk.
+#[derive(Clone, Debug)]
+pub enum SampleTask {
+    Qa,
+    Design { requirement: String },
+}
+
+/// Validated candidates for one chunk.
+#[derive(Debug)]
+pub struct GeneratedSamples {
+    pub symbol: String,
+    pub kept: Vec<Sample>,
+    pub rejected: usize,
+}
+
+/// The result of `acdp.generateQa` / `acdp.generateDesign`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerateResult {
+    /// Ids of the samples appended to `.acdp/samples.jsonl`, in order.
+    pub added: Vec<String>,
+    /// Candidates that failed validation.
+    pub rejected: usize,
+    /// Valid samples that were in the file already (same `sample_id`).
+    pub unchanged: usize,
+}
+
+/// Where a chunk lives and whether the analysis has its current text.
+pub struct ChunkState {
+    pub key: FileKey,
+    pub symbol: String,
+    /// The analysed text of the chunk differs from the editor's (or the disk's): generating
+    /// now would cite stale code.
+    pub analysis_outdated: bool,
+}
+
+/// Finds the chunk and compares it with the folder's analysis.
+pub fn chunk_state(session: &Session, id: &ChunkId) -> jsonrpc::Result<ChunkState> {
+    let Some((key, _, chunk)) = session.find_chunk(id) else {
+        return Err(jsonrpc::Error::invalid_params(format!(
+            "no chunk {id} in the workspace: it may have been edited away; ask for the code actions again"
+        )));
+    };
+    let analysed = session
+        .snapshot(key.workspace)
+        .and_then(|s| s.chunk(id).map(|c| c.content_hash.clone()));
+    Ok(ChunkState {
+        symbol: chunk.symbol.clone(),
+        analysis_outdated: analysed.as_ref() != Some(&chunk.content_hash),
+        key,
+    })
+}
+
+/// Generates and validates the samples for one chunk (blocking: run it off the session lock).
+pub fn generate_for_chunk(
+    snapshot: &AnalysisSnapshot,
+    chunk_id: &ChunkId,
+    task: &SampleTask,
+) -> jsonrpc::Result<GeneratedSamples> {
+    let Some(chunk) = snapshot.chunk(chunk_id) else {
+        return Err(jsonrpc::Error::invalid_params(format!(
+            "chunk {chunk_id} is not in the analysed index; save the file and try again"
+        )));
+    };
+    let options = OfflineOptions {
+        include_generated: snapshot.settings.include_generated,
+        ..OfflineOptions::default()
+    };
+    let index = &snapshot.index;
+    let analysis = &snapshot.analysis;
+    let written = match task {
+        SampleTask::Qa => qa_citing_chunk(index, analysis, &snapshot.generated, &options, chunk_id),
+        SampleTask::Design { requirement } => design_through_chunk(
+            index,
+            analysis,
+            &snapshot.generated,
+            &options,
+            chunk_id,
+            requirement,
+        ),
+    };
+    let repo = repo_info(&index.root);
+    let validation = ValidationOptions::default();
+    let mut kept = Vec::new();
+    let mut rejected = 0;
+    for candidate in written {
+        let sample = candidate.into_sample(offline_generator(), &repo);
+        if validate_sample(&sample, index, &validation).passed {
+            kept.push(sample);
+        } else {
+            rejected += 1;
+        }
+    }
+    kept.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+    Ok(GeneratedSamples {
+        symbol: chunk.symbol.clone(),
+        kept,
+        rejected,
+    })
+}
+
+/// Why nothing was generated, in words for `window/showMessage`.
+pub fn nothing_generated(task: &SampleTask, symbol: &str) -> String {
+    match task {
+        SampleTask::Qa => format!(
+            "acdp: no QA samples for {symbol}: the analysis found no rule, flow or state transition citing it"
+        ),
+        SampleTask::Design { .. } => {
+            format!("acdp: no design sample for {symbol}: no flow that writes data runs through it")
+        }
+    }
+}
+
+/// `acdp.showRules`: the rules whose `chunk_ids` contain the chunk (the analysis' objects).
+pub fn show_rules(session: &Session, id: &ChunkId) -> jsonrpc::Result<Vec<Rule>> {
+    let Some((key, _, chunk)) = session.find_chunk(id) else {
+        return Err(jsonrpc::Error::invalid_params(format!(
+            "no chunk {id} in the workspace"
+        )));
+    };
+    let Some(snapshot) = session.snapshot(key.workspace) else {
+        return Err(not_analysed());
+    };
+    Ok(snapshot
+        .chunk_analysis(chunk)
+        .rules
+        .into_iter()
+        .cloned()
+        .collect())
+}
+
+/// The error while the folder's analysis is not ready.
+pub fn not_analysed() -> jsonrpc::Error {
+    jsonrpc::Error {
+        code: jsonrpc::ErrorCode::ServerError(-32002),
+        message: "acdp: the workspace is still being analysed; try again when indexing ends".into(),
+        data: None,
+    }
+}
