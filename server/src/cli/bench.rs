@@ -3,7 +3,10 @@
 //! - cold index (no stored state) and warm index (stored state, nothing changed) of a
 //!   repository, beside `ctags -R --languages=Java` on the same tree when ctags is installed;
 //! - the same on generated repositories of N files, for scaling curves;
-//! - p50/p99 of incremental document updates on a generated 2,000-line file.
+//! - p50/p99 of incremental document updates on a generated 2,000-line file;
+//! - with `--lsp`: the language server's handlers called as plain functions (hover,
+//!   codeAction, didChange to updated index) and resident memory after indexing and analysing
+//!   the repository.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,10 +35,23 @@ pub struct BenchArgs {
     /// Number of edits for the incremental update measurement.
     #[arg(long, default_value_t = 2000)]
     pub edits: usize,
+    /// Measure the language server instead: hover, codeAction and didChange p50/p99 on the
+    /// repository (plus a generated 2,000-line file), and resident memory after indexing and
+    /// analysing it.
+    #[arg(long)]
+    pub lsp: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runs = args.runs.max(1);
+    if args.lsp {
+        let repo = args.repo.clone().or_else(|| {
+            let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop");
+            shop.is_dir().then_some(shop)
+        });
+        let repo = repo.context("give a repository with --repo")?;
+        return bench_lsp(&repo, args.edits);
+    }
     println!(
         "acdp bench ({} runs each, median; {} threads)",
         runs,
@@ -205,6 +221,193 @@ fn bench_incremental(edits: usize) -> anyhow::Result<()> {
     print_percentiles("file has a syntax error", &mut broken);
     print_percentiles("settle (cold parse)", &mut settles);
     Ok(())
+}
+
+/// The language server's handlers as plain functions on a session, as the server calls them
+/// (without the transport). Memory is the whole process's, read after indexing and analysing.
+fn bench_lsp(repo: &Path, edits: usize) -> anyhow::Result<()> {
+    use acdp::lsp::convert::{self, TextPositions};
+    use acdp::lsp::notifications::{did_change::did_change, did_open::did_open};
+    use acdp::lsp::requests::{code_action::code_actions, hover::hover};
+    use acdp::lsp::session::{Session, Settings};
+    use tower_lsp_server::ls_types as lsp;
+
+    let copy = tempfile::tempdir()?;
+    copy_tree(repo, copy.path())?;
+    let root = copy.path().to_path_buf();
+    let big_path = "src/main/java/bench/Big.java";
+    let big_text = synthetic_java_file(0, 2000);
+    std::fs::create_dir_all(root.join("src/main/java/bench"))?;
+    std::fs::write(root.join(big_path), &big_text)?;
+
+    let mut session = Session::new(vec![root.clone()], Settings::default());
+    let started = Instant::now();
+    for job in session.start_indexing() {
+        session.install_index(job.run())?;
+    }
+    let indexed = started.elapsed();
+    let started = Instant::now();
+    for job in session.take_analysis_jobs() {
+        let (workspace, snapshot) = job.run();
+        session.install_analysis(workspace, snapshot);
+    }
+    let analysed = started.elapsed();
+    let (files, chunks) = session.counts();
+    let snapshot = session
+        .snapshot(0)
+        .context("the folder was analysed")?
+        .clone();
+    println!(
+        "acdp bench --lsp on {} (+ a generated 2,000-line file)",
+        repo.display()
+    );
+    println!(
+        "  indexed {files} files, {chunks} chunks in {:.0} ms; analysed ({} rules, {} flows) in {:.0} ms",
+        ms(indexed),
+        snapshot.analysis.rules.len(),
+        snapshot.analysis.flows.len(),
+        ms(analysed)
+    );
+    println!("  memory after indexing + analysis: {}", memory_status());
+
+    // One position per chunk: its first byte.
+    let mut targets = Vec::new();
+    for file in &snapshot.index.files {
+        let positions = TextPositions::new(&file.text);
+        let uri = convert::file_uri(&root, &file.path).context("a file URI")?;
+        for chunk in &file.chunks {
+            if let Some(at) = positions.position(chunk.start_byte) {
+                targets.push((
+                    uri.clone(),
+                    convert::position_to_lsp(at),
+                    file.path == big_path,
+                ));
+            }
+        }
+    }
+    let rounds = (2000 / targets.len().max(1)).max(1);
+    let (mut hovers, mut actions, mut big_hovers, mut big_actions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (uri, position, big) in &targets {
+            let at = lsp::TextDocumentPositionParams::new(
+                lsp::TextDocumentIdentifier::new(uri.clone()),
+                *position,
+            );
+            let params = lsp::HoverParams {
+                text_document_position_params: at,
+                work_done_progress_params: Default::default(),
+            };
+            let started = Instant::now();
+            let answer = hover(&session, &params);
+            let took = started.elapsed();
+            anyhow::ensure!(matches!(answer, Ok(Some(_))), "no hover at a chunk's start");
+            if *big {
+                big_hovers.push(took)
+            } else {
+                hovers.push(took)
+            }
+            let params = lsp::CodeActionParams {
+                text_document: lsp::TextDocumentIdentifier::new(uri.clone()),
+                range: lsp::Range::new(*position, *position),
+                context: lsp::CodeActionContext::default(),
+                work_done_progress_params: Default::default(),
+                partial_result_params: Default::default(),
+            };
+            let started = Instant::now();
+            let answer = code_actions(&session, &params);
+            let took = started.elapsed();
+            anyhow::ensure!(matches!(answer, Ok(Some(_))), "no code action on a chunk");
+            if *big {
+                big_actions.push(took)
+            } else {
+                actions.push(took)
+            }
+        }
+    }
+    println!(
+        "  handlers, {} positions x {rounds} rounds (one per chunk start)",
+        targets.len()
+    );
+    print_percentiles("hover (repository)", &mut hovers);
+    print_percentiles("hover (2,000-line file)", &mut big_hovers);
+    print_percentiles("codeAction (repository)", &mut actions);
+    print_percentiles("codeAction (2,000 lines)", &mut big_actions);
+
+    // didChange on the open 2,000-line file: type a character in a statement, delete it.
+    let uri = convert::file_uri(&root, big_path).context("a file URI")?;
+    did_open(
+        &mut session,
+        lsp::DidOpenTextDocumentParams {
+            text_document: lsp::TextDocumentItem::new(
+                uri.clone(),
+                "java".into(),
+                0,
+                big_text.clone(),
+            ),
+        },
+    );
+    let body_lines: Vec<(u32, u32)> = big_text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("total"))
+        .map(|(i, l)| (i as u32, (l.len() - l.trim_start().len()) as u32))
+        .collect();
+    let mut rng = Lcg(11);
+    let mut changes = Vec::with_capacity(edits);
+    let mut at = lsp::Position::new(0, 0);
+    for version in 1..=edits as i32 {
+        let change = if version % 2 == 1 {
+            let (line, indent) = body_lines[rng.below(body_lines.len())];
+            at = lsp::Position::new(line, indent);
+            lsp::TextDocumentContentChangeEvent {
+                range: Some(lsp::Range::new(at, at)),
+                range_length: None,
+                text: "x".to_owned(),
+            }
+        } else {
+            lsp::TextDocumentContentChangeEvent {
+                range: Some(lsp::Range::new(
+                    at,
+                    lsp::Position::new(at.line, at.character + 1),
+                )),
+                range_length: None,
+                text: String::new(),
+            }
+        };
+        let params = lsp::DidChangeTextDocumentParams {
+            text_document: lsp::VersionedTextDocumentIdentifier::new(uri.clone(), version),
+            content_changes: vec![change],
+        };
+        let started = Instant::now();
+        // Returns once the document store holds the new chunks.
+        let outcome = did_change(&mut session, params);
+        changes.push(started.elapsed());
+        anyhow::ensure!(
+            outcome.log.is_empty(),
+            "didChange refused: {:?}",
+            outcome.log
+        );
+    }
+    println!("  didChange to updated index, {edits} single-character edits");
+    print_percentiles("didChange (2,000 lines)", &mut changes);
+    println!("  memory at the end: {}", memory_status());
+    Ok(())
+}
+
+/// `VmRSS` and `VmHWM` of this process, from /proc/self/status (Linux).
+fn memory_status() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return "unknown (no /proc/self/status)".to_owned();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "?".to_owned())
+    };
+    format!("VmRSS {}, VmHWM {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn print_percentiles(label: &str, samples: &mut [Duration]) {
