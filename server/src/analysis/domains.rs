@@ -92,6 +92,8 @@ const LAYERS: &[&str] = &[
 /// The domain of each type (indexed by type id).
 pub struct DomainAssignment {
     pub of_type: Vec<String>,
+    /// Where each type's domain came from: `config`, `package`, `class_prefix` or `shared`.
+    pub source: Vec<&'static str>,
     /// For facts with no type (a mapper XML without interface).
     pub fallback: String,
 }
@@ -99,7 +101,7 @@ pub struct DomainAssignment {
 #[derive(Clone, Debug, Serialize)]
 pub struct Domain {
     pub name: String,
-    /// Where the domain came from: `config`, `package` or `class_prefix`.
+    /// Where the domain came from: `config`, `package`, `class_prefix` or `shared`.
     pub source: String,
     pub classes: Vec<String>,
     /// Symbols of the flow entry points (endpoints, jobs, listeners) in the domain.
@@ -113,10 +115,6 @@ pub struct Domain {
 #[derive(Clone, Debug, Serialize)]
 pub struct DomainMap {
     pub domains: Vec<Domain>,
-    #[serde(skip)]
-    pub assignment_sources: Vec<String>,
-    #[serde(skip)]
-    pub of_type: Vec<String>,
 }
 
 pub fn assign(
@@ -152,40 +150,72 @@ pub fn assign(
         .map(|t| symbols.files[t.file].facts.package.as_str())
         .collect();
     let root = common_prefix(&packages);
-    let of_type = (0..symbols.types.len())
-        .map(|t| {
-            let facts = symbols.type_facts(t);
-            let path = symbols.path(t);
-            for (i, globs) in &matchers {
-                if globs.iter().any(|g| g.is_match(path)) {
-                    return configured[*i].name.clone();
-                }
-            }
-            let haystack = facts.symbol.to_ascii_lowercase();
-            for d in configured {
-                if d.keywords
-                    .iter()
-                    .any(|k| !k.is_empty() && haystack.contains(&k.to_ascii_lowercase()))
-                {
-                    return d.name.clone();
-                }
-            }
-            let package = &symbols.files[symbols.types[t].file].facts.package;
-            let rest = package
-                .strip_prefix(root.as_str())
-                .unwrap_or(package)
-                .trim_start_matches('.');
-            let segment = rest.split('.').next().unwrap_or("");
-            if !segment.is_empty() && !LAYERS.contains(&segment) {
-                return segment.to_owned();
-            }
-            class_prefix(&facts.simple_name)
-        })
+    let mut of_type: Vec<String> = Vec::with_capacity(symbols.types.len());
+    let mut from_prefix: Vec<&'static str> = Vec::with_capacity(symbols.types.len());
+    for t in 0..symbols.types.len() {
+        let (name, prefix) = domain_of(symbols, t, configured, &matchers, &root);
+        of_type.push(name);
+        from_prefix.push(prefix);
+    }
+    // A class-name prefix shared by fewer than three classes is not a domain (`Asserts`).
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (name, prefix) in of_type.iter().zip(&from_prefix) {
+        if *prefix == "class_prefix" {
+            *counts.entry(name.as_str()).or_default() += 1;
+        }
+    }
+    let small: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, n)| *n < 3)
+        .map(|(name, _)| name.to_owned())
         .collect();
+    for (name, prefix) in of_type.iter_mut().zip(from_prefix.iter_mut()) {
+        if *prefix == "class_prefix" && small.contains(name) {
+            *name = "common".to_owned();
+            *prefix = "shared";
+        }
+    }
     DomainAssignment {
         of_type,
+        source: from_prefix,
         fallback: "other".to_owned(),
     }
+}
+
+/// The domain of one type and where it came from.
+fn domain_of(
+    symbols: &Symbols<'_>,
+    t: usize,
+    configured: &[DomainSettings],
+    matchers: &[(usize, Vec<GlobMatcher>)],
+    root: &str,
+) -> (String, &'static str) {
+    let facts = symbols.type_facts(t);
+    let path = symbols.path(t);
+    for (i, globs) in matchers {
+        if globs.iter().any(|g| g.is_match(path)) {
+            return (configured[*i].name.clone(), "config");
+        }
+    }
+    let haystack = facts.symbol.to_ascii_lowercase();
+    for d in configured {
+        if d.keywords
+            .iter()
+            .any(|k| !k.is_empty() && haystack.contains(&k.to_ascii_lowercase()))
+        {
+            return (d.name.clone(), "config");
+        }
+    }
+    let package = &symbols.files[symbols.types[t].file].facts.package;
+    let rest = package
+        .strip_prefix(root)
+        .unwrap_or(package)
+        .trim_start_matches('.');
+    let segment = rest.split('.').next().unwrap_or("");
+    if !segment.is_empty() && !LAYERS.contains(&segment) {
+        return (segment.to_owned(), "package");
+    }
+    (class_prefix(&facts.simple_name), "class_prefix")
 }
 
 fn common_prefix(packages: &[&str]) -> String {
@@ -250,6 +280,9 @@ pub fn summarise(
         }
         entry(name, &mut by_name);
         let d = by_name.get_mut(name).expect("inserted above");
+        if d.source.is_empty() {
+            d.source = assignment.source[t].to_owned();
+        }
         d.classes.push(symbols.type_facts(t).symbol.clone());
         if let Some(c) = &symbols.types[t].chunk_id {
             d.chunk_ids.push(c.clone());
@@ -283,13 +316,8 @@ pub fn summarise(
         d.tables.sort();
         d.entry_points.sort();
         d.chunk_ids.sort();
-        d.source = "package".to_owned();
     }
-    DomainMap {
-        domains,
-        assignment_sources: Vec::new(),
-        of_type: assignment.of_type,
-    }
+    DomainMap { domains }
 }
 
 #[cfg(test)]

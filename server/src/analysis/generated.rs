@@ -50,6 +50,24 @@ pub fn has_generated_marker(text: &str) -> bool {
     MARKERS.iter().any(|m| text.contains(m))
 }
 
+/// A MyBatis Generator mapper interface: `countByExample` and `selectByExample` methods.
+pub fn is_generated_mapper(ty: &TypeFacts) -> bool {
+    let has = |name: &str| ty.methods.iter().any(|m| m.name == name);
+    has("countByExample") && has("selectByExample")
+}
+
+/// A MyBatis Generator mapper XML: it defines the `Example_Where_Clause` fragment.
+pub fn is_generated_mapper_xml(text: &str) -> bool {
+    text.contains("id=\"Example_Where_Clause\"")
+}
+
+/// A MyBatis Generator criteria file (`FooExample.java` with `oredCriteria`). These are most
+/// of the bytes of a generated code base and hold no business logic, so the analysis does not
+/// parse them; calls on them count as external.
+pub fn is_criteria_file(path: &str, text: &str) -> bool {
+    path.ends_with("Example.java") && text.contains("oredCriteria")
+}
+
 /// A MyBatis Generator criteria class: named `*Example`, with an `oredCriteria` list or a
 /// `GeneratedCriteria` inner class.
 pub fn is_example_class(ty: &TypeFacts, file_types: &[TypeFacts]) -> bool {

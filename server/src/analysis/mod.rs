@@ -55,7 +55,10 @@ pub struct Analysis {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AnalysisStats {
+    /// Java files parsed and analysed.
     pub java_files: usize,
+    /// MyBatis Generator criteria classes (`*Example`), not parsed: calls on them are external.
+    pub criteria_files_skipped: usize,
     pub types: usize,
     pub methods: usize,
     pub mapper_statements: usize,
@@ -80,7 +83,9 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         .files
         .par_iter()
         .enumerate()
-        .filter(|(_, f)| f.language == Language::Java)
+        .filter(|(_, f)| {
+            f.language == Language::Java && !generated::is_criteria_file(&f.path, &f.text)
+        })
         .map_init(java::new_parser, |parser, (i, file)| {
             let tree = java::parse(parser, &file.text, None);
             let facts = syntax::read_file(tree.root_node(), &file.text);
@@ -103,6 +108,13 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
 
     let stats = AnalysisStats {
         java_files: symbols.files.len(),
+        criteria_files_skipped: index
+            .files
+            .iter()
+            .filter(|f| {
+                f.language == Language::Java && generated::is_criteria_file(&f.path, &f.text)
+            })
+            .count(),
         types: symbols.types.len(),
         methods: symbols.methods.len(),
         mapper_statements: symbols.statements.len(),

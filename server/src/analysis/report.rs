@@ -134,8 +134,10 @@ pub fn state_mermaid(machine: &StateMachine) -> String {
     };
     for t in &machine.transitions {
         let method = label(&short(&t.method)).replace(':', " ");
-        if t.from.is_empty() {
+        if t.creation {
             let _ = writeln!(out, "  [*] --> {} : {method}", name(t.to));
+        } else if t.from.is_empty() {
+            let _ = writeln!(out, "  {} : set by {method} (no guard)", name(t.to));
         }
         for &f in &t.from {
             let _ = writeln!(out, "  {} --> {} : {method}", name(f), name(t.to));

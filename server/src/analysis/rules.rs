@@ -183,7 +183,6 @@ const AMOUNT_WORDS: &[&str] = &[
     "money",
     "fee",
     "cost",
-    "total",
     "balance",
     "integration",
     "point",
@@ -283,13 +282,36 @@ fn mentions(text: &str, vocabulary: &[&str]) -> bool {
     words(text).iter().any(|w| vocabulary.contains(&w.as_str()))
 }
 
-/// Identifier text of an expression, string literals left out.
+/// Names an operand is about: variables, getter and method names, and the receivers of
+/// arithmetic (`a.subtract(b)`), but not the receiver of a getter (`skuStock.getId()` is about
+/// an id). String literals are left out.
 fn identifiers(node: Node<'_>, text: &str, out: &mut String) {
     match node.kind() {
         "string_literal" | "character_literal" => {}
         "identifier" | "type_identifier" => {
             out.push_str(node_text(node, text));
             out.push(' ');
+        }
+        "method_invocation" => {
+            let name = node
+                .child_by_field_name("name")
+                .map(|n| node_text(n, text))
+                .unwrap_or("");
+            out.push_str(name);
+            out.push(' ');
+            let numeric = ARITHMETIC_CALLS.contains(&name)
+                || matches!(
+                    name,
+                    "compareTo" | "intValue" | "longValue" | "floatValue" | "doubleValue" | "abs"
+                );
+            if let Some(object) = node.child_by_field_name("object")
+                && (numeric || !matches!(object.kind(), "identifier" | "field_access"))
+            {
+                identifiers(object, text, out);
+            }
+            if let Some(args) = node.child_by_field_name("arguments") {
+                identifiers(args, text, out);
+            }
         }
         _ => {
             let mut cursor = node.walk();
@@ -314,6 +336,8 @@ fn unwrap_parens(mut node: Node<'_>) -> Node<'_> {
 #[derive(Default)]
 struct ConditionFacts {
     status: bool,
+    /// Some part of the condition is not a status comparison (a null check, another test).
+    other: bool,
     status_equality: bool,
     stock: bool,
     amount: bool,
@@ -343,22 +367,27 @@ fn condition_facts(node: Node<'_>, text: &str, facts: &mut ConditionFacts) {
                         .iter()
                         .any(|n| unwrap_parens(*n).kind() == "null_literal");
                     if null_check {
+                        facts.other = true;
                         return;
                     }
                     let boolean = [left, right]
                         .iter()
                         .any(|n| matches!(unwrap_parens(*n).kind(), "true" | "false"));
                     if boolean {
+                        facts.other = true;
                         return;
                     }
                     classify_comparison(left, right, op == "==", text, facts);
                 }
-                _ => {}
+                _ => facts.other = true,
             }
         }
         "unary_expression" => {
             if let Some(operand) = node.child_by_field_name("operand") {
+                // `!x.equals(V)` is an inequality.
+                let equality = facts.status_equality;
                 condition_facts(operand, text, facts);
+                facts.status_equality = equality;
             }
         }
         "method_invocation" => {
@@ -374,9 +403,11 @@ fn condition_facts(node: Node<'_>, text: &str, facts: &mut ConditionFacts) {
                 )
             {
                 classify_comparison(object, arg, name != "compareTo", text, facts);
+            } else {
+                facts.other = true;
             }
         }
-        _ => {}
+        _ => facts.other = true,
     }
 }
 
@@ -397,6 +428,7 @@ fn classify_comparison(
             return;
         }
     }
+    facts.other = true;
     let mut names = String::new();
     identifiers(left, text, &mut names);
     identifiers(right, text, &mut names);
@@ -741,7 +773,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 return;
             }
         } else if facts.status {
-            if facts.status_equality && failure.is_none() && ends_with_return(then, text) {
+            if facts.status_equality
+                && !facts.other
+                && failure.is_none()
+                && ends_with_return(then, text)
+            {
                 RuleKind::Locking
             } else {
                 RuleKind::StatusCheck
@@ -990,10 +1026,9 @@ impl<'s, 'a> MethodRules<'s, 'a> {
     fn find_failure<'t>(&self, branch: Node<'t>) -> Option<Node<'t>> {
         if branch.kind() == "block" {
             let mut cursor = branch.walk();
-            let found = branch
+            branch
                 .named_children(&mut cursor)
-                .find(|s| self.is_failure(*s));
-            found
+                .find(|s| self.is_failure(*s))
         } else if self.is_failure(branch) {
             Some(branch)
         } else {
@@ -1024,7 +1059,12 @@ pub(crate) fn is_failure_statement(
                     .child_by_field_name("name")
                     .map(|n| node_text(n, text))
                     .unwrap_or("");
-                FAIL_CALLS.contains(&name) || always_throws(symbols, body, call.start_byte())
+                // `log.error(...)` reports, it does not fail.
+                let logger = call
+                    .child_by_field_name("object")
+                    .is_some_and(|o| node_text(o, text).to_ascii_lowercase().contains("log"));
+                (FAIL_CALLS.contains(&name) && !logger)
+                    || always_throws(symbols, body, call.start_byte())
             }),
         "return_statement" => statement.named_child(0).is_some_and(|e| {
             e.kind() == "method_invocation"
@@ -1065,11 +1105,10 @@ fn always_throws(symbols: &Symbols<'_>, body: &MethodBody, start: usize) -> bool
 fn returns_success(branch: Node<'_>, text: &str) -> bool {
     let last = if branch.kind() == "block" {
         let mut cursor = branch.walk();
-        let last = branch
+        branch
             .named_children(&mut cursor)
             .filter(|n| !n.is_extra())
-            .last();
-        last
+            .last()
     } else {
         Some(branch)
     };
@@ -1088,11 +1127,10 @@ fn returns_success(branch: Node<'_>, text: &str) -> bool {
 fn ends_with_return(branch: Node<'_>, _text: &str) -> bool {
     let last = if branch.kind() == "block" {
         let mut cursor = branch.walk();
-        let last = branch
+        branch
             .named_children(&mut cursor)
             .filter(|n| !n.is_extra())
-            .last();
-        last
+            .last()
     } else {
         Some(branch)
     };
@@ -1172,10 +1210,8 @@ fn has_arithmetic(node: Node<'_>, text: &str) -> bool {
         _ => {}
     }
     let mut cursor = node.walk();
-    let found = node
-        .named_children(&mut cursor)
-        .any(|c| has_arithmetic(c, text));
-    found
+    node.named_children(&mut cursor)
+        .any(|c| has_arithmetic(c, text))
 }
 
 /// `a + "x" + b`: a `+` chain with a string literal in it.

@@ -36,8 +36,10 @@ pub struct StateValue {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Transition {
-    /// Values the entity may be in before; empty for a creation.
+    /// Values the entity may be in before; empty for a creation or an unguarded write.
     pub from: Vec<i64>,
+    /// The write is an insert: the entity starts in `to`.
+    pub creation: bool,
     pub to: i64,
     /// The method holding the guard.
     pub method: String,
@@ -71,6 +73,9 @@ pub struct StateMachine {
     pub chunk_ids: Vec<ChunkId>,
 }
 
+/// A machine being built: its entity, the machine, and the constants class of each write.
+type MachineDraft = (TypeId, StateMachine, Vec<Option<TypeId>>);
+
 /// One status write found in the code, before guards are attached.
 struct Write {
     method: MethodId,
@@ -98,12 +103,11 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
         if symbols.types[ty].generated || symbols.type_facts(ty).kind == TypeKind::Enum {
             continue;
         }
-        java_writes(symbols, &graph.bodies[m], m, &mut writes);
+        java_writes(symbols, &graph.bodies, m, &mut writes);
     }
 
     // (entity, field) -> machine under construction.
-    let mut machines: BTreeMap<(String, String), (TypeId, StateMachine, Vec<Option<TypeId>>)> =
-        BTreeMap::new();
+    let mut machines: BTreeMap<(String, String), MachineDraft> = BTreeMap::new();
     let mut pending: Vec<(TypeId, String, Transition, Option<TypeId>)> = Vec::new();
     for w in &writes {
         let domain = domain_values(symbols, w.entity, &w.field, w.constants);
@@ -119,6 +123,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                 w.field.clone(),
                 Transition {
                     from: Vec::new(),
+                    creation: true,
                     to: w.to,
                     method: method_symbol,
                     guard: None,
@@ -184,6 +189,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                 w.field.clone(),
                 Transition {
                     from,
+                    creation: false,
                     to: w.to,
                     method: symbols.methods[holder].symbol.clone(),
                     guard,
@@ -278,7 +284,13 @@ fn most_common(items: &[Option<TypeId>]) -> Option<TypeId> {
 }
 
 /// `x.setStatus(V)` followed by a mapper write that takes `x`.
-fn java_writes(symbols: &Symbols<'_>, body: &MethodBody, m: MethodId, out: &mut Vec<Write>) {
+fn java_writes(
+    symbols: &Symbols<'_>,
+    graph_bodies: &[MethodBody],
+    m: MethodId,
+    out: &mut Vec<Write>,
+) {
+    let body = &graph_bodies[m];
     let ty = symbols.methods[m].ty;
     let text = symbols.text(ty);
     let Some(node) = method_node(symbols, m) else {
@@ -341,6 +353,28 @@ fn java_writes(symbols: &Symbols<'_>, body: &MethodBody, m: MethodId, out: &mut 
                 c.targets.iter().find_map(|t| match *t {
                     Target::Statement(s) if symbols.statements[s].summary.operation.writes() => {
                         Some((s, c.start))
+                    }
+                    // A project method that hands the entity to a mapper write
+                    // (`orderService.updateWithOptimisticLocker(order)`).
+                    Target::Method(callee) => {
+                        let index = c.args.iter().position(|&(s, e)| text[s..e].trim() == var)?;
+                        let param = &symbols.method_facts(callee).params.get(index)?.name;
+                        let callee_text = symbols.text(symbols.methods[callee].ty);
+                        graph_bodies[callee].calls.iter().find_map(|inner| {
+                            inner
+                                .args
+                                .iter()
+                                .any(|&(s, e)| callee_text[s..e].trim() == param)
+                                .then_some(())?;
+                            inner.targets.iter().find_map(|t| match *t {
+                                Target::Statement(s)
+                                    if symbols.statements[s].summary.operation.writes() =>
+                                {
+                                    Some((s, c.start))
+                                }
+                                _ => None,
+                            })
+                        })
                     }
                     _ => None,
                 })
@@ -427,9 +461,9 @@ fn java_guard(
         };
         let keep_when: Option<bool> = if inside(Some(then)) {
             Some(true)
-        } else if inside(if_node.child_by_field_name("alternative")) {
-            Some(false)
-        } else if if_node.end_byte() <= position && exits(symbols, &graph.bodies[m], text, then) {
+        } else if inside(if_node.child_by_field_name("alternative"))
+            || if_node.end_byte() <= position && exits(symbols, &graph.bodies[m], text, then)
+        {
             Some(false)
         } else {
             None
@@ -475,8 +509,7 @@ fn exits(symbols: &Symbols<'_>, body: &MethodBody, text: &str, branch: Node<'_>)
     };
     if branch.kind() == "block" {
         let mut cursor = branch.walk();
-        let found = branch.named_children(&mut cursor).any(leaves);
-        found
+        branch.named_children(&mut cursor).any(leaves)
     } else {
         leaves(branch)
     }
@@ -593,6 +626,7 @@ fn sql_transitions(
                     field.clone(),
                     Transition {
                         from: vec![from],
+                        creation: false,
                         to,
                         method: symbols.methods[m].symbol.clone(),
                         guard: Some(guard_text.clone()),
@@ -670,10 +704,18 @@ fn domain_values(
             }
         }
     }
-    let doc = symbols
-        .type_facts(entity)
-        .field(field)
-        .and_then(|f| f.doc.clone());
+    // The field's comment, or its documentation annotation (`@ApiModelProperty("0->x;...")`).
+    let doc = symbols.type_facts(entity).field(field).and_then(|f| {
+        f.doc.clone().or_else(|| {
+            f.annotations
+                .iter()
+                .filter(|a| matches!(a.name.as_str(), "ApiModelProperty" | "Schema" | "ApiParam"))
+                .find_map(|a| {
+                    a.string_arg("value")
+                        .or_else(|| a.string_arg("description"))
+                })
+        })
+    });
     if let Some(doc) = doc {
         for cap in PAIR.captures_iter(&doc) {
             let Ok(v) = cap[1].parse::<i64>() else {

@@ -94,6 +94,17 @@ impl<'a> Symbols<'a> {
         files: Vec<JavaFile>,
         generated_globs: &generated::GeneratedGlobs,
     ) -> Symbols<'a> {
+        // Models with a MyBatis Generator criteria class next to them are generated too, even
+        // when the generator was told to write no marker comments.
+        let criteria_models: std::collections::HashSet<String> = index
+            .files
+            .iter()
+            .filter(|f| generated::is_criteria_file(&f.path, &f.text))
+            .filter_map(|f| {
+                let name = f.path.rsplit('/').next()?.strip_suffix("Example.java")?;
+                Some(name.to_owned())
+            })
+            .collect();
         let mut types = Vec::new();
         let mut methods = Vec::new();
         let mut by_fqn = HashMap::new();
@@ -116,6 +127,8 @@ impl<'a> Symbols<'a> {
                     .unwrap_or_else(|| decapitalize(&ty.simple_name));
                 let generated = file.generated
                     || generated_globs.matches(&indexed.path)
+                    || (ty.outer.is_none() && criteria_models.contains(&ty.simple_name))
+                    || generated::is_generated_mapper(ty)
                     || generated::is_example_class(ty, &file.facts.types)
                     || ty.outer.is_some_and(|o| {
                         generated::is_example_class(&file.facts.types[o], &file.facts.types)
@@ -183,6 +196,7 @@ impl<'a> Symbols<'a> {
                     end_byte: chunk.end_byte,
                     summary: summarise(&tag, text),
                     generated: generated::has_generated_marker(text)
+                        || generated::is_generated_mapper_xml(&file.text)
                         || generated_globs.matches(&file.path),
                 });
             }

@@ -109,7 +109,7 @@ pub fn is_status_name(name: &str) -> bool {
 }
 
 /// Whether an expression reads a status property: `x.getStatus()`, `x.getUseStatus()`,
-/// `x.status`, or a variable named like one.
+/// `x.status`. A bare variable named `status` is not enough: it is as often a result code.
 pub fn reads_status(node: Node<'_>, text: &str) -> bool {
     match node.kind() {
         "method_invocation" => {
@@ -132,13 +132,10 @@ pub fn reads_status(node: Node<'_>, text: &str) -> bool {
         "field_access" => node
             .child_by_field_name("field")
             .is_some_and(|f| is_status_name(node_text(f, text))),
-        "identifier" => is_status_name(node_text(node, text)),
         "parenthesized_expression" | "cast_expression" => {
             let mut cursor = node.walk();
-            let found = node
-                .named_children(&mut cursor)
-                .any(|c| reads_status(c, text));
-            found
+            node.named_children(&mut cursor)
+                .any(|c| reads_status(c, text))
         }
         _ => false,
     }

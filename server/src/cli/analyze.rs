@@ -115,8 +115,8 @@ fn print_summary(analysis: &Analysis, index_ms: f64, analysis_ms: f64, out: &Pat
     let s = &analysis.stats;
     let cg = &s.call_graph;
     eprintln!(
-        "analysed {} Java files ({} types, {} generated), {} mapper statements",
-        s.java_files, s.types, s.generated_types, s.mapper_statements
+        "analysed {} Java files ({} types, {} generated; {} generated criteria files skipped), {} mapper statements",
+        s.java_files, s.types, s.generated_types, s.criteria_files_skipped, s.mapper_statements
     );
     eprintln!(
         "call graph: {} call sites, {} resolved ({} to mapper statements, {} fanned out to all implementations), {} external, {} unresolved",
