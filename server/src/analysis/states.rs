@@ -167,7 +167,9 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                 vec![(w.method, w.call_start, None)]
             };
         for (holder, position, via) in holders {
-            let java = java_guard(symbols, graph, holder, position, &w.field, &values);
+            let java = java_guard(
+                symbols, graph, holder, position, w.entity, &w.field, &values,
+            );
             let (from, guard, guard_in, line) = match (java, &argument) {
                 (Some(g), _) => (g.from, Some(g.text), Some("java"), g.line),
                 (None, Some(g)) => (
@@ -417,6 +419,7 @@ fn java_guard(
     graph: &CallGraph,
     m: MethodId,
     position: usize,
+    entity: TypeId,
     field: &str,
     domain: &[i64],
 ) -> Option<Guard> {
@@ -424,6 +427,14 @@ fn java_guard(
     let text = symbols.text(ty);
     let node = method_node(symbols, m)?;
     let getter = format!("get{}{}", field[..1].to_ascii_uppercase(), &field[1..]);
+    // `order.getStatus(` for every variable of the entity's type: another entity's status is
+    // not a guard of this one.
+    let reads: Vec<String> = graph.bodies[m]
+        .locals
+        .iter()
+        .filter(|(_, t)| symbols.resolve_type(ty, t) == Some(entity))
+        .map(|(name, _)| format!("{name}.{getter}("))
+        .collect();
     let domain: Vec<i64> = if domain.is_empty() {
         (0..10).collect()
     } else {
@@ -453,7 +464,8 @@ fn java_guard(
         ) else {
             continue;
         };
-        if !node_text(condition, text).contains(&getter) {
+        let written = node_text(condition, text);
+        if !reads.iter().any(|r| written.contains(r.as_str())) {
             continue;
         }
         let inside = |branch: Option<Node<'_>>| {
