@@ -16,6 +16,7 @@ pub const CONFIG_FILE: &str = "acdp.toml";
 pub struct ProjectConfig {
     pub index: IndexSettings,
     pub analysis: AnalysisSettings,
+    pub llm: LlmSettings,
 }
 
 /// `[index]`: which files are read.
@@ -73,6 +74,73 @@ pub struct DomainSettings {
     pub globs: Vec<String>,
     /// Words that, found in a class's package or name (case-insensitive), put it in the domain.
     pub keywords: Vec<String>,
+}
+
+/// `[llm]`: the OpenAI-compatible endpoint the LLM generator sends requests to
+/// (`generate::llm`). `ACDP_LLM_BASE_URL` and `ACDP_LLM_MODEL` override the file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Base URL of the API, up to and including `/v1`. The default is a local vLLM server:
+    /// the repository's code only leaves the machine when the user points this elsewhere.
+    pub base_url: String,
+    /// Name of the environment variable holding the API key; an unset variable means no key
+    /// (local servers need none).
+    pub api_key_env: String,
+    /// Model name as the server knows it.
+    pub model: String,
+    pub temperature: f32,
+    /// Most tokens of one reply; a reply cut at this limit is rejected as truncated.
+    pub max_tokens: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Seconds one request may take before it counts as timed out (and is retried).
+    pub timeout_secs: u64,
+    /// Retries of one request on 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; doubled per retry, with seeded jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub backoff_max_ms: u64,
+    /// How the reply's JSON is asked for; the generator falls back to the next simpler
+    /// format when the server rejects this one.
+    pub output_format: LlmOutputFormat,
+    /// Ask once more, showing the problem, when a reply is not the JSON asked for.
+    pub reask: bool,
+    /// Sent as the request's `seed` and used for the retry jitter.
+    pub seed: u64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            base_url: "http://localhost:8000/v1".to_owned(),
+            api_key_env: "OPENAI_API_KEY".to_owned(),
+            model: "Qwen/Qwen2.5-7B-Instruct".to_owned(),
+            temperature: 0.2,
+            max_tokens: 2048,
+            concurrency: 4,
+            timeout_secs: 120,
+            max_retries: 4,
+            backoff_base_ms: 500,
+            backoff_max_ms: 30_000,
+            output_format: LlmOutputFormat::JsonSchema,
+            reask: true,
+            seed: 42,
+        }
+    }
+}
+
+/// `response_format` of a chat completion request, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmOutputFormat {
+    /// `{"type": "json_schema"}` with the reply's schema (vLLM, Ollama, llama.cpp, OpenAI).
+    JsonSchema,
+    /// `{"type": "json_object"}`: any JSON object; the schema is only in the prompt.
+    JsonObject,
+    /// No `response_format`; the first JSON object in the reply is read.
+    Text,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +223,26 @@ mod tests {
                 .domains
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn llm_section_is_read_and_defaults_are_local() {
+        let defaults = ProjectConfig::parse("").unwrap().llm;
+        assert_eq!(defaults, LlmSettings::default());
+        assert!(defaults.base_url.starts_with("http://localhost"));
+        let config = ProjectConfig::parse(
+            "[llm]\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodel = \"qwen2.5:7b\"\n\
+             concurrency = 2\noutput_format = \"json_object\"\napi_key_env = \"MY_KEY\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.llm.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(config.llm.model, "qwen2.5:7b");
+        assert_eq!(config.llm.concurrency, 2);
+        assert_eq!(config.llm.output_format, LlmOutputFormat::JsonObject);
+        assert_eq!(config.llm.api_key_env, "MY_KEY");
+        assert_eq!(config.llm.max_retries, defaults.max_retries);
+        let err = ProjectConfig::parse("[llm]\napi_key = \"sk-...\"\n").unwrap_err();
+        assert!(err.contains("api_key"), "{err}");
     }
 
     #[test]

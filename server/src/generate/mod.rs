@@ -52,6 +52,7 @@ impl SampleRequest {
 
 mod design;
 mod evidence;
+pub mod llm;
 mod qa;
 mod text;
 

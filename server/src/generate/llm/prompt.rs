@@ -77,7 +77,11 @@ pub fn user_message(request: &SampleRequest) -> String {
         ));
     }
     out.push_str("\nChunk ids you may cite: ");
-    let ids: Vec<&str> = request.evidence.iter().map(|e| e.chunk_id.as_str()).collect();
+    let ids: Vec<&str> = request
+        .evidence
+        .iter()
+        .map(|e| e.chunk_id.as_str())
+        .collect();
     out.push_str(&ids.join(", "));
     out
 }
@@ -93,7 +97,11 @@ pub fn reask_message(problem: &str) -> String {
 /// The JSON Schema of a reply. Chunk ids are restricted to the request's evidence, so a
 /// server that enforces the schema cannot cite anything else.
 pub fn reply_schema(request: &SampleRequest) -> Value {
-    let ids: Vec<&str> = request.evidence.iter().map(|e| e.chunk_id.as_str()).collect();
+    let ids: Vec<&str> = request
+        .evidence
+        .iter()
+        .map(|e| e.chunk_id.as_str())
+        .collect();
     let chunk_id = json!({"type": "string", "enum": ids});
     let strings = json!({"type": "array", "items": {"type": "string"}});
     let trace = json!({

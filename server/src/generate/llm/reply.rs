@@ -1,0 +1,222 @@
+//! Reading a model's reply: find the JSON object (the whole reply, or the first object in
+//! prose or a code fence, for servers that ignore `response_format`), then read it into the
+//! sample's body and trace. A reply that is not JSON, or not the shape asked for, is an error
+//! with its cause; nothing is guessed or repaired.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::dataset::sample::{
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, Task, TraceStep,
+};
+use crate::index::ChunkId;
+
+/// Why a reply was not turned into a sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyError {
+    /// No JSON object in the reply.
+    MalformedJson(String),
+    /// JSON, but not the fields and types asked for.
+    WrongSchema(String),
+}
+
+impl ReplyError {
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ReplyError::MalformedJson(_) => super::cause::MALFORMED_JSON,
+            ReplyError::WrongSchema(_) => super::cause::WRONG_SCHEMA,
+        }
+    }
+
+    /// What was wrong, as told to the model when it is asked again.
+    pub fn problem(&self) -> &str {
+        match self {
+            ReplyError::MalformedJson(p) | ReplyError::WrongSchema(p) => p,
+        }
+    }
+}
+
+/// The first JSON object in `text`: the whole text when it is one, else the first `{` from
+/// which a complete object parses (text before and after it is ignored).
+pub fn first_json_object(text: &str) -> Option<serde_json::Map<String, Value>> {
+    if let Ok(Value::Object(object)) = serde_json::from_str(text.trim()) {
+        return Some(object);
+    }
+    for (start, _) in text.match_indices('{') {
+        let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        if let Some(Ok(Value::Object(object))) = values.next() {
+            return Some(object);
+        }
+    }
+    None
+}
+
+#[derive(Deserialize)]
+struct QaReply {
+    answer: String,
+    trace: Vec<StepReply>,
+}
+
+#[derive(Deserialize)]
+struct StepReply {
+    claim: String,
+    evidence: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct DesignReply {
+    summary: String,
+    components: Vec<ComponentReply>,
+    #[serde(default)]
+    api_changes: Vec<String>,
+    #[serde(default)]
+    data_changes: Vec<String>,
+    flow: Vec<String>,
+    #[serde(default)]
+    consistency: Vec<String>,
+    reused: Vec<ReusedReply>,
+    #[serde(default)]
+    assumptions: Vec<String>,
+    #[serde(default)]
+    risks: Vec<String>,
+    trace: Vec<StepReply>,
+}
+
+#[derive(Deserialize)]
+struct ComponentReply {
+    layer: String,
+    component: String,
+    action: ComponentAction,
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct ReusedReply {
+    chunk_id: String,
+    symbol: String,
+    how: String,
+}
+
+/// Reads a reply into the body and trace of a sample for `prompt` (the question or
+/// requirement, which the body repeats).
+pub fn parse_reply(
+    content: &str,
+    task: Task,
+    prompt: &str,
+) -> Result<(SampleBody, Vec<TraceStep>), ReplyError> {
+    let object = first_json_object(content).ok_or_else(|| {
+        ReplyError::MalformedJson("the reply contains no complete JSON object".to_owned())
+    })?;
+    let value = Value::Object(object);
+    let wrong = |err: serde_json::Error| ReplyError::WrongSchema(err.to_string());
+    match task {
+        Task::Qa => {
+            let reply: QaReply = serde_json::from_value(value).map_err(wrong)?;
+            let body = SampleBody::Qa {
+                question: prompt.to_owned(),
+                answer: reply.answer.trim().to_owned(),
+            };
+            Ok((body, trace(reply.trace)))
+        }
+        Task::Design => {
+            let reply: DesignReply = serde_json::from_value(value).map_err(wrong)?;
+            let design = Design {
+                summary: reply.summary.trim().to_owned(),
+                components: reply
+                    .components
+                    .into_iter()
+                    .map(|c| ComponentChange {
+                        layer: c.layer,
+                        component: c.component,
+                        action: c.action,
+                        description: c.description,
+                    })
+                    .collect(),
+                api_changes: reply.api_changes,
+                data_changes: reply.data_changes,
+                flow: reply.flow,
+                consistency: reply.consistency,
+                reused: reply
+                    .reused
+                    .into_iter()
+                    .map(|r| ReusedComponent {
+                        chunk_id: ChunkId::from_string(r.chunk_id.trim().to_owned()),
+                        symbol: r.symbol,
+                        how: r.how,
+                    })
+                    .collect(),
+            };
+            let body = SampleBody::Design {
+                requirement: prompt.to_owned(),
+                design,
+                assumptions: reply.assumptions,
+                risks: reply.risks,
+            };
+            Ok((body, trace(reply.trace)))
+        }
+    }
+}
+
+/// Trace steps as written; a citation written `[c…]` (as in the prompt's headings) is read
+/// as the bare id.
+fn trace(steps: Vec<StepReply>) -> Vec<TraceStep> {
+    steps
+        .into_iter()
+        .map(|step| TraceStep {
+            claim: step.claim.trim().to_owned(),
+            evidence: step
+                .evidence
+                .into_iter()
+                .map(|id| {
+                    let id = id.trim().trim_start_matches('[').trim_end_matches(']');
+                    ChunkId::from_string(id.to_owned())
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_object_in_prose_and_fences() {
+        let text =
+            "Sure! Here it is:\n```json\n{\"answer\": \"a } b\", \"trace\": []}\n```\nDone {";
+        let object = first_json_object(text).unwrap();
+        assert_eq!(object["answer"], "a } b");
+        assert!(first_json_object("no json here { \"a\": ").is_none());
+        assert!(first_json_object("[1, 2]").is_none());
+        let nested = first_json_object("x {\"a\": {\"b\": 1}} y").unwrap();
+        assert_eq!(nested["a"]["b"], 1);
+    }
+
+    #[test]
+    fn qa_reply_becomes_body_and_trace() {
+        let reply = r#"{"answer": " It checks the status. ",
+            "trace": [{"claim": "one", "evidence": ["[c1]"]}, {"claim": "two", "evidence": ["c2"]}],
+            "extra": true}"#;
+        let (body, trace) = parse_reply(reply, Task::Qa, "Why?").unwrap();
+        assert_eq!(
+            body,
+            SampleBody::Qa {
+                question: "Why?".to_owned(),
+                answer: "It checks the status.".to_owned()
+            }
+        );
+        assert_eq!(trace[0].evidence, [ChunkId::from_string("c1".to_owned())]);
+        assert_eq!(trace.len(), 2);
+    }
+
+    #[test]
+    fn causes_are_told_apart() {
+        let err = parse_reply("I cannot answer that.", Task::Qa, "q").unwrap_err();
+        assert_eq!(err.cause(), "malformed_json");
+        let err = parse_reply(r#"{"reply": "x"}"#, Task::Qa, "q").unwrap_err();
+        assert_eq!(err.cause(), "wrong_schema");
+        assert!(err.problem().contains("answer"), "{}", err.problem());
+        let err = parse_reply(r#"{"answer": "x", "trace": []}"#, Task::Design, "r").unwrap_err();
+        assert_eq!(err.cause(), "wrong_schema");
+    }
+}
