@@ -7,6 +7,7 @@
 //! - [`analysis`]: symbols, call graph, domains, business rules, flows and state machines.
 //! - [`generate`]: QA and design samples from the analysis (offline) or an LLM endpoint.
 //! - [`dataset`]: the sample schema, validation, dedup, leak-free splits, export, reports.
+//! - [`model`]: Qwen2.5 with candle: LoRA training (PEFT adapters) and strict grounded answers.
 //! - [`lsp`]: the language server, a thin shell that converts protocol types to library calls.
 //!
 //! The `acdp` binary and the language server are thin shells over these calls.
@@ -17,3 +18,4 @@ pub mod dataset;
 pub mod generate;
 pub mod index;
 pub mod lsp;
+pub mod model;

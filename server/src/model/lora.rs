@@ -1,0 +1,334 @@
+//! LoRA: a frozen linear plus a trainable low-rank update, saved in the PEFT layout.
+//!
+//! The base weight is a plain `Tensor`, never a `Var`. On the CPU its product goes through
+//! [`FrozenMatmul`], a custom op whose backward returns the input gradient only: candle's
+//! matmul backward would otherwise also compute a weight-sized gradient for every frozen
+//! matrix (the known trap that makes LoRA training cost as much memory as full fine-tuning).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::{ModelError, Result, SplitMix64};
+
+/// The projections LoRA may adapt. Embeddings and the lm_head are never adapted.
+pub const ATTENTION_MODULES: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+pub const MLP_MODULES: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
+
+/// Rank, scaling and dropout of the adapters, and which projections get one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    pub dropout: f32,
+    /// Also adapt gate/up/down projections of the MLP.
+    pub mlp: bool,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.05,
+            mlp: false,
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+
+    pub fn target_modules(&self) -> Vec<&'static str> {
+        let mut modules = ATTENTION_MODULES.to_vec();
+        if self.mlp {
+            modules.extend(MLP_MODULES);
+        }
+        modules
+    }
+}
+
+/// The trainable part of a [`LoraLinear`]: `A [r, in]`, `B [out, r]`.
+#[derive(Clone, Debug)]
+pub struct LoraAdapter {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+    pub dropout: f32,
+}
+
+/// `y = x W^T + bias + scale * dropout(x) A^T B^T`.
+#[derive(Clone, Debug)]
+pub struct LoraLinear {
+    /// `[out, in]`, frozen.
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub adapter: Option<LoraAdapter>,
+}
+
+impl LoraLinear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        LoraLinear {
+            weight,
+            bias,
+            adapter: None,
+        }
+    }
+
+    pub fn in_dim(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// Adds a fresh adapter: A kaiming-uniform-like (bound `1/sqrt(in)`), B zeros, so the
+    /// adapted layer starts equal to the base.
+    pub fn attach(&mut self, config: &LoraConfig, rng: &mut SplitMix64) -> Result<()> {
+        let (out_dim, in_dim) = (self.out_dim(), self.in_dim());
+        let bound = 1.0 / (in_dim as f32).sqrt();
+        let a: Vec<f32> = (0..config.rank * in_dim)
+            .map(|_| rng.uniform(bound))
+            .collect();
+        let device = self.weight.device();
+        let a = Tensor::from_vec(a, (config.rank, in_dim), device)?;
+        let b = Tensor::zeros((out_dim, config.rank), DType::F32, device)?;
+        self.set_adapter(a, b, config)
+    }
+
+    /// Sets an adapter from given A and B (for loading a saved one).
+    pub fn set_adapter(&mut self, a: Tensor, b: Tensor, config: &LoraConfig) -> Result<()> {
+        let (out_dim, in_dim) = (self.out_dim(), self.in_dim());
+        if a.dims() != [config.rank, in_dim] || b.dims() != [out_dim, config.rank] {
+            return Err(ModelError::Invalid(format!(
+                "LoRA shapes A {:?} B {:?} do not fit a [{out_dim}, {in_dim}] layer with rank {}",
+                a.dims(),
+                b.dims(),
+                config.rank
+            )));
+        }
+        self.adapter = Some(LoraAdapter {
+            a: Var::from_tensor(&a.to_dtype(DType::F32)?)?,
+            b: Var::from_tensor(&b.to_dtype(DType::F32)?)?,
+            scale: config.scale(),
+            dropout: config.dropout,
+        });
+        Ok(())
+    }
+
+    /// Folds the adapter into the base weight: `W += scale * B A`. Same outputs, no extra cost.
+    pub fn merge(&mut self) -> Result<()> {
+        if let Some(adapter) = self.adapter.take() {
+            let delta = (adapter.b.as_tensor().matmul(adapter.a.as_tensor())? * adapter.scale)?;
+            self.weight = (&self.weight + delta.to_dtype(self.weight.dtype())?)?;
+        }
+        Ok(())
+    }
+
+    /// `x`: `[..., in]`. With `rng`, training: dropout on the adapter's input and a base
+    /// product that never builds a gradient for the frozen weight.
+    pub fn forward(&self, x: &Tensor, rng: Option<&mut SplitMix64>) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = self.in_dim();
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let x2 = x.reshape((rows, in_dim))?;
+        let training = rng.is_some();
+        let mut y = if training && x2.device().is_cpu() && x2.dtype() == DType::F32 {
+            x2.contiguous()?.apply_op1(FrozenMatmul {
+                weight: self.weight.clone(),
+            })?
+        } else {
+            x2.matmul(&self.weight.t()?)?
+        };
+        if let Some(bias) = &self.bias {
+            y = y.broadcast_add(bias)?;
+        }
+        if let Some(adapter) = &self.adapter {
+            let input = match rng {
+                Some(rng) if adapter.dropout > 0.0 => dropout(&x2, adapter.dropout, rng)?,
+                _ => x2.clone(),
+            };
+            let update = input
+                .matmul(&adapter.a.as_tensor().t()?)?
+                .matmul(&adapter.b.as_tensor().t()?)?;
+            y = (y + (update * adapter.scale)?)?;
+        }
+        let mut out_dims = dims;
+        *out_dims
+            .last_mut()
+            .expect("input has at least one dimension") = self.out_dim();
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+fn dropout(x: &Tensor, p: f32, rng: &mut SplitMix64) -> Result<Tensor> {
+    let keep = 1.0 - p;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| {
+            if rng.next_f32() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+    Ok((x * mask)?)
+}
+
+/// `x [n, in] -> x W^T [n, out]` for a frozen `W`: the backward gives `grad W` to `x` and
+/// nothing to `W`.
+pub struct FrozenMatmul {
+    pub weight: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = match (storage, layout.contiguous_offsets()) {
+            (CpuStorage::F32(values), Some((start, end))) => {
+                Tensor::from_slice(&values[start..end], layout.shape(), &Device::Cpu)?
+            }
+            _ => candle_core::bail!("frozen-matmul expects a contiguous f32 input"),
+        };
+        let y = x.matmul(&self.weight.t()?)?.contiguous()?;
+        let shape = y.shape().clone();
+        let (storage, layout) = y.storage_and_layout();
+        match (&*storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => {
+                Ok((CpuStorage::F32(values[start..end].to_vec()), shape))
+            }
+            _ => candle_core::bail!("frozen-matmul produced a non-f32 result"),
+        }
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad_res.matmul(&self.weight)?))
+    }
+}
+
+/// `adapter_config.json` as PEFT writes and reads it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeftAdapterConfig {
+    pub peft_type: String,
+    pub task_type: String,
+    pub r: usize,
+    pub lora_alpha: f64,
+    #[serde(default)]
+    pub lora_dropout: f32,
+    pub target_modules: Vec<String>,
+    #[serde(default)]
+    pub bias: String,
+    #[serde(default)]
+    pub fan_in_fan_out: bool,
+    #[serde(default)]
+    pub inference_mode: bool,
+    #[serde(default)]
+    pub base_model_name_or_path: Option<String>,
+}
+
+impl PeftAdapterConfig {
+    pub fn from_lora(config: &LoraConfig, base_model: Option<String>) -> Self {
+        PeftAdapterConfig {
+            peft_type: "LORA".into(),
+            task_type: "CAUSAL_LM".into(),
+            r: config.rank,
+            lora_alpha: config.alpha,
+            lora_dropout: config.dropout,
+            target_modules: config
+                .target_modules()
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+            bias: "none".into(),
+            fan_in_fan_out: false,
+            inference_mode: true,
+            base_model_name_or_path: base_model,
+        }
+    }
+
+    pub fn lora_config(&self) -> LoraConfig {
+        LoraConfig {
+            rank: self.r,
+            alpha: self.lora_alpha,
+            dropout: self.lora_dropout,
+            mlp: self
+                .target_modules
+                .iter()
+                .any(|m| MLP_MODULES.contains(&m.as_str())),
+        }
+    }
+}
+
+/// The PEFT key of a module's A or B matrix, e.g.
+/// `base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight`.
+pub fn peft_key(layer: usize, module: &str, matrix: char) -> String {
+    let block = if MLP_MODULES.contains(&module) {
+        "mlp"
+    } else {
+        "self_attn"
+    };
+    format!("base_model.model.model.layers.{layer}.{block}.{module}.lora_{matrix}.weight")
+}
+
+/// Writes `adapter_config.json` and `adapter_model.safetensors` into `dir`.
+pub fn save_peft_adapter(
+    dir: &Path,
+    config: &PeftAdapterConfig,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json = serde_json::to_vec_pretty(config).map_err(|source| ModelError::Json {
+        path: dir.join("adapter_config.json"),
+        source,
+    })?;
+    super::write_file(&dir.join("adapter_config.json"), &json)?;
+    candle_core::safetensors::save(tensors, dir.join("adapter_model.safetensors"))?;
+    Ok(())
+}
+
+/// Reads an adapter directory written by [`save_peft_adapter`] or by PEFT.
+pub fn load_peft_adapter(
+    dir: &Path,
+    device: &Device,
+) -> Result<(PeftAdapterConfig, HashMap<String, Tensor>)> {
+    let config: PeftAdapterConfig = super::read_json(&dir.join("adapter_config.json"))?;
+    if config.peft_type != "LORA" {
+        return Err(ModelError::Format {
+            path: dir.join("adapter_config.json"),
+            message: format!(
+                "peft_type {:?}: only LORA adapters are supported",
+                config.peft_type
+            ),
+        });
+    }
+    let path = dir.join("adapter_model.safetensors");
+    if !path.is_file() {
+        return Err(ModelError::Format {
+            path,
+            message: "missing: an adapter directory holds adapter_model.safetensors".into(),
+        });
+    }
+    let tensors = candle_core::safetensors::load(&path, device)?;
+    Ok((config, tensors))
+}

@@ -1,0 +1,688 @@
+//! Model stage: a tiny random Qwen2 (2 layers, hidden 64) and a word-level tokenizer built
+//! here, saved as safetensors + config.json + tokenizer.json into a temporary directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use acdp::index::{IndexOptions, index_workspace};
+use acdp::model::answer::{
+    Bm25Index, NOT_ENOUGH_EVIDENCE, RetrievedChunk, check_answer, split_identifier,
+};
+use acdp::model::chat::{Message, render_chat, tokenize_chat};
+use acdp::model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
+use acdp::model::{
+    GenerationOptions, LoadedModel, LoraConfig, Qwen2Config, Qwen2Model, SplitMix64, StopReason,
+    generate::Network, load_model,
+};
+use candle_core::{DType, Device, IndexOp, Tensor};
+use tokenizers::Tokenizer;
+
+const WORDS: &[&str] = &[
+    "system",
+    "user",
+    "assistant",
+    "you",
+    "answer",
+    "about",
+    "the",
+    "shop",
+    "what",
+    "does",
+    "order",
+    "service",
+    "cancel",
+    "coupon",
+    "points",
+    "stock",
+    "return",
+    "it",
+    "releases",
+    "restores",
+    "refunds",
+    "expires",
+    "grants",
+    "locks",
+    "member",
+    "after",
+    "payment",
+    "a",
+    "an",
+    "and",
+    "of",
+    "to",
+    "when",
+    "who",
+    "how",
+    "many",
+];
+const SPECIAL: &[&str] = &["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// A word-level tokenizer over [`WORDS`], with the ChatML special tokens.
+fn tiny_tokenizer_json() -> serde_json::Value {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("[UNK]".into(), 0.into());
+    let mut added = Vec::new();
+    for (i, token) in SPECIAL.iter().enumerate() {
+        let id = i + 1;
+        vocab.insert(token.to_string(), id.into());
+        added.push(
+            serde_json::json!({"id": id, "content": token, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}),
+        );
+    }
+    for (i, word) in WORDS.iter().enumerate() {
+        vocab.insert(word.to_string(), (i + 1 + SPECIAL.len()).into());
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    })
+}
+
+fn vocab_size() -> usize {
+    1 + SPECIAL.len() + WORDS.len()
+}
+
+fn tiny_config(tie: bool) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+        "vocab_size": vocab_size(), "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 256, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": tie, "sliding_window": null, "use_sliding_window": false,
+        "hidden_act": "silu", "torch_dtype": "float32",
+    })
+}
+
+fn random(shape: &[usize], std: f32, rng: &mut SplitMix64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.normal() * std).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor")
+}
+
+/// Writes a tiny random Qwen2 checkpoint into `dir`.
+fn write_tiny_model(dir: &Path, tie: bool, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let (v, h, i, kv) = (vocab_size(), 64, 128, 2 * 16);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    t.insert(
+        "model.embed_tokens.weight".into(),
+        random(&[v, h], 1.0, &mut rng),
+    );
+    for l in 0..2 {
+        let p = format!("model.layers.{l}");
+        let w = 0.12;
+        t.insert(
+            format!("{p}.self_attn.q_proj.weight"),
+            random(&[h, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.q_proj.bias"),
+            random(&[h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.k_proj.weight"),
+            random(&[kv, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.k_proj.bias"),
+            random(&[kv], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.v_proj.weight"),
+            random(&[kv, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.v_proj.bias"),
+            random(&[kv], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.o_proj.weight"),
+            random(&[h, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.gate_proj.weight"),
+            random(&[i, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.up_proj.weight"),
+            random(&[i, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.down_proj.weight"),
+            random(&[h, i], 0.09, &mut rng),
+        );
+        t.insert(
+            format!("{p}.input_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+        );
+        t.insert(
+            format!("{p}.post_attention_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+        );
+    }
+    t.insert(
+        "model.norm.weight".into(),
+        Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+    );
+    if !tie {
+        t.insert("lm_head.weight".into(), random(&[v, h], 0.5, &mut rng));
+    }
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).expect("save weights");
+    std::fs::write(dir.join("config.json"), tiny_config(tie).to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        tiny_tokenizer_json().to_string(),
+    )
+    .unwrap();
+}
+
+fn tiny_model_dir(tie: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_tiny_model(dir.path(), tie, 7);
+    dir
+}
+
+fn tokenizer(dir: &Path) -> Tokenizer {
+    Tokenizer::from_file(dir.join("tokenizer.json")).expect("tokenizer")
+}
+
+fn ids(tok: &Tokenizer, text: &str) -> Tensor {
+    let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
+    Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn config_tolerates_null_sliding_window_and_missing_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(
+        &path,
+        r#"{"vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "sliding_window": null}"#,
+    )
+    .unwrap();
+    let config = Qwen2Config::load(&path).expect("parses");
+    assert_eq!(config.num_kv_heads(), 2);
+    assert_eq!(config.rope_theta, 1_000_000.0);
+    assert!(!config.tie_word_embeddings);
+}
+
+#[test]
+fn logits_have_one_row_per_position_and_the_kv_cache_agrees() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let input = ids(&tok, "<|im_start|>user what does the order service do");
+    let seq = input.dims()[1];
+    let logits = model.forward(&input, 0).unwrap();
+    assert_eq!(logits.dims(), &[1, seq, vocab_size()]);
+
+    model.clear_kv_cache();
+    let prefix = input.narrow(1, 0, seq - 1).unwrap();
+    model.forward_last(&prefix, 0).unwrap();
+    let last = input.narrow(1, seq - 1, 1).unwrap();
+    let cached = model.forward_last(&last, seq - 1).unwrap();
+    let full_last = logits.i((0, seq - 1)).unwrap();
+    assert!(max_abs_diff(&cached, &full_last) < 1e-4);
+}
+
+/// Writes a PEFT adapter with random A and B (B non-zero, so the adapter changes outputs).
+fn write_random_adapter(dir: &Path, mlp: bool) {
+    let mut rng = SplitMix64::new(3);
+    let mut t = HashMap::new();
+    let mut modules = vec![
+        ("self_attn", "q_proj", 64, 64),
+        ("self_attn", "k_proj", 64, 32),
+        ("self_attn", "v_proj", 64, 32),
+        ("self_attn", "o_proj", 64, 64),
+    ];
+    if mlp {
+        modules.push(("mlp", "gate_proj", 64, 128));
+    }
+    for l in 0..2 {
+        for (block, m, input, out) in &modules {
+            let p = format!("base_model.model.model.layers.{l}.{block}.{m}");
+            t.insert(
+                format!("{p}.lora_A.weight"),
+                random(&[4, *input], 0.2, &mut rng),
+            );
+            t.insert(
+                format!("{p}.lora_B.weight"),
+                random(&[*out, 4], 0.2, &mut rng),
+            );
+        }
+    }
+    candle_core::safetensors::save(&t, dir.join("adapter_model.safetensors")).unwrap();
+    let targets: Vec<&str> = modules.iter().map(|m| m.1).collect();
+    let config = serde_json::json!({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4,
+        "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": targets, "bias": "none"});
+    std::fs::write(dir.join("adapter_config.json"), config.to_string()).unwrap();
+}
+
+#[test]
+fn merged_and_unmerged_adapters_give_the_same_logits() {
+    let dir = tiny_model_dir(false);
+    let adapter = tempfile::tempdir().unwrap();
+    write_random_adapter(adapter.path(), true);
+    let tok = tokenizer(dir.path());
+    let input = ids(&tok, "<|im_start|>user who locks the stock after payment");
+
+    let mut base = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let base_logits = base.forward(&input, 0).unwrap();
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    model.load_adapter(adapter.path()).unwrap();
+    let unmerged = model.forward(&input, 0).unwrap();
+    model.clear_kv_cache();
+    model.merge_lora().unwrap();
+    let merged = model.forward(&input, 0).unwrap();
+
+    assert!(
+        max_abs_diff(&base_logits, &unmerged) > 1e-2,
+        "the adapter must change the logits"
+    );
+    assert!(max_abs_diff(&unmerged, &merged) < 1e-4);
+}
+
+#[test]
+fn peft_adapter_round_trip_keeps_keys_shapes_and_logits() {
+    let dir = tiny_model_dir(true);
+    let adapter = tempfile::tempdir().unwrap();
+    write_random_adapter(adapter.path(), false);
+    let tok = tokenizer(dir.path());
+    let input = ids(&tok, "<|im_start|>user how many points");
+
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    model.load_adapter(adapter.path()).unwrap();
+    let before = model.forward(&input, 0).unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    model
+        .save_adapter(saved.path(), Some("tiny".into()))
+        .unwrap();
+
+    let tensors = candle_core::safetensors::load(
+        saved.path().join("adapter_model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let a = &tensors["base_model.model.model.layers.1.self_attn.k_proj.lora_A.weight"];
+    let b = &tensors["base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight"];
+    assert_eq!(a.dims(), &[4, 64]);
+    assert_eq!(b.dims(), &[32, 4]);
+    assert_eq!(tensors.len(), 2 * 4 * 2);
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(saved.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["r"], 4);
+
+    let mut reloaded = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    reloaded.load_adapter(saved.path()).unwrap();
+    let after = reloaded.forward(&input, 0).unwrap();
+    assert!(max_abs_diff(&before, &after) < 1e-6);
+}
+
+fn memorisation_set() -> Vec<Vec<Message>> {
+    let qa = [
+        (
+            "what does the order service do",
+            "it locks the stock and grants points after payment",
+        ),
+        (
+            "who refunds a return",
+            "the return service refunds the member",
+        ),
+        (
+            "when does a coupon expire",
+            "a coupon expires after payment",
+        ),
+    ];
+    qa.iter()
+        .map(|(q, a)| {
+            vec![
+                Message::new("system", "you answer about the shop"),
+                Message::new("user", *q),
+                Message::new("assistant", *a),
+            ]
+        })
+        .collect()
+}
+
+fn examples(tok: &Tokenizer) -> Vec<TrainExample> {
+    memorisation_set()
+        .iter()
+        .map(|m| {
+            let (tokens, loss_mask) = tokenize_chat(tok, m).unwrap();
+            TrainExample { tokens, loss_mask }
+        })
+        .collect()
+}
+
+fn memorise_options(epochs: usize) -> TrainOptions {
+    TrainOptions {
+        lora: LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.0,
+            mlp: true,
+        },
+        learning_rate: 1e-2,
+        epochs,
+        accumulation: 1,
+        warmup_steps: 5,
+        checkpoint_every: 0,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn loss_covers_assistant_tokens_and_their_end_token_only() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let (tokens, mask) = tokenize_chat(&tok, &memorisation_set()[1]).unwrap();
+    let trained: Vec<String> = tokens
+        .iter()
+        .zip(&mask)
+        .filter(|(_, m)| **m)
+        .map(|(t, _)| tok.id_to_token(*t).unwrap())
+        .collect();
+    assert_eq!(
+        trained,
+        [
+            "the",
+            "return",
+            "service",
+            "refunds",
+            "the",
+            "member",
+            "<|im_end|>"
+        ]
+    );
+    let text = render_chat(&memorisation_set()[1], false);
+    assert!(text.starts_with("<|im_start|>system\nyou answer about the shop<|im_end|>\n"));
+}
+
+#[test]
+fn training_memorises_and_generation_stops_at_im_end() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let data = examples(&tok);
+    let out = tempfile::tempdir().unwrap();
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let report = train_lora(
+        &mut model,
+        &data,
+        &data,
+        &memorise_options(40),
+        out.path(),
+        false,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let first = report.first_loss.unwrap();
+    let last = report.dev_loss.unwrap();
+    assert!(last <= 0.2 * first, "loss went from {first} to {last}");
+    assert!(out.path().join("adapter_model.safetensors").is_file());
+    let csv = std::fs::read_to_string(out.path().join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + report.steps);
+    assert!(
+        std::fs::read_to_string(out.path().join("loss.svg"))
+            .unwrap()
+            .contains("<polyline")
+    );
+
+    // The trained adapter, loaded from disk and merged, answers a training question and stops.
+    let mut loaded = load_model(dir.path(), Some(out.path()), &Device::Cpu).unwrap();
+    let conversation = &memorisation_set()[0][..2];
+    let options = GenerationOptions {
+        max_tokens: 30,
+        ..GenerationOptions::default()
+    };
+    let generation = loaded.chat(conversation, &options).unwrap();
+    assert_eq!(generation.stop, StopReason::EndToken);
+    assert_eq!(
+        generation.text,
+        "it locks the stock and grants points after payment"
+    );
+}
+
+#[test]
+fn checkpoints_resume_where_training_stopped() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let data = examples(&tok);
+    let out = tempfile::tempdir().unwrap();
+    let mut options = memorise_options(2);
+    options.checkpoint_every = 3;
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let first = train_lora(
+        &mut model,
+        &data,
+        &[],
+        &options,
+        out.path(),
+        false,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(first.steps, 6);
+    assert!(
+        out.path()
+            .join("checkpoint-000006/optimizer.safetensors")
+            .is_file()
+    );
+    assert!(
+        out.path()
+            .join("checkpoint-000006/trainer_state.json")
+            .is_file()
+    );
+
+    options.epochs = 4;
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let mut steps = Vec::new();
+    let resumed = train_lora(
+        &mut model,
+        &data,
+        &[],
+        &options,
+        out.path(),
+        true,
+        None,
+        &mut |s| steps.push(s.step),
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed_from_step, Some(6));
+    assert_eq!(steps, (7..=12).collect::<Vec<_>>());
+    let csv = std::fs::read_to_string(out.path().join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 12);
+}
+
+#[test]
+fn learning_rate_warms_up_then_decays() {
+    let options = TrainOptions {
+        learning_rate: 1.0,
+        warmup_steps: 4,
+        ..TrainOptions::default()
+    };
+    assert!((learning_rate(&options, 0, 20) - 0.25).abs() < 1e-9);
+    assert!((learning_rate(&options, 4, 20) - 1.0).abs() < 1e-9);
+    assert!(learning_rate(&options, 19, 20) < 0.05);
+}
+
+#[test]
+fn jsonl_samples_are_truncated_and_counted() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("train.jsonl");
+    let lines: Vec<String> = memorisation_set()
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"messages": m, "sample_id": format!("s{i}")}).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let loaded = load_examples(&path, &tok, 1000).unwrap();
+    assert_eq!(
+        (loaded.examples.len(), loaded.truncated, loaded.skipped),
+        (3, 0, 0)
+    );
+    // 14 tokens keep the prompt and cut into the first answer: truncated, still trainable.
+    let loaded = load_examples(&path, &tok, 16).unwrap();
+    assert_eq!(loaded.truncated, 3);
+    assert!(loaded.examples.iter().all(|e| e.tokens.len() <= 16));
+}
+
+fn chunk(id: &str, text: &str) -> RetrievedChunk {
+    RetrievedChunk {
+        chunk_id: id.into(),
+        path: "src/Order.java".into(),
+        symbol: "com.acme.Order".into(),
+        start_line: 1,
+        end_line: 3,
+        score: 1.0,
+        text: text.into(),
+    }
+}
+
+#[test]
+fn checker_accepts_grounded_answers_and_rejects_unknown_citations() {
+    let retrieved = vec![chunk(
+        "c0123456789ab",
+        "void cancelOrder(Long orderId) { stock.release(); }",
+    )];
+    let good = check_answer(
+        "`cancelOrder` releases the stock [c0123456789ab].",
+        &retrieved,
+    );
+    assert!(good.valid, "{:?}", good.problems);
+    assert_eq!(good.cited, ["c0123456789ab"]);
+
+    let unknown = check_answer(
+        "It releases stock [c0123456789ab][cffffffffffff].",
+        &retrieved,
+    );
+    assert!(!unknown.valid);
+    assert!(unknown.problems.iter().any(|p| p.contains("cffffffffffff")));
+
+    assert!(!check_answer("It releases stock.", &retrieved).valid);
+    let invented = check_answer("`refundPayment` is called [c0123456789ab].", &retrieved);
+    assert!(!invented.valid);
+}
+
+#[test]
+fn identifiers_split_on_camel_and_snake_case() {
+    assert_eq!(split_identifier("getOrderId"), ["get", "order", "id"]);
+    assert_eq!(
+        split_identifier("MAX_RETRY_COUNT"),
+        ["max", "retry", "count"]
+    );
+    assert_eq!(split_identifier("HTTPServer"), ["http", "server"]);
+}
+
+fn shop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop")
+}
+
+#[test]
+fn bm25_finds_the_chunk_a_question_is_about() {
+    let mut options = IndexOptions::from_project(&shop()).unwrap();
+    options.use_cache = false;
+    let index = index_workspace(&shop(), &options).unwrap();
+    let retrieval = Bm25Index::build(&index);
+    let hits = retrieval.search("how does cancel order work", 5);
+    assert!(!hits.is_empty());
+    assert!(
+        hits[0].symbol.to_lowercase().contains("cancel"),
+        "{:?}",
+        hits[0].symbol
+    );
+}
+
+#[test]
+fn an_ungrounded_model_answers_not_enough_evidence_with_the_retrieved_chunks() {
+    let dir = tiny_model_dir(true);
+    let mut options = IndexOptions::from_project(&shop()).unwrap();
+    options.use_cache = false;
+    let index = index_workspace(&shop(), &options).unwrap();
+    let retrieval = Bm25Index::build(&index);
+    let mut model: LoadedModel = load_model(dir.path(), None, &Device::Cpu).unwrap();
+    assert!(matches!(model.network, Network::Full(_)));
+    let answer_options = acdp::model::answer::AnswerOptions {
+        top_k: 3,
+        generation: GenerationOptions {
+            max_tokens: 8,
+            ..GenerationOptions::default()
+        },
+        ..Default::default()
+    };
+    let answer = acdp::model::answer::answer_question(
+        &mut model,
+        &retrieval,
+        "how does cancel order work",
+        &answer_options,
+    )
+    .unwrap();
+    assert!(!answer.validated);
+    assert_eq!(answer.answer, NOT_ENOUGH_EVIDENCE);
+    assert_eq!(answer.retrieved.len(), 3);
+    assert_eq!(answer.citations.len(), 3);
+    assert!(answer.stats.prompt_tokens > 0);
+}
+
+/// GPT-2's byte-to-character table, as byte-level BPE vocabularies spell bytes.
+fn byte_chars() -> Vec<char> {
+    let mut out = vec!['\0'; 256];
+    let mut extra = 0;
+    for b in 0..256u32 {
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        out[b as usize] = if printable {
+            char::from_u32(b).unwrap()
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).unwrap()
+        };
+    }
+    out
+}
+
+#[test]
+fn a_gguf_style_vocabulary_becomes_a_byte_level_bpe() {
+    let chars = byte_chars();
+    let mut tokens: Vec<String> = chars.iter().map(|c| c.to_string()).collect();
+    let space = chars[b' ' as usize];
+    tokens.push("he".into());
+    tokens.push("hel".into());
+    tokens.push(format!("{space}w"));
+    tokens.push("<|im_end|>".into());
+    let merges = vec!["h e".to_string(), "he l".to_string(), format!("{space} w")];
+    let mut types = vec![1; tokens.len()];
+    *types.last_mut().unwrap() = 3;
+    let tok = acdp::model::tokenizer::tokenizer_from_vocab(&tokens, &merges, &types).unwrap();
+    let text = "hello world<|im_end|>";
+    let encoding = tok.encode(text, false).unwrap();
+    assert_eq!(encoding.get_ids()[0], 257); // "hel"
+    assert_eq!(*encoding.get_ids().last().unwrap(), 259); // <|im_end|> as one token
+    assert_eq!(tok.decode(encoding.get_ids(), false).unwrap(), text);
+}
