@@ -12,8 +12,9 @@ use acdp::analysis::analyze;
 use acdp::config::ProjectConfig;
 use acdp::dataset::sample::SampleLanguage;
 use acdp::dataset::{DatasetOptions, SplitOptions, build_dataset, repo_info, write_dataset};
-use acdp::generate::{OfflineOptions, generate_offline, generated_chunks};
-use acdp::index::index_workspace;
+use acdp::generate::llm::{LlmConfig, generate_with_llm};
+use acdp::generate::{OfflineOptions, generate_offline, generated_chunks, write_offline};
+use acdp::index::{index_workspace, write_atomic};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,6 +43,11 @@ pub struct PipelineArgs {
     /// Cite generated code (MyBatis Generator output) as evidence too.
     #[arg(long)]
     pub include_generated: bool,
+    /// Write answers and designs with the LLM endpoint of `[llm]` in acdp.toml (or
+    /// ACDP_LLM_BASE_URL / ACDP_LLM_MODEL) instead of the offline generator. Replies are cached
+    /// under <repo>/.acdp/llm-cache, so a rerun does not pay twice.
+    #[arg(long)]
+    pub llm: bool,
     /// Share of samples for the dev split.
     #[arg(long, default_value_t = 0.1)]
     pub dev: f64,
@@ -147,7 +153,47 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         include_generated: settings.include_generated,
         requirements,
     };
-    let samples = generate_offline(&index, &analysis, &generated, &offline, &repo);
+    let samples = if args.llm {
+        let requests: Vec<_> = write_offline(&index, &analysis, &generated, &offline)
+            .into_iter()
+            .map(|w| w.request)
+            .collect();
+        let config = LlmConfig::from_settings(&config.llm);
+        bar.set_message(format!(
+            "{} requests to {} ({})",
+            requests.len(),
+            config.base_url,
+            config.model
+        ));
+        let cache_dir = args
+            .repo
+            .join(&options.settings.state_dir)
+            .join("llm-cache");
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let (samples, report) =
+            runtime.block_on(generate_with_llm(requests, &config, &cache_dir, &repo));
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+        write_atomic(
+            &args.out.join("llm_report.json"),
+            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+        )
+        .context("cannot write llm_report.json")?;
+        eprintln!(
+            "{:>9} {} requests, {} from cache, {} answered, {} rejected ({:?}), {} + {} tokens",
+            "llm",
+            report.requests,
+            report.cache_hits,
+            samples.len(),
+            report.rejected.values().sum::<usize>(),
+            report.rejected,
+            report.prompt_tokens,
+            report.completion_tokens
+        );
+        samples
+    } else {
+        generate_offline(&index, &analysis, &generated, &offline, &repo)
+    };
     finish(bar, format!("{} candidate samples", samples.len()));
 
     let bar = stage("dataset");
