@@ -686,3 +686,89 @@ fn a_gguf_style_vocabulary_becomes_a_byte_level_bpe() {
     assert_eq!(*encoding.get_ids().last().unwrap(), 259); // <|im_end|> as one token
     assert_eq!(tok.decode(encoding.get_ids(), false).unwrap(), text);
 }
+
+#[test]
+fn train_and_ask_commands_drive_the_library() {
+    let dir = tiny_model_dir(true);
+    let data = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = memorisation_set()
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"messages": m, "sample_id": format!("s{i}")}).to_string())
+        .collect();
+    std::fs::write(data.path().join("train.jsonl"), lines.join("\n")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let acdp = env!("CARGO_BIN_EXE_acdp");
+    let train = std::process::Command::new(acdp)
+        .args([
+            "train",
+            "--epochs",
+            "2",
+            "--accum",
+            "2",
+            "--checkpoint-every",
+            "1",
+        ])
+        .arg("--model")
+        .arg(dir.path())
+        .arg("--data")
+        .arg(data.path())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&train.stdout).unwrap();
+    assert_eq!(report["steps"], 3);
+    assert!(out.path().join("adapter_config.json").is_file());
+    assert!(
+        out.path()
+            .join("checkpoint-000003/adapter_model.safetensors")
+            .is_file()
+    );
+
+    let ask = std::process::Command::new(acdp)
+        .args([
+            "ask",
+            "--json",
+            "--max-tokens",
+            "4",
+            "--no-cache",
+            "--top-k",
+            "2",
+        ])
+        .arg("--model")
+        .arg(dir.path())
+        .arg("--adapter")
+        .arg(out.path())
+        .arg("--repo")
+        .arg(shop())
+        .arg("how does cancel order work")
+        .output()
+        .unwrap();
+    assert!(
+        ask.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ask.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    assert_eq!(answer["validated"], false);
+    assert_eq!(answer["answer"], NOT_ENOUGH_EVIDENCE);
+    assert_eq!(answer["retrieved"].as_array().unwrap().len(), 2);
+    let citation = &answer["citations"][0];
+    assert!(citation["chunk_id"].as_str().unwrap().starts_with('c'));
+    assert!(citation["path"].as_str().unwrap().ends_with(".java"));
+    assert!(citation["start_line"].as_u64().unwrap() >= 1);
+    for key in [
+        "prompt_tokens",
+        "prompt_tokens_per_s",
+        "generated_tokens",
+        "generated_tokens_per_s",
+    ] {
+        assert!(answer["stats"][key].is_number(), "stats.{key}");
+    }
+}

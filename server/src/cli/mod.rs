@@ -1,10 +1,12 @@
 //! Subcommands of `acdp`, one module each; each turns flags into library calls and prints.
 
 mod analyze;
+mod ask;
 mod bench;
 mod index;
 mod lsp;
 mod pipeline;
+mod train;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +34,10 @@ enum Command {
     Pipeline(pipeline::PipelineArgs),
     /// Re-check an existing dataset against the current code; list stale samples.
     Validate(validate::ValidateArgs),
+    /// Fine-tune LoRA adapters on an exported dataset.
+    Train(train::TrainArgs),
+    /// Answer a question about a repository, citing its code.
+    Ask(ask::AskArgs),
     /// Run the language server on stdio.
     Lsp(lsp::LspArgs),
     /// Measure indexing speed on a fixture and on generated repositories.
@@ -50,6 +56,8 @@ pub fn run() -> ExitCode {
             Err(err) => Err(err),
         },
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Ask(args) => ask::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
