@@ -7,12 +7,13 @@ export ACDP_REPO="$REPO"
 EDITOR_TESTS="$REPO/tests/editors"
 VENV="${ACDP_EDITOR_VENV:-$REPO/target/editor-venv}"
 
+# Without ACDP_BIN: `cargo build` of the repository (a no-op when up to date).
 ensure_acdp_bin() {
-  export ACDP_BIN="${ACDP_BIN:-$REPO/target/debug/acdp}"
-  if [ ! -x "$ACDP_BIN" ]; then
-    echo "editors: building $ACDP_BIN (cargo build)" >&2
-    (cd "$REPO" && cargo build --locked --bin acdp)
+  if [ -z "${ACDP_BIN:-}" ]; then
+    (cd "$REPO" && cargo build --locked --quiet --bin acdp)
+    export ACDP_BIN="$REPO/target/debug/acdp"
   fi
+  [ -x "$ACDP_BIN" ] || { echo "editors: ACDP_BIN=$ACDP_BIN is not an executable" >&2; return 1; }
 }
 
 # Creates the venv and installs requirements.txt once; reinstalls only when it changed.
