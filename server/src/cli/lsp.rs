@@ -21,7 +21,12 @@ pub fn run(args: LspArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve_stdio(ServeOptions {
+    let served = runtime.block_on(serve_stdio(ServeOptions {
         log_file: args.log_file,
-    }))
+    }));
+    // tokio reads stdin on a blocking thread that stays parked in `read` until the client
+    // closes the pipe; dropping the runtime would wait for it, so after `exit` the process
+    // would live on. Leave that thread behind instead: the process ends right away.
+    runtime.shutdown_background();
+    served
 }

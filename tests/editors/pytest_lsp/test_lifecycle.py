@@ -3,8 +3,6 @@
 
 import time
 
-import pytest
-
 from conftest import RawSession
 
 
@@ -27,11 +25,6 @@ def test_eof_without_shutdown_ends_with_status_1(shop):
     assert session.server.wait(timeout=60) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="acdp lsp reads stdin with tokio::io::stdin, whose blocking read keeps the runtime "
-    "alive after `exit`: the process ends only when the client also closes stdin",
-)
 def test_exit_ends_the_process_while_stdin_is_still_open(shop):
     session = shut_down(shop)
     try:
