@@ -153,6 +153,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         include_generated: settings.include_generated,
         requirements,
     };
+    let mut llm_report = None;
     let samples = if args.llm {
         let requests: Vec<_> = write_offline(&index, &analysis, &generated, &offline)
             .into_iter()
@@ -172,13 +173,6 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         let (samples, report) =
             runtime.block_on(generate_with_llm(requests, &config, &cache_dir, &repo));
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("cannot create {}", args.out.display()))?;
-        write_atomic(
-            &args.out.join("llm_report.json"),
-            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
-        )
-        .context("cannot write llm_report.json")?;
         eprintln!(
             "{:>9} {} requests, {} from cache, {} answered, {} rejected ({:?}), {} + {} tokens",
             "llm",
@@ -190,6 +184,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
             report.prompt_tokens,
             report.completion_tokens
         );
+        llm_report = Some(report);
         samples
     } else {
         generate_offline(&index, &analysis, &generated, &offline, &repo)
@@ -234,6 +229,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         .canonicalize()
         .unwrap_or_else(|_| args.repo.clone());
     let files = write_dataset(&args.out, &repo_root, &dataset)?;
+    // After the dataset, so a run killed before the export leaves the previous run's report
+    // beside the previous run's dataset.
+    if let Some(report) = &llm_report {
+        write_atomic(
+            &args.out.join("llm_report.json"),
+            (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+        )
+        .context("cannot write llm_report.json")?;
+    }
     finish(bar, format!("{} files in {}", files, args.out.display()));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

@@ -1,14 +1,27 @@
-//! Writing a finished [`Dataset`] to a folder, every file atomically and `manifest.json` last
-//! (its presence says the output is complete), and naming the repository samples come from.
+//! Writing a finished [`Dataset`] to a folder, and naming the repository samples come from.
 //! Shared by `acdp pipeline` and the language server's `acdp.exportDataset`.
+//!
+//! Crash safety (`kill -9` at any moment): every file, the manifest included, is first written
+//! and fsynced under a hidden staging name (`.acdp-staging-*`) next to its final name, so while
+//! the slow part runs the previous dataset stays whole. Then `manifest.json` is removed, the
+//! staged files are renamed over the final names, the new `manifest.json` is renamed last, and
+//! the folders are fsynced. A folder with a `manifest.json` holds one complete dataset; no final
+//! name ever holds a torn file; a run killed during the renames leaves a folder without
+//! `manifest.json` (incomplete, and said so) that the next run completes. Staged files left by
+//! a killed run are removed by the next write.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::sample::RepoInfo;
 use super::{Dataset, SCHEMA_VERSION, export, stats};
-use crate::index::write_atomic;
+
+/// Prefix of the hidden files a write stages its output in before renaming them into place.
+pub const STAGING_PREFIX: &str = ".acdp-staging-";
+/// Written last; its presence says the folder holds one complete dataset.
+const MANIFEST: &str = "manifest.json";
 
 /// Why the dataset could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -33,43 +46,83 @@ pub enum WriteError {
 /// Writes `samples.jsonl`, `rejected.jsonl`, the exports, `stats.json`, `stats.md` and
 /// `manifest.json` under `out`; returns how many files were written.
 pub fn write_dataset(out: &Path, repo_root: &Path, dataset: &Dataset) -> Result<usize, WriteError> {
-    let write = |relative: &str, content: &[u8]| -> Result<(), WriteError> {
-        let path = out.join(relative);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
-                path: dir.to_owned(),
+    let (files, manifest) = render_dataset(repo_root, dataset)?;
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| WriteError::Write { path, source }
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let subdirs = files.iter().filter_map(|(relative, _)| {
+        let dir = out.join(relative).parent()?.to_owned();
+        Some(dir)
+    });
+    for dir in std::iter::once(out.to_owned()).chain(subdirs) {
+        if !dirs.contains(&dir) {
+            std::fs::create_dir_all(&dir).map_err(|source| WriteError::CreateDir {
+                path: dir.clone(),
                 source,
             })?;
+            remove_staged(&dir);
+            dirs.push(dir);
         }
-        write_atomic(&path, content).map_err(|source| WriteError::Write { path, source })
-    };
+    }
+    let mut staged = Vec::with_capacity(files.len() + 1);
+    for (relative, content) in &files {
+        let path = out.join(relative);
+        let tmp = stage(&path, content).map_err(write_error(&path))?;
+        staged.push((path, tmp));
+    }
+    let manifest_path = out.join(MANIFEST);
+    let manifest = stage(&manifest_path, &manifest).map_err(write_error(&manifest_path))?;
+    // From here on only renames: the folder is without a manifest for as long as they take.
+    match std::fs::remove_file(&manifest_path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(write_error(&manifest_path)(err)),
+    }
+    staged.push((manifest_path, manifest));
+    for (path, tmp) in staged {
+        tmp.persist(&path)
+            .map_err(|err| write_error(&path)(err.error))?;
+    }
+    for dir in dirs.iter().rev() {
+        sync_dir(dir).map_err(write_error(dir))?;
+    }
+    Ok(files.len() + 1)
+}
+
+/// A dataset file: its path relative to the output folder and its bytes.
+type RenderedFile = (String, Vec<u8>);
+
+/// Every file of the dataset, then the manifest that lists them.
+fn render_dataset(
+    repo_root: &Path,
+    dataset: &Dataset,
+) -> Result<(Vec<RenderedFile>, Vec<u8>), WriteError> {
     let json = |what: &'static str| move |source| WriteError::Json { what, source };
-    let mut names = Vec::new();
+    let mut files: Vec<RenderedFile> = Vec::new();
     let mut samples = String::new();
     for sample in &dataset.samples {
         samples.push_str(&serde_json::to_string(sample).map_err(json("a sample"))?);
         samples.push('\n');
     }
-    write("samples.jsonl", samples.as_bytes())?;
-    names.push("samples.jsonl".to_owned());
+    files.push(("samples.jsonl".to_owned(), samples.into_bytes()));
     let mut rejected = String::new();
     for report in &dataset.rejected {
         rejected.push_str(&serde_json::to_string(report).map_err(json("a rejection"))?);
         rejected.push('\n');
     }
-    write("rejected.jsonl", rejected.as_bytes())?;
-    names.push("rejected.jsonl".to_owned());
+    files.push(("rejected.jsonl".to_owned(), rejected.into_bytes()));
     for file in export::export_all(&dataset.samples, &dataset.assignment) {
-        write(&file.path, file.content.as_bytes())?;
-        names.push(file.path);
+        files.push((file.path, file.content.into_bytes()));
     }
     let stats_json = serde_json::to_string_pretty(&dataset.stats).map_err(json("the stats"))?;
-    write("stats.json", (stats_json + "\n").as_bytes())?;
-    write(
-        "stats.md",
-        stats::render_markdown(&dataset.stats).as_bytes(),
-    )?;
-    names.extend(["stats.json".to_owned(), "stats.md".to_owned()]);
+    files.push(("stats.json".to_owned(), (stats_json + "\n").into_bytes()));
+    files.push((
+        "stats.md".to_owned(),
+        stats::render_markdown(&dataset.stats).into_bytes(),
+    ));
+    let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
     let manifest = json!({
         "schema_version": SCHEMA_VERSION,
         "repo": repo_root.display().to_string(),
@@ -78,8 +131,42 @@ pub fn write_dataset(out: &Path, repo_root: &Path, dataset: &Dataset) -> Result<
         "files": names,
     });
     let manifest = serde_json::to_string_pretty(&manifest).map_err(json("the manifest"))?;
-    write("manifest.json", (manifest + "\n").as_bytes())?;
-    Ok(names.len() + 1)
+    Ok((files, (manifest + "\n").into_bytes()))
+}
+
+/// Writes `content` to a hidden file beside `path` and fsyncs it; renaming it is the caller's.
+fn stage(path: &Path, content: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(STAGING_PREFIX);
+    // Temporary files are private (0600); a dataset is meant to be read like any other file.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(content)?;
+    tmp.as_file().sync_all()?;
+    Ok(tmp)
+}
+
+/// Removes staged files a killed write left in `dir` (best effort: they are hidden leftovers).
+fn remove_staged(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(STAGING_PREFIX)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Makes the renames in `dir` durable (a crash of the machine, not only of the process).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The repository's folder name and git revision (read from `.git` without running git).

@@ -303,7 +303,7 @@ pub fn save_peft_adapter(
         source,
     })?;
     super::write_file(&dir.join("adapter_config.json"), &json)?;
-    candle_core::safetensors::save(tensors, dir.join("adapter_model.safetensors"))?;
+    super::save_tensors(tensors, &dir.join("adapter_model.safetensors"))?;
     Ok(())
 }
 

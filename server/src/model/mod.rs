@@ -70,11 +70,33 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) 
     })
 }
 
+/// Writes `bytes` atomically (temporary file, fsync, rename): a killed run leaves the old
+/// file or the new one, never a torn one.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| ModelError::Io {
+    crate::index::write_atomic(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Saves `tensors` as safetensors at `path` atomically, like [`write_file`].
+pub(crate) fn save_tensors(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".acdp-tmp-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    candle_core::safetensors::save(tensors, tmp.path())?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|err| io(err.error))?;
+    Ok(())
 }
 
 /// The device models run on: the first CUDA GPU when built with `cuda` and one is present.

@@ -3,7 +3,9 @@
 //! AdamW (our own, so its moments can be checkpointed) with linear warmup and linear or cosine
 //! decay, gradient accumulation over samples, a maximum length (longer samples are truncated
 //! and counted), loss on assistant tokens only. Checkpoints hold the adapter, the optimizer
-//! state and the data position; `resume` continues from the latest one.
+//! state and the data position; `resume` continues from the latest one. Every file is written
+//! atomically and a checkpoint folder appears whole (staged, then renamed), so `kill -9` at any
+//! moment leaves the earlier checkpoints usable and a `--resume` run continues from the last.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -251,6 +253,7 @@ pub fn train_lora(
         path: out.to_path_buf(),
         source,
     })?;
+    remove_checkpoint_staging(out);
     let accumulation = options.accumulation.max(1);
     let total_samples = examples.len() * options.epochs.max(1);
     let total_steps = total_samples.div_ceil(accumulation);
@@ -376,6 +379,9 @@ pub fn mean_loss(model: &mut Qwen2Model, examples: &[TrainExample]) -> Result<Op
     Ok((n > 0).then(|| sum / n as f64))
 }
 
+/// Writes `checkpoint-NNNNNN` into `out`: the files go into a hidden staging folder that is
+/// renamed into place once complete, so a checkpoint folder is always whole (a run killed
+/// while saving leaves the previous checkpoints as they were).
 fn save_checkpoint(
     model: &Qwen2Model,
     optimizer: &AdamW,
@@ -384,13 +390,55 @@ fn save_checkpoint(
     base_model: Option<String>,
 ) -> Result<()> {
     let dir = out.join(format!("checkpoint-{:06}", state.step));
-    model.save_adapter(&dir, base_model)?;
-    candle_core::safetensors::save(&optimizer.tensors(), dir.join("optimizer.safetensors"))?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ModelError::Io { path, source }
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(CHECKPOINT_STAGING)
+        .tempdir_in(out)
+        .map_err(io(out))?;
+    model.save_adapter(staging.path(), base_model)?;
+    super::save_tensors(
+        &optimizer.tensors(),
+        &staging.path().join("optimizer.safetensors"),
+    )?;
     let json = serde_json::to_vec_pretty(state).map_err(|source| ModelError::Json {
         path: dir.join("trainer_state.json"),
         source,
     })?;
-    super::write_file(&dir.join("trainer_state.json"), &json)
+    super::write_file(&staging.path().join("trainer_state.json"), &json)?;
+    sync_dir(staging.path()).map_err(io(staging.path()))?;
+    if dir.exists() {
+        // A checkpoint of the same step from an earlier run that was not resumed.
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    std::fs::rename(staging.keep(), &dir).map_err(io(&dir))?;
+    sync_dir(out).map_err(io(out))
+}
+
+/// Prefix of the hidden folder a checkpoint is written into before it is renamed into place.
+const CHECKPOINT_STAGING: &str = ".checkpoint-staging-";
+
+/// Removes staging folders a killed run left in `out` (best effort: they are hidden leftovers).
+fn remove_checkpoint_staging(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(CHECKPOINT_STAGING)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Makes renames in `dir` durable across a crash of the machine, not only of the process.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The checkpoint directory with the highest step in `out`, if any.

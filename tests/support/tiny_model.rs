@@ -1,0 +1,172 @@
+//! A tiny random Qwen2 (2 layers, hidden 64) and a word-level tokenizer over [`WORDS`], written
+//! as `model.safetensors` + `config.json` + `tokenizer.json`: enough for the model code and
+//! `acdp train` to run end to end in milliseconds, with no download.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use acdp::model::SplitMix64;
+use candle_core::{DType, Device, Tensor};
+
+pub const WORDS: &[&str] = &[
+    "system",
+    "user",
+    "assistant",
+    "you",
+    "answer",
+    "about",
+    "the",
+    "shop",
+    "what",
+    "does",
+    "order",
+    "service",
+    "cancel",
+    "coupon",
+    "points",
+    "stock",
+    "return",
+    "it",
+    "releases",
+    "restores",
+    "refunds",
+    "expires",
+    "grants",
+    "locks",
+    "member",
+    "after",
+    "payment",
+    "a",
+    "an",
+    "and",
+    "of",
+    "to",
+    "when",
+    "who",
+    "how",
+    "many",
+];
+pub const SPECIAL: &[&str] = &["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// A word-level tokenizer over [`WORDS`], with the ChatML special tokens.
+pub fn tiny_tokenizer_json() -> serde_json::Value {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("[UNK]".into(), 0.into());
+    let mut added = Vec::new();
+    for (i, token) in SPECIAL.iter().enumerate() {
+        let id = i + 1;
+        vocab.insert(token.to_string(), id.into());
+        added.push(
+            serde_json::json!({"id": id, "content": token, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}),
+        );
+    }
+    for (i, word) in WORDS.iter().enumerate() {
+        vocab.insert(word.to_string(), (i + 1 + SPECIAL.len()).into());
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    })
+}
+
+pub fn vocab_size() -> usize {
+    1 + SPECIAL.len() + WORDS.len()
+}
+
+pub fn tiny_config(tie: bool) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+        "vocab_size": vocab_size(), "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 256, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": tie, "sliding_window": null, "use_sliding_window": false,
+        "hidden_act": "silu", "torch_dtype": "float32",
+    })
+}
+
+pub fn random(shape: &[usize], std: f32, rng: &mut SplitMix64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.normal() * std).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor")
+}
+
+/// Writes a tiny random Qwen2 checkpoint into `dir`.
+pub fn write_tiny_model(dir: &Path, tie: bool, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let (v, h, i, kv) = (vocab_size(), 64, 128, 2 * 16);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    t.insert(
+        "model.embed_tokens.weight".into(),
+        random(&[v, h], 1.0, &mut rng),
+    );
+    for l in 0..2 {
+        let p = format!("model.layers.{l}");
+        let w = 0.12;
+        t.insert(
+            format!("{p}.self_attn.q_proj.weight"),
+            random(&[h, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.q_proj.bias"),
+            random(&[h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.k_proj.weight"),
+            random(&[kv, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.k_proj.bias"),
+            random(&[kv], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.v_proj.weight"),
+            random(&[kv, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.v_proj.bias"),
+            random(&[kv], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.self_attn.o_proj.weight"),
+            random(&[h, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.gate_proj.weight"),
+            random(&[i, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.up_proj.weight"),
+            random(&[i, h], w, &mut rng),
+        );
+        t.insert(
+            format!("{p}.mlp.down_proj.weight"),
+            random(&[h, i], 0.09, &mut rng),
+        );
+        t.insert(
+            format!("{p}.input_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+        );
+        t.insert(
+            format!("{p}.post_attention_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+        );
+    }
+    t.insert(
+        "model.norm.weight".into(),
+        Tensor::ones(h, DType::F32, &Device::Cpu).unwrap(),
+    );
+    if !tie {
+        t.insert("lm_head.weight".into(), random(&[v, h], 0.5, &mut rng));
+    }
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).expect("save weights");
+    std::fs::write(dir.join("config.json"), tiny_config(tie).to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        tiny_tokenizer_json().to_string(),
+    )
+    .unwrap();
+}
