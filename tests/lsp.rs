@@ -937,3 +937,155 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
 
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }
+
+/// A 128-line service: small enough that 1,000 edits stay quick in a debug build.
+const LOAD_FILE: &str = "src/main/java/com/acme/shop/order/service/impl/OmsOrderServiceImpl.java";
+
+/// Issue #8, point 5: 1,000 rapid incremental edits (`ACDP_LOAD_EDITS` raises it) with hovers
+/// and code actions sent between them without waiting. Every request is answered, and every
+/// hundred edits, and at the end for every chunk, the server's chunks equal a cold parse of the
+/// text the test holds: no update is lost or reordered under load.
+#[test]
+fn a_thousand_edits_among_hovers_and_code_actions_lose_no_update() {
+    let total: usize = std::env::var("ACDP_LOAD_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let repo = copy_shop();
+    let root = repo.path();
+    let mut client = start(root);
+    initialize(&mut client, root, Value::Null);
+    let doc = uri(root, LOAD_FILE);
+    let mut text = open(&mut client, root, LOAD_FILE);
+    let mut parser = java::new_parser();
+    let mut edits = Edits { state: 17 };
+    let mut pending = Vec::new();
+    let mut checked = 0;
+
+    for step in 0..total {
+        let (start, end, insert) = edits.next(&text, step);
+        let range = json!({"start": position_of(&text, start), "end": position_of(&text, end)});
+        text.replace_range(start..end, &insert);
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": doc, "version": step + 2},
+                "contentChanges": [{"range": range, "text": insert}]
+            }),
+        );
+        // Requests at random places, not awaited: they race the edits that follow.
+        let mut at = edits.next_u32(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let position = position_of(&text, at);
+        if step % 10 == 0 {
+            let id = client.send_request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": doc}, "position": position}),
+            );
+            pending.push((id, "hover"));
+        }
+        if step % 10 == 5 {
+            let id = client.send_request(
+                "textDocument/codeAction",
+                json!({
+                    "textDocument": {"uri": doc},
+                    "range": {"start": position, "end": position},
+                    "context": {"diagnostics": []}
+                }),
+            );
+            pending.push((id, "codeAction"));
+        }
+        // Every hundred edits, wait: hover and acdp/chunk must see exactly this text.
+        if step % 100 == 99 {
+            let (fresh, _) = chunk_source(&mut parser, Language::Java, LOAD_FILE, &text);
+            let expected = fresh
+                .iter()
+                .filter(|c| c.start_byte <= at && at <= c.end_byte)
+                .min_by_key(|c| c.end_byte - c.start_byte);
+            let answer = client.call(
+                "acdp/chunk",
+                json!({"uri": doc, "position": position_of(&text, at)}),
+            );
+            let hover = client.call(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": doc}, "position": position_of(&text, at)}),
+            );
+            match expected {
+                Some(chunk) => {
+                    assert_eq!(
+                        answer,
+                        expected_chunk(root, &text, chunk, json!(step + 2)),
+                        "after edit {step}"
+                    );
+                    let markdown = hover["contents"]["value"].as_str().unwrap_or_default();
+                    assert!(
+                        markdown.contains(chunk.chunk_id.as_str()),
+                        "after edit {step}: hover {hover}"
+                    );
+                }
+                None => assert_eq!(answer, Value::Null, "after edit {step}"),
+            }
+            checked += 1;
+        }
+    }
+
+    // Every request got an answer, none an error.
+    let (mut hovers, mut actions) = (0, 0);
+    for (id, method) in pending {
+        let response = client.response(id);
+        assert!(
+            response.get("error").is_none(),
+            "{method} {id} failed: {response}"
+        );
+        let result = &response["result"];
+        if method == "hover" {
+            hovers += 1;
+            assert!(
+                result.is_null() || result["contents"]["value"].is_string(),
+                "hover {id}: {result}"
+            );
+        } else {
+            actions += 1;
+            assert!(
+                result.is_null() || result.is_array(),
+                "codeAction {id}: {result}"
+            );
+        }
+    }
+    assert!(hovers >= total / 10 && actions >= total / 10 && checked == total / 100);
+
+    // The final text: every chunk of a cold parse, as the server has it.
+    let (fresh, _) = chunk_source(&mut parser, Language::Java, LOAD_FILE, &text);
+    assert!(
+        fresh.len() > 10,
+        "the file kept its methods: {}",
+        fresh.len()
+    );
+    for chunk in &fresh {
+        let mut probe = chunk.start_byte + 1;
+        while !text.is_char_boundary(probe) {
+            probe += 1;
+        }
+        let innermost = fresh
+            .iter()
+            .filter(|c| c.start_byte <= probe && probe <= c.end_byte)
+            .min_by_key(|c| c.end_byte - c.start_byte)
+            .unwrap();
+        let answer = client.call(
+            "acdp/chunk",
+            json!({"uri": doc, "position": position_of(&text, probe)}),
+        );
+        assert_eq!(
+            answer,
+            expected_chunk(root, &text, innermost, json!(total + 1))
+        );
+    }
+    eprintln!(
+        "load: {total} edits, {hovers} hovers and {actions} code actions in flight, \
+         {checked} synchronous checks, {} chunks at the end",
+        fresh.len()
+    );
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}

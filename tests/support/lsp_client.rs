@@ -22,6 +22,8 @@ pub struct LspClient {
     next_id: i64,
     /// Notifications and requests from the server, in arrival order.
     pub received: Vec<Value>,
+    /// Responses that arrived while another one was awaited, by request id.
+    responses: std::collections::HashMap<i64, Value>,
 }
 
 impl LspClient {
@@ -53,6 +55,7 @@ impl LspClient {
             incoming: rx,
             next_id: 1,
             received: Vec::new(),
+            responses: std::collections::HashMap::new(),
         }
     }
 
@@ -95,12 +98,22 @@ impl LspClient {
         response["result"].clone()
     }
 
-    /// Waits for the response to request `id`, handling everything that arrives before it.
+    /// Waits for the response to request `id`, handling everything that arrives before it;
+    /// responses to other requests are kept for their own `response` call.
     pub fn response(&mut self, id: i64) -> Value {
+        if let Some(found) = self.responses.remove(&id) {
+            return found;
+        }
         loop {
             let message = self.next_message();
-            if message.get("method").is_none() && message["id"] == json!(id) {
+            if message.get("method").is_some() {
+                continue;
+            }
+            if message["id"] == json!(id) {
                 return message;
+            }
+            if let Some(other) = message["id"].as_i64() {
+                self.responses.insert(other, message);
             }
         }
     }
