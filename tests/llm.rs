@@ -31,6 +31,8 @@ struct Reply {
     body: String,
     /// Waits this long before answering (longer than the client's timeout: a timeout).
     delay: Duration,
+    /// Sends only this many bytes of the body, then closes (a reply cut off in transit).
+    cut_at: Option<usize>,
 }
 
 /// Answers a request body, given how many requests of the same scenario came before.
@@ -131,12 +133,12 @@ async fn serve(
         500 => "Internal Server Error",
         _ => "Error",
     };
+    let sent = &reply.body[..reply.cut_at.unwrap_or(reply.body.len())];
     let response = format!(
         "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{}",
+         connection: close\r\n\r\n{sent}",
         reply.status,
         reply.body.len(),
-        reply.body
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
@@ -183,6 +185,7 @@ fn completion(content: &str, finish_reason: &str) -> Reply {
         status: 200,
         body: body.to_string(),
         delay: Duration::ZERO,
+        cut_at: None,
     }
 }
 
@@ -193,6 +196,7 @@ fn error(status: u16) -> Reply {
         status,
         body: body.to_string(),
         delay: Duration::ZERO,
+        cut_at: None,
     }
 }
 
@@ -630,4 +634,299 @@ async fn a_server_without_json_schema_gets_json_object_after_one_rejection() {
     );
     let (kept, _) = keep_valid(samples, &index, &ValidationOptions::default(), &mut report);
     assert_eq!(kept.len(), 2);
+}
+
+/// A 200 whose body is the given text, not a chat completion.
+fn raw_ok(body: &str) -> Reply {
+    Reply {
+        status: 200,
+        body: body.to_owned(),
+        delay: Duration::ZERO,
+        cut_at: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_and_api_faults_are_retried_or_rejected_and_never_become_samples() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let script: Script = Arc::new(move |body, attempt| {
+        let cut = |reply: Reply| Reply {
+            cut_at: Some(reply.body.len() / 2),
+            ..reply
+        };
+        let no_choices = json!({"id": "x", "object": "chat.completion", "created": 0,
+            "model": "fake-model", "choices": []});
+        let null_content = json!({"id": "x", "object": "chat.completion", "created": 0,
+            "model": "fake-model", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": null}}]});
+        match scenario_of(body).as_str() {
+            "valid" => completion(&valid, "stop"),
+            // The HTTP body ends before its Content-Length: a transport error, retried.
+            "cut-once" if attempt == 0 => cut(completion(&valid, "stop")),
+            "cut-once" => completion(&valid, "stop"),
+            "cut-always" => cut(completion(&valid, "stop")),
+            "html" => raw_ok("<html><body>502 Bad Gateway</body></html>"),
+            "not-a-completion" => raw_ok(r#"{"result": "The service stores the order."}"#),
+            "no-choices" => raw_ok(&no_choices.to_string()),
+            "null-content" => raw_ok(&null_content.to_string()),
+            "slow-always" => Reply {
+                delay: Duration::from_secs(3),
+                ..completion(&valid, "stop")
+            },
+            "rate-limited-always" => error(429),
+            other => panic!("unscripted scenario {other}"),
+        }
+    });
+    let server = FakeServer::start(script).await;
+    let names = [
+        "valid",
+        "cut-once",
+        "cut-always",
+        "html",
+        "not-a-completion",
+        "no-choices",
+        "null-content",
+        "slow-always",
+        "rate-limited-always",
+    ];
+    let requests: Vec<_> = names
+        .iter()
+        .map(|name| request(name, Task::Qa, SampleLanguage::En, &evidence))
+        .collect();
+    let settings = LlmSettings {
+        max_retries: 1,
+        ..test_settings()
+    };
+    let config = config(&server.base_url(), settings);
+    let cache = work.path().join("llm-cache");
+
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo()).await;
+
+    let produced: Vec<String> = samples.iter().map(scenario_of_sample).collect();
+    assert_eq!(produced, ["valid", "cut-once"], "only whole, valid replies");
+    assert_eq!(report.successes, 2);
+    assert_eq!(
+        report.rejected,
+        counts(&[
+            ("connection", 1),
+            ("malformed_response", 2),
+            ("refused", 2),
+            ("timeout", 1),
+            ("http_429", 1),
+        ])
+    );
+    // One retry each for the cut replies, the slow one and the rate-limited one.
+    assert_eq!(
+        report.retries_by_cause,
+        counts(&[("connection", 2), ("timeout", 1), ("http_429", 1)])
+    );
+    // 9 first asks + 4 retries.
+    assert_eq!(server.requests(), 13);
+    assert_eq!(report.http_requests, 13);
+    for sample in &samples {
+        assert!(validate_sample(sample, &index, &ValidationOptions::default()).passed);
+    }
+
+    // What failed in transit is not cached: a rerun asks again for exactly those.
+    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo()).await;
+    assert_eq!(again, samples);
+    assert_eq!(rerun.rejected, report.rejected);
+    let asked_again = server.requests() - 13;
+    // cut-always, html, not-a-completion, slow-always, rate-limited-always: 5 first asks + 3
+    // retries; the cached replies (valid, cut-once, no-choices, null-content) are not asked.
+    assert_eq!(asked_again, 8);
+}
+
+/// The fault a request gets in the end-to-end run, from its question (so its re-ask gets the
+/// same one): a spread over every kind, decided by a fixed hash.
+fn fault_of(body: &Value) -> &'static str {
+    let text = user_text(body);
+    let hash = blake3::hash(text.as_bytes());
+    match hash.as_bytes()[0] % 7 {
+        0 | 1 => "valid",
+        2 => "server-error-once",
+        3 => "malformed",
+        4 => "truncated",
+        5 => "wrong-schema",
+        _ => "cut-always",
+    }
+}
+
+/// Marks the content of every faulty reply, so the test can look for it in samples.jsonl.
+const FAULT_MARK: &str = "FAULTY-OUTPUT";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_with_a_faulty_endpoint_counts_the_faults_and_writes_only_valid_samples() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let first_asks: Arc<Mutex<BTreeMap<String, &'static str>>> = Arc::default();
+    let seen = first_asks.clone();
+    let script: Script = Arc::new(move |body, _| {
+        let ids: Vec<String> = body["response_format"]["json_schema"]["schema"]["properties"]
+            ["trace"]["items"]["properties"]["evidence"]["items"]["enum"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let is_design = body["response_format"]["json_schema"]["schema"]["properties"]
+            .get("components")
+            .is_some();
+        let fault = if is_design { "design" } else { fault_of(body) };
+        let mut asks = seen.lock().unwrap();
+        let again = asks.insert(user_text(body), fault).is_some();
+        drop(asks);
+        let valid = match ids.as_slice() {
+            [] => "{}".to_owned(),
+            [only] => qa_reply(only, only),
+            [first, second, ..] => qa_reply(first, second),
+        };
+        let bad = |content: &str| completion(&format!("{FAULT_MARK} {content}"), "stop");
+        match fault {
+            // Design samples are not what this test is about: a permanent refusal.
+            "design" => error(401),
+            "valid" => completion(&valid, "stop"),
+            "server-error-once" if !again => error(500),
+            "server-error-once" => completion(&valid, "stop"),
+            "malformed" => bad("{\"answer\": \"The service"),
+            "truncated" => completion(
+                &format!("{FAULT_MARK}{}", &valid[..valid.len() / 2]),
+                "length",
+            ),
+            "wrong-schema" => completion(
+                &json!({"reply": format!("{FAULT_MARK} It stores the order.")}).to_string(),
+                "stop",
+            ),
+            "cut-always" => Reply {
+                cut_at: Some(40),
+                ..completion(&format!("{FAULT_MARK} {valid}"), "stop")
+            },
+            other => panic!("unscripted fault {other}"),
+        }
+    });
+    let server = FakeServer::start(script).await;
+    std::fs::write(
+        repo.join("acdp.toml"),
+        "[llm]\nmodel = \"fake-model\"\nconcurrency = 4\ntimeout_secs = 5\nmax_retries = 1\n\
+         backoff_base_ms = 1\nbackoff_max_ms = 5\n",
+    )
+    .unwrap();
+    let out = work.path().join("out");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"));
+    command
+        .args(["pipeline", "--llm", "--languages", "en"])
+        .args(["--include", "src/main/java/com/acme/shop/order/**", "--out"])
+        .arg(&out)
+        .arg(&repo)
+        .env("ACDP_LLM_BASE_URL", server.base_url())
+        .env_remove("ACDP_LLM_MODEL")
+        .env_remove("OPENAI_API_KEY");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+
+    // What the server saw, by question (a re-ask or a retry repeats the question).
+    let asked = first_asks.lock().unwrap().clone();
+    let of = |fault: &str| asked.values().filter(|f| **f == fault).count();
+    for fault in [
+        "valid",
+        "server-error-once",
+        "malformed",
+        "truncated",
+        "wrong-schema",
+        "cut-always",
+    ] {
+        assert!(of(fault) > 0, "no request got the fault {fault}: {asked:?}");
+    }
+
+    // The pipeline's report counts every fault by cause. A few requests ask the very same
+    // question (`dups`), so a count may exceed its number of distinct questions by that much.
+    let report: LlmReport =
+        serde_json::from_slice(&std::fs::read(out.join("llm_report.json")).unwrap()).unwrap();
+    let dups = report.requests - asked.len();
+    let about = |count: usize, questions: usize| questions <= count && count <= questions + dups;
+    assert_eq!(
+        report.successes + report.rejected.values().sum::<usize>(),
+        report.requests,
+        "every request is answered or rejected and counted"
+    );
+    assert!(about(
+        report.successes,
+        of("valid") + of("server-error-once")
+    ));
+    let mut causes = Vec::new();
+    for (cause, fault) in [
+        ("http_401", "design"),
+        ("malformed_json", "malformed"),
+        ("truncated", "truncated"),
+        ("wrong_schema", "wrong-schema"),
+        ("connection", "cut-always"),
+    ] {
+        if of(fault) > 0 {
+            causes.push(cause);
+            assert!(
+                about(report.rejected[cause], of(fault)),
+                "{cause}: {} for {} questions ({dups} repeated)",
+                report.rejected[cause],
+                of(fault)
+            );
+        }
+    }
+    assert_eq!(
+        report
+            .rejected
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        {
+            causes.sort();
+            causes
+        },
+        "{stderr}"
+    );
+    // One 500 per question; one retry of every cut reply.
+    assert_eq!(
+        report.retries_by_cause.keys().collect::<Vec<_>>(),
+        ["connection", "http_5xx"]
+    );
+    assert_eq!(report.retries_by_cause["http_5xx"], of("server-error-once"));
+    assert!(about(
+        report.retries_by_cause["connection"],
+        of("cut-always")
+    ));
+    assert!(about(report.reasks, of("malformed") + of("wrong-schema")));
+    assert!(stderr.contains("rejected"), "{stderr}");
+
+    // samples.jsonl holds only samples from whole, valid replies.
+    let samples = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
+    let mut from_llm = 0;
+    for line in samples.lines() {
+        assert!(
+            !line.contains(FAULT_MARK),
+            "a faulty reply became a sample: {line}"
+        );
+        let sample: Sample = serde_json::from_str(line).unwrap();
+        assert_eq!(sample.generator.name, "acdp-llm");
+        from_llm += 1;
+    }
+    assert!(from_llm > 0, "no valid reply made it into samples.jsonl");
+    assert!(from_llm <= report.successes);
+    for name in ["train.jsonl", "dev.jsonl", "test.jsonl", "rejected.jsonl"] {
+        let text = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(!text.contains(FAULT_MARK), "{name} holds a faulty reply");
+    }
+    eprintln!(
+        "pipeline --llm: {} requests, {} HTTP, {} answered, rejected {:?}, retries {:?}, \
+         {from_llm} samples kept",
+        report.requests,
+        report.http_requests,
+        report.successes,
+        report.rejected,
+        report.retries_by_cause
+    );
 }
