@@ -731,3 +731,358 @@ fn stored_state_is_reused_and_refreshed_for_changed_files() {
     );
     assert_eq!(rebuilt.chunks, after.chunks);
 }
+
+// ---- property: ids do not depend on where or in which order files are found ----------------
+
+/// Cases for the property tests: modest by default, `PROPTEST_CASES=1000` for a longer run.
+fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64)
+}
+
+/// Every file of a fixture (relative path, bytes), `.acdp` left out.
+fn fixture_files(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".acdp") {
+                continue;
+            }
+            if path.is_dir() {
+                visit(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let root = fixture(name);
+    let mut files = Vec::new();
+    visit(&root, &root, &mut files);
+    files.sort();
+    files
+}
+
+/// What a chunk is, independent of where the repository lives: everything but nothing else.
+fn chunk_facts(root: &Path, threads: usize) -> Vec<Chunk> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let index = pool.install(|| index_workspace(root, &no_cache()).unwrap());
+    index.chunks().map(|(_, chunk)| chunk.clone()).collect()
+}
+
+/// A shuffled order of textkit's files.
+fn file_order() -> impl proptest::strategy::Strategy<Value = Vec<usize>> {
+    use proptest::strategy::Strategy;
+    let n = fixture_files("textkit").len();
+    proptest::strategy::Just((0..n).collect::<Vec<_>>()).prop_shuffle()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(proptest_cases()))]
+
+    /// The same tree, written file by file in two shuffled orders under two differently named
+    /// (and differently deep) folders, indexed on 1 and on 3 threads, gives the same chunks:
+    /// ids, hashes, lines and byte ranges.
+    #[test]
+    fn chunk_ids_do_not_depend_on_checkout_folder_or_file_order(
+        order_a in file_order(),
+        order_b in file_order(),
+        name_a in "[a-zA-Z0-9 ._-]{1,12}",
+        name_b in "[a-zA-Z0-9_\u{4e00}-\u{4e20}]{1,12}",
+        depth in 0usize..3,
+    ) {
+        let files = fixture_files("textkit");
+        let temp = tempfile::tempdir().unwrap();
+        // `.` and `..` are not folder names.
+        let name_a = if name_a.trim_matches('.').is_empty() { "dots".to_owned() } else { name_a };
+        let root_a = temp.path().join("a").join(&name_a);
+        let mut root_b = temp.path().join("b");
+        for level in 0..depth {
+            root_b = root_b.join(format!("level{level}"));
+        }
+        let root_b = root_b.join(&name_b);
+        for (root, order) in [(&root_a, &order_a), (&root_b, &order_b)] {
+            for &i in order {
+                let (rel, bytes) = &files[i];
+                let path = root.join(rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+        let a = chunk_facts(&root_a, 1);
+        let b = chunk_facts(&root_b, 3);
+        proptest::prop_assert!(a.len() > 20, "textkit has dozens of chunks, got {}", a.len());
+        proptest::prop_assert_eq!(a, b);
+    }
+}
+
+// ---- hostile repositories ------------------------------------------------------------------
+
+/// A temporary repository with the given files.
+fn repo_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    for (path, bytes) in files {
+        let path = repo.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    repo
+}
+
+/// 5,000 nested blocks, parentheses, `if`s and a 5,000-term concatenation (tree depth 5,000),
+/// and 1,000 nested classes: generated and minified code look like this.
+fn deeply_nested_java() -> String {
+    const DEPTH: usize = 5000;
+    let mut java = String::from("package deep;\n\npublic class Deep {\n");
+    java.push_str("    public void blocks() {\n");
+    java.push_str(&"{".repeat(DEPTH));
+    java.push_str("int x = 1;");
+    java.push_str(&"}".repeat(DEPTH));
+    java.push_str("\n    }\n\n    public int parens(int a) {\n        return ");
+    java.push_str(&"(".repeat(DEPTH));
+    java.push('a');
+    java.push_str(&")".repeat(DEPTH));
+    java.push_str(";\n    }\n\n    public void ifs(int a) {\n");
+    java.push_str(&"if (a > 0) { ".repeat(DEPTH));
+    java.push_str("throw new IllegalStateException(\"deep\");");
+    java.push_str(&" }".repeat(DEPTH));
+    java.push_str("\n    }\n\n    public String concat(String s) {\n        return s");
+    java.push_str(&" + s".repeat(DEPTH));
+    java.push_str(";\n    }\n");
+    for i in 0..1000 {
+        java.push_str(&format!("class N{i} {{ void m{i}() {{}} "));
+    }
+    java.push_str(&"}".repeat(1000));
+    java.push_str("\n}\n");
+    java
+}
+
+#[test]
+fn deeply_nested_code_is_indexed_and_analysed_without_overflowing_the_stack() {
+    let java = deeply_nested_java();
+    let repo = repo_with(&[("src/deep/Deep.java", java.as_bytes())]);
+    let run = acdp_index(repo.path(), &["--no-cache"]);
+    let symbols: Vec<&str> = run
+        .chunks
+        .iter()
+        .map(|c| c["symbol"].as_str().unwrap())
+        .collect();
+    for symbol in [
+        "deep.Deep",
+        "deep.Deep.blocks()",
+        "deep.Deep.parens(int)",
+        "deep.Deep.ifs(int)",
+        "deep.Deep.concat(String)",
+    ] {
+        assert!(symbols.contains(&symbol), "{symbol} missing");
+    }
+    // Nested classes are chunks all the way down.
+    let innermost = format!(
+        "deep.Deep{}.m999()",
+        (0..1000).map(|i| format!(".N{i}")).collect::<String>()
+    );
+    assert!(
+        symbols.contains(&innermost.as_str()),
+        "innermost method missing"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("pipeline")
+        .arg(repo.path())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "acdp pipeline failed: {stderr}");
+    assert!(out.path().join("manifest.json").is_file(), "{stderr}");
+    // The analysis leaves the file out with a warning instead of overflowing its stack.
+    assert!(
+        stderr.contains(
+            "src/deep/Deep.java: code nested more than 1000 levels deep was not analysed"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_ten_megabyte_one_line_file_is_skipped_with_the_limit_or_indexed_when_allowed() {
+    let mut big = String::from("package big; public class Big { void f() { String s = \"");
+    big.push_str(&"x".repeat(10 * 1024 * 1024));
+    big.push_str("\"; } int g(int a) { return a; } }");
+    let repo = repo_with(&[
+        ("src/big/Big.java", big.as_bytes()),
+        (
+            "src/big/Small.java",
+            b"package big; class Small { void h() {} }\n",
+        ),
+    ]);
+    let run = acdp_index(repo.path(), &["--no-cache"]);
+    let symbols: Vec<&str> = run
+        .chunks
+        .iter()
+        .map(|c| c["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols, ["big.Small", "big.Small.h()"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "src/big/Big.java: {} bytes is over the 1048576-byte limit",
+            big.len()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let run = acdp_index(repo.path(), &["--no-cache", "--max-file-size", "20000000"]);
+    let big_chunks: Vec<(&str, u64, u64)> = run
+        .chunks
+        .iter()
+        .filter(|c| c["path"] == "src/big/Big.java")
+        .map(|c| {
+            (
+                c["symbol"].as_str().unwrap(),
+                c["start_line"].as_u64().unwrap(),
+                c["end_line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        big_chunks,
+        [
+            ("big.Big", 1, 1),
+            ("big.Big.f()", 1, 1),
+            ("big.Big.g(int)", 1, 1)
+        ]
+    );
+}
+
+#[test]
+fn crlf_and_bom_files_get_the_ids_lines_and_hashes_of_their_lf_twin() {
+    let lf = "package p;\n\n/** Doc. */\npublic class A {\n    int x;\n\n    void f() {\n        x++;\n    }\n}\n";
+    let crlf = lf.replace('\n', "\r\n");
+    let bom_crlf = format!("\u{feff}{crlf}");
+    let old_mac = lf.replace('\n', "\r");
+    let index_one = |text: &str| {
+        let repo = repo_with(&[("src/p/A.java", text.as_bytes())]);
+        acdp_index(repo.path(), &["--no-cache"]).chunks
+    };
+    let facts = |chunks: &[Value]| -> Vec<Value> {
+        chunks
+            .iter()
+            .map(|c| {
+                serde_json::json!([
+                    c["chunk_id"],
+                    c["symbol"],
+                    c["start_line"],
+                    c["end_line"],
+                    c["content_hash"],
+                    c["doc"]
+                ])
+            })
+            .collect()
+    };
+    let expected = facts(&index_one(lf));
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    assert_eq!(facts(&index_one(&crlf)), expected, "CRLF");
+    assert_eq!(facts(&index_one(&bom_crlf)), expected, "BOM + CRLF");
+    // A lone `\r` is not a line break for tree-sitter, so lines differ, but the same
+    // declarations are found under the same ids.
+    let mac = index_one(&old_mac);
+    let ids =
+        |chunks: &[Value]| -> Vec<Value> { chunks.iter().map(|c| c["chunk_id"].clone()).collect() };
+    assert_eq!(ids(&mac), ids(&index_one(lf)), "CR only");
+}
+
+/// `setpriv` arguments that drop root's power to read any file, when they work here.
+#[cfg(unix)]
+fn without_read_override(probe: &Path) -> Option<Vec<&'static str>> {
+    let args = vec!["--bounding-set", "-dac_override,-dac_read_search"];
+    let output = Command::new("setpriv")
+        .args(&args)
+        .arg("cat")
+        .arg(probe)
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (!output.status.success() && stderr.contains("Permission denied")).then_some(args)
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_files_and_folders_are_skipped_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = repo_with(&[
+        ("src/A.java", b"class A { void f() {} }\n"),
+        ("src/Locked.java", b"class Locked { void g() {} }\n"),
+        ("src/private/B.java", b"class B { void h() {} }\n"),
+    ]);
+    let locked = repo.path().join("src/Locked.java");
+    let private = repo.path().join("src/private");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads files whatever their mode; drop that power for the run when possible.
+    let mut command = if std::fs::read(&locked).is_err() {
+        Command::new(env!("CARGO_BIN_EXE_acdp"))
+    } else if let Some(args) = without_read_override(&locked) {
+        let mut command = Command::new("setpriv");
+        command.args(args).arg(env!("CARGO_BIN_EXE_acdp"));
+        command
+    } else {
+        println!(
+            "note: running as root without setpriv's capability dropping, so chmod 000 does not \
+             stop reads; the unreadable-file case is not exercised here"
+        );
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+        return;
+    };
+    let output = command
+        .arg("index")
+        .arg(repo.path())
+        .args(["--format", "jsonl", "--no-cache"])
+        .output()
+        .unwrap();
+    // Let the temporary folder be removed.
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let symbols: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["symbol"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(symbols, ["A", "A.f()"]);
+    assert!(
+        stderr.contains("src/Locked.java: cannot be read: Permission denied"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("src/private"), "{stderr}");
+}
+
+#[test]
+fn pipeline_on_an_empty_repository_or_one_without_java_ends_cleanly() {
+    let empty = tempfile::tempdir().unwrap();
+    let no_java = repo_with(&[("README.md", b"# nothing here"), ("pom.xml", b"<project/>")]);
+    for repo in [empty.path(), no_java.path()] {
+        let out = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+            .arg("pipeline")
+            .arg(repo)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(output.status.success(), "{stderr}");
+    }
+}

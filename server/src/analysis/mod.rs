@@ -73,13 +73,21 @@ pub struct AnalysisStats {
     pub elapsed_ms: f64,
 }
 
+/// Java files whose syntax tree is deeper than this are left out of the analysis, with a
+/// warning. The passes walk trees recursively, and code nested thousands deep (generated,
+/// minified or hostile) would overflow a worker thread's stack; hand-written Java stays far
+/// below (ten nested blocks in a method are about 40 levels). In a debug build the pass that
+/// recurses deepest per level (call chains, `a.b().c()...`) got through 2,000 levels on a
+/// 2 MiB rayon worker stack and overflowed at 5,000: the limit keeps a margin of two.
+pub const MAX_SYNTAX_DEPTH: usize = 1_000;
+
 /// Analyses an indexed workspace.
 pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis {
     let started = Instant::now();
     let mut warnings = Vec::new();
     let globs = generated::GeneratedGlobs::new(&settings.generated, &mut warnings);
 
-    let java_files: Vec<symbols::JavaFile> = index
+    let parsed: Vec<Result<symbols::JavaFile, String>> = index
         .files
         .par_iter()
         .enumerate()
@@ -88,15 +96,28 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         })
         .map_init(java::new_parser, |parser, (i, file)| {
             let tree = java::parse(parser, &file.text, None);
+            if syntax::deeper_than(tree.root_node(), MAX_SYNTAX_DEPTH) {
+                return Err(format!(
+                    "{}: code nested more than {MAX_SYNTAX_DEPTH} levels deep was not analysed (its chunks are still indexed); generated or minified code belongs in index.exclude",
+                    file.path
+                ));
+            }
             let facts = syntax::read_file(tree.root_node(), &file.text);
-            symbols::JavaFile {
+            Ok(symbols::JavaFile {
                 file: i,
                 tree,
                 facts,
                 generated: generated::has_generated_marker(&file.text),
-            }
+            })
         })
         .collect();
+    let mut java_files = Vec::with_capacity(parsed.len());
+    for file in parsed {
+        match file {
+            Ok(file) => java_files.push(file),
+            Err(warning) => warnings.push(warning),
+        }
+    }
 
     let symbols = symbols::Symbols::build(index, java_files, &globs);
     let graph = call_graph::build(&symbols);

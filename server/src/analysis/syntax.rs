@@ -216,6 +216,28 @@ pub struct FileFacts {
     pub types: Vec<TypeFacts>,
 }
 
+/// Whether a syntax tree is more than `limit` nodes deep. Iterative, and it stops at the first
+/// node past the limit, so it is safe and cheap on any tree.
+pub fn deeper_than(root: Node<'_>, limit: usize) -> bool {
+    let mut cursor = root.walk();
+    let mut depth = 1;
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return false;
+            }
+            depth -= 1;
+        }
+    }
+}
+
 /// Reads the declarations of a parsed file.
 pub fn read_file(root: Node<'_>, text: &str) -> FileFacts {
     let mut facts = FileFacts::default();
@@ -801,6 +823,19 @@ pub fn decapitalize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depth_limit_counts_nesting() {
+        let mut parser = crate::index::java::new_parser();
+        let text = format!(
+            "class A {{ int x = {}1{}; }}",
+            "(".repeat(50),
+            ")".repeat(50)
+        );
+        let tree = crate::index::java::parse(&mut parser, &text, None);
+        assert!(deeper_than(tree.root_node(), 50));
+        assert!(!deeper_than(tree.root_node(), 100));
+    }
     use crate::index::java;
 
     fn facts(src: &str) -> FileFacts {

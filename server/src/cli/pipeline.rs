@@ -143,6 +143,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
             analysis.stats.elapsed_ms
         ),
     );
+    // As `acdp analyze` does: a file left out of the analysis must not go unnoticed.
+    for warning in &analysis.warnings {
+        eprintln!("warning: {warning}");
+    }
 
     let bar = stage("generate");
     let generated = generated_chunks(&index);

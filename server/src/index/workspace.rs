@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::cache::IndexCache;
 use super::chunk::{Chunk, ChunkId};
 use super::source::{Language, SkipReason, decode};
-use super::walk::{Candidate, WalkOptions, walk_workspace};
+use super::walk::{Candidate, WalkOptions, WalkResult, walk_workspace};
 use super::{SyntaxWarning, chunk_source, java};
 use crate::config::{ConfigError, IndexSettings, ProjectConfig};
 
@@ -134,9 +134,20 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     if !root.is_dir() {
         return Err(IndexError::NotADirectory(root.to_path_buf()));
     }
+    let walked = walk_workspace(root, &WalkOptions::from_settings(&options.settings))?;
+    Ok(index_walked(root, options, walked, started))
+}
+
+/// Reads, parses and chunks what the walk found. Files can change or vanish after the walk;
+/// each is then skipped with its reason or indexed as read (see the tests below).
+fn index_walked(
+    root: &Path,
+    options: &IndexOptions,
+    walked: WalkResult,
+    started: Instant,
+) -> WorkspaceIndex {
     let settings = &options.settings;
     let state_dir = root.join(&settings.state_dir);
-    let walked = walk_workspace(root, &WalkOptions::from_settings(settings))?;
     let cache = if options.use_cache {
         IndexCache::load(&state_dir)
     } else {
@@ -211,13 +222,13 @@ pub fn index_workspace(root: &Path, options: &IndexOptions) -> Result<WorkspaceI
     stats.bytes = files.iter().map(|f| f.text.len() as u64).sum();
     stats.skipped = skipped.len();
     stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(WorkspaceIndex {
+    WorkspaceIndex {
         root: root.to_path_buf(),
         files,
         skipped,
         stats,
         by_id,
-    })
+    }
 }
 
 fn index_file(
@@ -284,4 +295,77 @@ fn index_file(
         chunks,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> IndexOptions {
+        IndexOptions {
+            use_cache: false,
+            ..IndexOptions::default()
+        }
+    }
+
+    /// Files deleted, replaced or changed between the walk and the read, made deterministic by
+    /// changing them after `walk_workspace` and before `index_walked`.
+    #[test]
+    fn files_changed_after_the_walk_are_skipped_with_a_reason_or_indexed_as_read() {
+        let repo = tempfile::tempdir().unwrap();
+        let src = repo.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for name in ["Deleted", "Edited", "Grown", "Latin1", "Folder", "Kept"] {
+            std::fs::write(
+                src.join(format!("{name}.java")),
+                format!("class {name} {{ void f() {{}} }}\n"),
+            )
+            .unwrap();
+        }
+        let mut options = options();
+        options.settings.max_file_size = 10_000;
+        let walked =
+            walk_workspace(repo.path(), &WalkOptions::from_settings(&options.settings)).unwrap();
+        assert_eq!(walked.candidates.len(), 6);
+
+        std::fs::remove_file(src.join("Deleted.java")).unwrap();
+        std::fs::write(src.join("Edited.java"), "class Edited { void g() {} }\n").unwrap();
+        std::fs::write(src.join("Grown.java"), "x".repeat(20_000)).unwrap();
+        std::fs::write(
+            src.join("Latin1.java"),
+            b"class Latin1 { String s = \"caf\xe9\"; }",
+        )
+        .unwrap();
+        std::fs::remove_file(src.join("Folder.java")).unwrap();
+        std::fs::create_dir(src.join("Folder.java")).unwrap();
+
+        let index = index_walked(repo.path(), &options, walked, Instant::now());
+        let symbols: Vec<_> = index.chunks().map(|(_, c)| c.symbol.as_str()).collect();
+        assert_eq!(symbols, ["Edited", "Edited.g()", "Kept", "Kept.f()"]);
+        let edited = &index.files[0];
+        assert_eq!(edited.path, "src/Edited.java");
+        assert_eq!(
+            edited.file_hash,
+            *blake3::hash(edited.text.as_bytes()).as_bytes(),
+            "the hash is of the bytes that were chunked"
+        );
+        let reasons: Vec<(&str, String)> = index
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.to_string()))
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        let reason = |path: &str| {
+            reasons
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, r)| r.as_str())
+                .unwrap_or_else(|| panic!("{path} not skipped: {reasons:?}"))
+        };
+        assert!(reason("src/Deleted.java").starts_with("cannot be read:"));
+        assert!(reason("src/Folder.java").starts_with("cannot be read:"));
+        assert!(reason("src/Grown.java").contains("over the 10000-byte limit"));
+        assert!(reason("src/Latin1.java").starts_with("not valid UTF-8 at byte"));
+        assert_eq!(index.stats.skipped, 4);
+    }
 }

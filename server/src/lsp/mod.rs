@@ -29,4 +29,4 @@ pub mod stale_evidence;
 pub mod transport;
 pub mod workspace_samples;
 
-pub use server::{ServeOptions, serve_stdio};
+pub use server::{ServeOptions, serve, serve_stdio};

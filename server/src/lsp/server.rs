@@ -37,6 +37,22 @@ pub struct ServeOptions {
 /// (the specification's exit code 1).
 pub async fn serve_stdio(options: ServeOptions) -> anyhow::Result<()> {
     log::install_panic_hook();
+    if serve(tokio::io::stdin(), tokio::io::stdout(), options).await {
+        Ok(())
+    } else {
+        anyhow::bail!("the client closed the connection without a shutdown request")
+    }
+}
+
+/// Serves LSP on any pair of byte streams until `exit` or the end of `input`, and returns
+/// whether a `shutdown` request came first. The same service, transport guard and methods as
+/// [`serve_stdio`], without the process-wide panic hook: this is the seam through which the
+/// fuzz targets in `server/fuzz` feed raw client bytes to the server in-process.
+pub async fn serve<I, O>(input: I, output: O, options: ServeOptions) -> bool
+where
+    I: tokio::io::AsyncRead + Unpin + Send + 'static,
+    O: tokio::io::AsyncWrite + Unpin,
+{
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = shutdown.clone();
     let (service, socket) = LspService::build(move |client| AcdpServer::new(client, options, flag))
@@ -44,15 +60,10 @@ pub async fn serve_stdio(options: ServeOptions) -> anyhow::Result<()> {
         .custom_method(samples::METHOD, AcdpServer::samples)
         .custom_method(MALFORMED_MESSAGE, AcdpServer::malformed_message)
         .finish();
-    let input = guard_input(tokio::io::stdin());
-    tower_lsp_server::Server::new(input, tokio::io::stdout(), socket)
+    tower_lsp_server::Server::new(guard_input(input), output, socket)
         .serve(service)
         .await;
-    if shutdown.load(Ordering::SeqCst) {
-        Ok(())
-    } else {
-        anyhow::bail!("the client closed the connection without a shutdown request")
-    }
+    shutdown.load(Ordering::SeqCst)
 }
 
 pub struct AcdpServer {
