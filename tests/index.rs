@@ -1084,5 +1084,9 @@ fn pipeline_on_an_empty_repository_or_one_without_java_ends_cleanly() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(output.status.success(), "{stderr}");
+        // A complete, empty dataset.
+        assert!(out.path().join("manifest.json").is_file(), "{stderr}");
+        let samples = std::fs::read_to_string(out.path().join("samples.jsonl")).unwrap();
+        assert!(samples.is_empty(), "{samples}");
     }
 }
