@@ -4,6 +4,8 @@
 
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
+#[path = "support/tiny_model.rs"]
+mod tiny_model;
 
 use std::path::{Path, PathBuf};
 
@@ -925,15 +927,287 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
         });
     }
 
-    // Training is someone else's stage: a clear error until it lands.
+    // Without a model: acdp.train says which setting to set; acdp/ask says there is no model
+    // and cites the chunks that match the question best, at their places in the editor.
     let train = client.request("workspace/executeCommand", json!({"command": "acdp.train"}));
+    assert_eq!(train["error"]["code"], -32001, "{train}");
     assert!(
         train["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("not available yet"),
+            .contains("modelDir"),
         "{train}"
     );
+    let asked = client.call(
+        "acdp/ask",
+        json!({"question": "How does cancelOrder cancel an order?"}),
+    );
+    assert_eq!(asked["validated"], false, "{asked}");
+    assert!(
+        asked["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("no model configured"),
+        "{asked}"
+    );
+    assert!(asked.get("stats").is_none(), "{asked}");
+    let citations = asked["citations"].as_array().unwrap();
+    assert_eq!(citations.len(), 6, "{asked}");
+    assert_eq!(
+        ids(&asked["retrieved"]),
+        citations
+            .iter()
+            .map(|c| c["chunk_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    );
+    let cited = citations
+        .iter()
+        .find(|c| c["chunk_id"] == method.chunk_id.as_str())
+        .unwrap_or_else(|| panic!("cancelOrder is not among the cited chunks: {asked}"));
+    let live = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, SERVICE), "position": on_name}),
+    );
+    assert_eq!(cited["uri"], live["uri"]);
+    assert_eq!(cited["range"], live["range"]);
+    let empty = client.request("acdp/ask", json!({"question": "  "}));
+    assert_eq!(empty["error"]["code"], -32602, "{empty}");
+
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+/// Chat samples in the tiny model's vocabulary, as `acdp.exportDataset` writes `train.jsonl`.
+fn write_tiny_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let lines: Vec<String> = [
+        ("what does the order service do", "it locks the stock"),
+        (
+            "who refunds a return",
+            "the return service refunds the member",
+        ),
+        (
+            "when does a coupon expire",
+            "a coupon expires after payment",
+        ),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (q, a))| {
+        json!({"sample_id": format!("s{i}"), "messages": [
+            {"role": "system", "content": "you answer about the shop"},
+            {"role": "user", "content": q},
+            {"role": "assistant", "content": a},
+        ]})
+        .to_string()
+    })
+    .collect();
+    std::fs::write(dir.join("train.jsonl"), lines.join("\n")).unwrap();
+}
+
+fn progress_of(client: &LspClient, token: &str) -> Vec<Value> {
+    client
+        .received
+        .iter()
+        .filter(|m| m["method"] == "$/progress" && m["params"]["token"] == token)
+        .map(|m| m["params"]["value"].clone())
+        .collect()
+}
+
+#[test]
+fn a_configured_model_answers_asks_and_hovers_trains_with_progress_and_follows_settings() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let model = tempfile::tempdir().unwrap();
+    tiny_model::write_tiny_model(model.path(), true, 7);
+    tiny_model::set_context_length(model.path(), 8192);
+    let mut client = start(root);
+    initialize(
+        &mut client,
+        root,
+        json!({"logFile": root.join("lsp.log"), "modelDir": model.path(), "adapter": "",
+               "llm": {"baseUrl": "", "apiKeyEnv": "OPENAI_API_KEY"}, "sampleLanguage": "en"}),
+    );
+    wait_for_indexing_end(&mut client, 1);
+
+    // acdp/ask runs the model: the tiny random model never cites, so the answer fails the
+    // check and says so, citing the retrieved chunks where the editor shows them.
+    let asked = client.call(
+        "acdp/ask",
+        json!({"question": "how does cancel order work"}),
+    );
+    assert_eq!(asked["validated"], false, "{asked}");
+    assert_eq!(asked["answer"], "not enough evidence", "{asked}");
+    assert!(
+        asked["stats"]["prompt_tokens"].as_u64().unwrap() > 0,
+        "{asked}"
+    );
+    assert!(!asked["problems"].as_array().unwrap().is_empty(), "{asked}");
+    let citations = asked["citations"].as_array().unwrap();
+    assert_eq!(citations.len(), 6, "{asked}");
+    let index = cold_index(root);
+    for citation in citations {
+        let id = citation["chunk_id"].as_str().unwrap();
+        let (file, chunk) = index
+            .chunks()
+            .find(|(_, c)| c.chunk_id.as_str() == id)
+            .unwrap_or_else(|| panic!("cited {id} is not a chunk of the index"));
+        assert_eq!(citation["uri"], uri(root, &chunk.path));
+        assert_eq!(
+            citation["range"],
+            json!({"start": position_of(&file.text, chunk.start_byte), "end": position_of(&file.text, chunk.end_byte)})
+        );
+    }
+
+    // Hover adds the model's answer after the index's and the analysis' facts.
+    let text = open(&mut client, root, SERVICE);
+    let method = method_chunk(&index, SERVICE, "cancelOrder");
+    let on_name = position_in(&text, "cancelOrder(Long orderId", 3);
+    let hover_params = json!({"textDocument": {"uri": uri(root, SERVICE)}, "position": on_name});
+    let hover = client.call("textDocument/hover", hover_params.clone());
+    let markdown = hover["contents"]["value"].as_str().unwrap().to_owned();
+    assert!(markdown.contains(method.chunk_id.as_str()), "{markdown}");
+    assert!(markdown.contains("**Domain**"), "{markdown}");
+    assert!(
+        markdown.contains("**Answer** (acdp model): not enough evidence"),
+        "{markdown}"
+    );
+    let again = client.call("textDocument/hover", hover_params.clone());
+    assert_eq!(again["contents"]["value"], markdown.as_str());
+
+    // acdp.train on .acdp/dataset with the configured base model: a report per step.
+    write_tiny_dataset(&root.join(".acdp/dataset"));
+    let trained = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.train", "arguments": [{"epochs": 2, "accum": 1, "checkpoint_every": 2, "warmup": 1}]}),
+    );
+    assert_eq!(trained["cancelled"], false, "{trained}");
+    assert_eq!(trained["steps"], 6, "{trained}");
+    let adapter = root.join(".acdp/adapter");
+    assert_eq!(trained["adapter_dir"], adapter.display().to_string());
+    assert!(adapter.join("adapter_config.json").is_file());
+    assert!(adapter.join("adapter_model.safetensors").is_file());
+    assert!(
+        adapter
+            .join("checkpoint-000006/trainer_state.json")
+            .is_file()
+    );
+    let values = progress_of(&client, "acdp/train/1");
+    assert_eq!(values[0]["kind"], "begin", "{values:?}");
+    assert_eq!(values[0]["cancellable"], true, "{values:?}");
+    let percentages: Vec<u64> = values
+        .iter()
+        .filter(|v| v["kind"] == "report")
+        .map(|v| v["percentage"].as_u64().unwrap())
+        .collect();
+    assert_eq!(percentages, [16, 33, 50, 66, 83, 100], "{values:?}");
+    let end = values.last().unwrap();
+    assert_eq!(end["kind"], "end", "{values:?}");
+    assert!(
+        end["message"].as_str().unwrap().starts_with("6 steps"),
+        "{end}"
+    );
+
+    // Cancelling through the progress token stops after the current step, checkpointed.
+    let id = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.train", "arguments": [{"out": "adapter-long", "epochs": 400, "accum": 1, "checkpoint_every": 0}]}),
+    );
+    client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == "acdp/train/2"
+            && m["params"]["value"]["kind"] == "report"
+    });
+    let busy = client.request("workspace/executeCommand", json!({"command": "acdp.train"}));
+    assert_eq!(busy["error"]["code"], -32007, "{busy}");
+    client.notify(
+        "window/workDoneProgress/cancel",
+        json!({"token": "acdp/train/2"}),
+    );
+    let stopped = client.response(id);
+    let report = &stopped["result"];
+    assert_eq!(report["cancelled"], true, "{stopped}");
+    let steps = report["steps"].as_u64().unwrap();
+    assert!((1..1200).contains(&steps), "{stopped}");
+    let long = root.join("adapter-long");
+    assert!(
+        long.join(format!("checkpoint-{steps:06}/trainer_state.json"))
+            .is_file()
+    );
+    assert!(!long.join("adapter_config.json").exists());
+    let end = client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == "acdp/train/2"
+            && m["params"]["value"]["kind"] == "end"
+    });
+    assert!(
+        end["params"]["value"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("cancelled after step {steps}")),
+        "{end}"
+    );
+
+    // didChangeConfiguration switches the model: a directory that is not a model fails with a
+    // message naming it; the trained adapter on top of the base answers again; no model at all
+    // answers without one.
+    let missing = root.join("no-such-model");
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"acdp": {"modelDir": missing, "adapter": ""}}}),
+    );
+    let failed = client.request(
+        "acdp/ask",
+        json!({"question": "how does cancel order work"}),
+    );
+    assert_eq!(failed["error"]["code"], -32006, "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&missing.display().to_string()),
+        "{failed}"
+    );
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"acdp": {"modelDir": model.path(), "adapter": ".acdp/adapter", "serverPath": "acdp"}}}),
+    );
+    let adapted = client.call(
+        "acdp/ask",
+        json!({"question": "how does cancel order work"}),
+    );
+    assert!(
+        adapted["stats"]["prompt_tokens"].as_u64().unwrap() > 0,
+        "{adapted}"
+    );
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"acdp": {"modelDir": "", "sampleLanguage": "fr"}}}),
+    );
+    client.wait_for(|m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("sampleLanguage `fr`"))
+    });
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"acdp": {"modelDir": ""}}}),
+    );
+    let unconfigured = client.call(
+        "acdp/ask",
+        json!({"question": "how does cancel order work"}),
+    );
+    assert!(
+        unconfigured["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("no model configured"),
+        "{unconfigured}"
+    );
+    let plain = client.call("textDocument/hover", hover_params);
+    let plain = plain["contents"]["value"].as_str().unwrap();
+    assert!(!plain.contains("**Answer**"), "{plain}");
+    assert!(markdown.starts_with(plain.trim_end()), "{plain}");
 
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }

@@ -6,6 +6,7 @@
 mod tiny_model;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use acdp::index::{IndexOptions, index_workspace};
@@ -279,7 +280,7 @@ fn training_memorises_and_generation_stops_at_im_end() {
         out.path(),
         false,
         None,
-        &mut |_| {},
+        &mut |_| ControlFlow::Continue(()),
     )
     .unwrap();
     let first = report.first_loss.unwrap();
@@ -326,7 +327,7 @@ fn checkpoints_resume_where_training_stopped() {
         out.path(),
         false,
         None,
-        &mut |_| {},
+        &mut |_| ControlFlow::Continue(()),
     )
     .unwrap();
     assert_eq!(first.steps, 6);
@@ -352,13 +353,74 @@ fn checkpoints_resume_where_training_stopped() {
         out.path(),
         true,
         None,
-        &mut |s| steps.push(s.step),
+        &mut |s| {
+            steps.push(s.step);
+            ControlFlow::Continue(())
+        },
     )
     .unwrap();
     assert_eq!(resumed.resumed_from_step, Some(6));
     assert_eq!(steps, (7..=12).collect::<Vec<_>>());
     let csv = std::fs::read_to_string(out.path().join("loss.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 12);
+}
+
+#[test]
+fn a_stopped_run_checkpoints_its_last_step_and_resumes_from_it() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let data = examples(&tok);
+    let out = tempfile::tempdir().unwrap();
+    let mut options = memorise_options(2);
+    options.checkpoint_every = 0;
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let stopped = train_lora(
+        &mut model,
+        &data,
+        &[],
+        &options,
+        out.path(),
+        false,
+        None,
+        &mut |s| {
+            if s.step == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .unwrap();
+    assert!(stopped.cancelled);
+    assert_eq!(stopped.steps, 2);
+    assert_eq!(stopped.dev_loss, None);
+    assert!(
+        out.path()
+            .join("checkpoint-000002/trainer_state.json")
+            .is_file()
+    );
+    assert!(!out.path().join("adapter_config.json").exists());
+
+    let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+    let mut steps = Vec::new();
+    let resumed = train_lora(
+        &mut model,
+        &data,
+        &[],
+        &options,
+        out.path(),
+        true,
+        None,
+        &mut |s| {
+            steps.push(s.step);
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert!(!resumed.cancelled);
+    assert_eq!(resumed.resumed_from_step, Some(2));
+    assert_eq!(steps, (3..=6).collect::<Vec<_>>());
+    assert!(out.path().join("adapter_config.json").is_file());
 }
 
 #[test]

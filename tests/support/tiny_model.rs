@@ -170,3 +170,13 @@ pub fn write_tiny_model(dir: &Path, tie: bool, seed: u64) {
     )
     .unwrap();
 }
+
+/// Sets the context length of the model in `dir` (the tiny default is 256 positions; prompts
+/// with whole repository chunks in them need more).
+pub fn set_context_length(dir: &Path, positions: usize) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["max_position_embeddings"] = positions.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+}

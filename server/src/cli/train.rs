@@ -1,8 +1,9 @@
 //! `acdp train --model DIR --data DIR --out DIR`: LoRA fine-tuning on the exported chat JSONL.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use acdp::model::train::{Schedule, TrainOptions, load_examples, load_for_training, train_lora};
+use acdp::model::train::{DatasetTraining, Schedule, TrainOptions, train_on_dataset};
 use acdp::model::{LoraConfig, default_device};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -63,26 +64,6 @@ pub enum ScheduleArg {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = default_device();
-    let (mut model, tokenizer) = load_for_training(&args.model, &device)
-        .with_context(|| format!("loading the model from {}", args.model.display()))?;
-    let train_path = args.data.join("train.jsonl");
-    let train = load_examples(&train_path, &tokenizer, args.max_len)
-        .with_context(|| "reading training samples (export a dataset with `acdp pipeline`)")?;
-    let dev_path = args.data.join("dev.jsonl");
-    let dev = if dev_path.is_file() {
-        load_examples(&dev_path, &tokenizer, args.max_len)?.examples
-    } else {
-        Vec::new()
-    };
-    eprintln!(
-        "acdp train: {} samples ({} truncated to {} tokens, {} without assistant tokens skipped), \
-         {} dev samples",
-        train.examples.len(),
-        train.truncated,
-        args.max_len,
-        train.skipped,
-        dev.len()
-    );
     let options = TrainOptions {
         lora: LoraConfig {
             rank: args.rank,
@@ -103,6 +84,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         seed: args.seed,
     };
+    let run = DatasetTraining {
+        model: args.model.clone(),
+        data: args.data,
+        out: args.out,
+        options,
+        resume: args.resume,
+    };
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -110,15 +98,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let base = args.model.to_string_lossy().into_owned();
-    let report = train_lora(
-        &mut model,
-        &train.examples,
-        &dev,
-        &options,
-        &args.out,
-        args.resume,
-        Some(base),
+    let max_len = args.max_len;
+    let report = train_on_dataset(
+        &run,
+        &device,
+        &mut |counts| {
+            eprintln!(
+                "acdp train: {} samples ({} truncated to {} tokens, {} without assistant tokens \
+                 skipped), {} dev samples",
+                counts.samples, counts.truncated, max_len, counts.skipped, counts.dev_samples
+            );
+        },
         &mut |step| {
             bar.set_length(step.total_steps as u64);
             bar.set_position(step.step as u64);
@@ -126,8 +116,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 "loss {:.4} lr {:.2e} {:.0} ms/step",
                 step.loss, step.learning_rate, step.step_ms
             ));
+            ControlFlow::Continue(())
         },
-    )?;
+    )
+    .with_context(|| format!("training on the model in {}", args.model.display()))?;
     bar.finish();
     eprintln!(
         "acdp train: {} steps{}, loss {} -> {}, dev loss {}, {:.1} ms/step, peak memory {}",

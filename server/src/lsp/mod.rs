@@ -2,6 +2,7 @@
 //! analysis, generate and dataset calls and back. See docs/lsp.md for the protocol.
 //!
 //! - [`session`]: what the server knows (open documents, indexed files, settings);
+//! - [`settings`]: `initializationOptions` and `workspace/didChangeConfiguration`;
 //! - [`convert`]: URIs and UTF-16 positions to repository paths and byte offsets;
 //! - [`requests`] and [`notifications`]: one file per LSP method, each a plain function over
 //!   the session that a bench can call without a client;
@@ -10,11 +11,13 @@
 //! - [`workspace_samples`] and [`stale_evidence`]: the editor's `.acdp/samples.jsonl` and the
 //!   diagnostics on code its samples cite that has changed since;
 //! - [`export`]: `acdp.exportDataset`, the steps of `acdp pipeline` with `$/progress`;
+//! - [`training`]: `acdp.train`, `acdp train`'s library call with `$/progress` and cancel;
+//! - `requests::ask`: `acdp/ask` and hover answers, the model of `acdp ask`;
 //! - [`transport`]: keeps one malformed message from ending the server;
 //! - [`server`]: the `LanguageServer` impl that locks the session, calls those functions,
 //!   catches panics and talks to the client.
 //!
-//! It does no parsing, chunking or analysis of its own.
+//! It does no parsing, chunking, analysis, retrieval or training of its own.
 
 pub mod convert;
 pub mod export;
@@ -24,8 +27,10 @@ pub mod notifications;
 pub mod requests;
 pub mod server;
 pub mod session;
+pub mod settings;
 pub mod snapshot;
 pub mod stale_evidence;
+pub mod training;
 pub mod transport;
 pub mod workspace_samples;
 

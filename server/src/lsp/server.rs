@@ -3,6 +3,7 @@
 //! client. Edits are applied before the handler's first `.await`, so `didChange`
 //! notifications apply in the order they arrive.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService};
 
 use super::indexing::{index_in_background, lock, refresh_in_background};
 use super::notifications::{self, ChunksChanged, Outcome};
+use super::requests::ask::{self, AskParams, AskResult};
 use super::requests::chunk::{self, ChunkInfo, ChunkParams};
 use super::requests::code_action::{self, ACDP_ACTION_KIND};
 use super::requests::execute_command::{self, AcdpCommand};
@@ -23,8 +25,19 @@ use super::requests::sample_commands::{self, GenerateResult, SampleTask};
 use super::requests::samples::{self, SamplesParams};
 use super::session::{InitializationOptions, Session, Settings};
 use super::stale_evidence::stale_evidence;
+use super::training::{self, TrainingRuns};
 use super::transport::{MALFORMED_MESSAGE, guard_input};
 use super::{convert, log};
+use crate::model::{ModelCache, ModelSource};
+
+/// Hover answers by (chunk_id, content_hash, model): the same code gets the same answer.
+type HoverAnswers = Arc<Mutex<HashMap<(String, String, ModelSource), String>>>;
+
+/// Hover answers kept before the oldest are dropped (all at once: they are cheap to lose).
+const MAX_HOVER_ANSWERS: usize = 512;
+
+/// `window/workDoneProgress/cancel`, which tower-lsp-server's trait does not route.
+const WORK_DONE_PROGRESS_CANCEL: &str = "window/workDoneProgress/cancel";
 
 /// Options from the command line (`acdp lsp --log-file`).
 #[derive(Clone, Debug, Default)]
@@ -58,6 +71,11 @@ where
     let (service, socket) = LspService::build(move |client| AcdpServer::new(client, options, flag))
         .custom_method(chunk::METHOD, AcdpServer::chunk)
         .custom_method(samples::METHOD, AcdpServer::samples)
+        .custom_method(ask::METHOD, AcdpServer::ask)
+        .custom_method(
+            WORK_DONE_PROGRESS_CANCEL,
+            AcdpServer::work_done_progress_cancel,
+        )
         .custom_method(MALFORMED_MESSAGE, AcdpServer::malformed_message)
         .finish();
     tower_lsp_server::Server::new(guard_input(input), output, socket)
@@ -75,6 +93,10 @@ pub struct AcdpServer {
     startup_warnings: Mutex<Vec<String>>,
     /// Bumped by each save or watched-file change; a refresh runs when it stops moving.
     refresh_epoch: Arc<AtomicU64>,
+    /// The model `acdp/ask` and hover answer with: loaded on first use, kept.
+    models: Arc<Mutex<ModelCache>>,
+    hover_answers: HoverAnswers,
+    training: Arc<TrainingRuns>,
 }
 
 impl AcdpServer {
@@ -86,7 +108,150 @@ impl AcdpServer {
             shutdown,
             startup_warnings: Mutex::new(Vec::new()),
             refresh_epoch: Arc::new(AtomicU64::new(0)),
+            models: Arc::new(Mutex::new(ModelCache::default())),
+            hover_answers: Arc::new(Mutex::new(HashMap::new())),
+            training: Arc::new(TrainingRuns::default()),
         }
+    }
+
+    /// `acdp/ask`: retrieval and the model run on a blocking thread; `$/cancelRequest` stops
+    /// the wait (the answer being generated is finished and dropped).
+    pub async fn ask(&self, params: AskParams) -> jsonrpc::Result<AskResult> {
+        let question = params.question.trim().to_owned();
+        if question.is_empty() {
+            return Err(jsonrpc::Error::invalid_params(
+                "acdp/ask needs a question: {\"question\": \"How is an order cancelled?\"}",
+            ));
+        }
+        let (snapshots, source) = {
+            let session = lock(&self.session);
+            (session.snapshots(), session.model_source())
+        };
+        if snapshots.is_empty() {
+            return Err(jsonrpc::Error {
+                code: ErrorCode::ServerError(ask::NOT_READY_CODE),
+                message: "acdp/ask: the workspace is still being indexed and analysed; ask again \
+                          when the indexing progress ends"
+                    .into(),
+                data: None,
+            });
+        }
+        let models = self.models.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            guard(ask::METHOD, || {
+                let options = ask::ask_options();
+                let retrieved = ask::retrieve(&snapshots, &question, options.top_k);
+                let answer = ask::answer_with_model(
+                    &models,
+                    source.as_ref(),
+                    &question,
+                    &retrieved.chunks,
+                    &options,
+                )
+                .map_err(|err| jsonrpc::Error {
+                    code: ErrorCode::ServerError(ask::MODEL_FAILED_CODE),
+                    message: err.to_string().into(),
+                    data: None,
+                })?;
+                Ok((answer, retrieved))
+            })
+        });
+        let (answer, retrieved) = job.await.map_err(|err| jsonrpc::Error {
+            code: ErrorCode::InternalError,
+            message: format!("acdp/ask stopped: {err}").into(),
+            data: None,
+        })??;
+        log::write(
+            "INFO",
+            &format!(
+                "acdp/ask: validated {}, {} citation(s)",
+                answer.validated,
+                answer.citations.len()
+            ),
+        );
+        let session = lock(&self.session);
+        Ok(ask::to_result(&session, answer, &retrieved))
+    }
+
+    /// `window/workDoneProgress/cancel`: stops the training run that reports under the token.
+    pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        if self.training.cancel(&params.token) {
+            self.log(
+                MessageType::INFO,
+                "acdp.train: cancel asked; stopping after the current step".to_owned(),
+            )
+            .await;
+        }
+    }
+
+    /// The hover's model answer about the chunk under the cursor: from the cache, else
+    /// generated on a blocking thread. A cancelled hover stops waiting; the answer still lands
+    /// in the cache for the next hover.
+    async fn hover_answer(&self, question: hover::HoverQuestion, source: ModelSource) -> String {
+        let key = (
+            question.key.0.clone(),
+            question.key.1.clone(),
+            source.clone(),
+        );
+        if let Some(section) = self
+            .hover_answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return section.clone();
+        }
+        let snapshots = lock(&self.session).snapshots();
+        let models = self.models.clone();
+        let answers = self.hover_answers.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let options = ask::hover_options();
+            let query = format!("{} {}", question.chunk.symbol, question.question);
+            let neighbours = ask::retrieve(&snapshots, &query, options.top_k);
+            let chunks: Vec<_> = std::iter::once(question.chunk.clone())
+                .chain(
+                    neighbours
+                        .chunks
+                        .into_iter()
+                        .filter(|c| c.chunk_id != question.chunk.chunk_id),
+                )
+                .take(options.top_k)
+                .collect();
+            let answered = guard("hover answer", || {
+                ask::answer_with_model(
+                    &models,
+                    Some(&source),
+                    &question.question,
+                    &chunks,
+                    &options,
+                )
+                .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))
+            });
+            match answered {
+                Ok(answer) => {
+                    let section = hover::answer_section(&answer);
+                    let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+                    if answers.len() >= MAX_HOVER_ANSWERS {
+                        answers.clear();
+                    }
+                    answers.insert(key, section.clone());
+                    section
+                }
+                Err(err) => format!("**Answer** (acdp model): {}", err.message),
+            }
+        });
+        job.await
+            .unwrap_or_else(|err| format!("**Answer** (acdp model): stopped: {err}"))
+    }
+
+    /// Forgets the loaded model and the hover answers (settings changed, adapter retrained).
+    /// The model is dropped on a blocking thread: an answer in progress holds it.
+    fn forget_model(models: &Arc<Mutex<ModelCache>>, answers: &HoverAnswers) {
+        answers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let models = models.clone();
+        tokio::task::spawn_blocking(move || {
+            models.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        });
     }
 
     /// `acdp/samples`.
@@ -164,11 +329,16 @@ impl AcdpServer {
             .snapshot(state.key.workspace)
             .cloned()
             .ok_or_else(sample_commands::not_analysed)?;
+        let language = lock(&self.session)
+            .settings()
+            .options
+            .settings
+            .sample_language;
         let generation = {
             let task = task.clone();
             tokio::task::spawn_blocking(move || {
                 guard(method, || {
-                    sample_commands::generate_for_chunk(&snapshot, &chunk_id, &task)
+                    sample_commands::generate_for_chunk(&snapshot, &chunk_id, &task, language)
                 })
             })
             .await
@@ -387,7 +557,7 @@ impl LanguageServer for AcdpServer {
             None | Some(Value::Null) => InitializationOptions::default(),
             Some(value) => serde_json::from_value(value).unwrap_or_else(|err| {
                 warnings.push(format!(
-                    "initializationOptions ignored: {err} (expected {{\"logFile\": path, \"enableDebugCommands\": bool}})"
+                    "initializationOptions ignored: {err} (expected {{\"modelDir\", \"adapter\", \"llm\": {{\"baseUrl\", \"model\", \"apiKeyEnv\"}}, \"sampleLanguage\": \"en\"|\"zh\", \"logFile\", \"enableDebugCommands\"}}; see docs/lsp.md)"
                 ));
                 InitializationOptions::default()
             }),
@@ -414,6 +584,10 @@ impl LanguageServer for AcdpServer {
         log::write(
             "INFO",
             &format!("acdp {} starting on {roots:?}", env!("CARGO_PKG_VERSION")),
+        );
+        log::write(
+            "INFO",
+            &format!("settings: {}", options.settings.describe()),
         );
         let settings = Settings::new(options, &params.capabilities);
         *lock(&self.session) = Session::new(roots, settings);
@@ -543,12 +717,38 @@ impl LanguageServer for AcdpServer {
         self.report(outcome).await;
     }
 
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let before = lock(&self.session).model_source();
+        let outcome = self.mutate("workspace/didChangeConfiguration", |session| {
+            notifications::did_change_configuration::did_change_configuration(session, params)
+        });
+        if lock(&self.session).model_source() != before {
+            Self::forget_model(&self.models, &self.hover_answers);
+        }
+        self.report(outcome).await;
+    }
+
     async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
         self.settle(&params.text_document_position_params.text_document.uri)
             .await;
-        self.read("textDocument/hover", |session| {
-            hover::hover(session, &params)
-        })
+        let (found, asked) = {
+            let session = lock(&self.session);
+            let found = guard("textDocument/hover", || hover::hover(&session, &params))?;
+            // Without a model the hover is the index's and the analysis' facts, nothing more.
+            let asked = match (&found, session.model_source()) {
+                (Some(_), Some(source)) => {
+                    hover::hover_question(&session, &params).map(|q| (q, source))
+                }
+                _ => None,
+            };
+            (found, asked)
+        };
+        let (Some(mut found), Some((question, source))) = (found.clone(), asked) else {
+            return Ok(found);
+        };
+        let section = self.hover_answer(question, source).await;
+        hover::add_section(&mut found, &section);
+        Ok(Some(found))
     }
 
     async fn code_action(
@@ -615,11 +815,31 @@ impl LanguageServer for AcdpServer {
                     super::export::export_dataset(&self.client, &self.session, arg).await?;
                 to_json(&summary).map(Some)
             }
-            AcdpCommand::Train => Err(jsonrpc::Error {
-                code: ErrorCode::ServerError(-32001),
-                message: "acdp.train is not available yet: the model stage is being built".into(),
-                data: None,
-            }),
+            AcdpCommand::Train(arg) => {
+                let (models, answers) = (self.models.clone(), self.hover_answers.clone());
+                let report = training::train(
+                    &self.client,
+                    &self.session,
+                    &self.training,
+                    arg,
+                    move || Self::forget_model(&models, &answers),
+                )
+                .await?;
+                let message = if report.cancelled {
+                    format!(
+                        "acdp: training cancelled after step {}; continue with {{\"resume\": true}}",
+                        report.steps
+                    )
+                } else {
+                    format!(
+                        "acdp: trained {} steps; adapter in {} (set acdp.adapter to answer with it)",
+                        report.steps,
+                        report.adapter_dir.display()
+                    )
+                };
+                self.client.show_message(MessageType::INFO, message).await;
+                to_json(&report).map(Some)
+            }
             AcdpCommand::DebugPanic => self.read(execute_command::DEBUG_PANIC, |_| {
                 panic!("acdp.debug.panic: a deliberate panic to test recovery")
             }),

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use ignore::gitignore::Gitignore;
 use ignore::overrides::{Override, OverrideBuilder};
-use serde::Deserialize;
 use tower_lsp_server::ls_types::{ClientCapabilities, Uri};
 
 use super::convert::{self, TextPositions};
+pub use super::settings::{AcdpSettings, InitializationOptions};
 use super::snapshot::{AnalysisJob, AnalysisSnapshot};
 use super::workspace_samples::WorkspaceSamples;
 use crate::config::{AnalysisSettings, ProjectConfig};
@@ -24,16 +24,6 @@ use crate::index::{
     Chunk, ChunkDelta, ChunkId, Document, DocumentError, DocumentStore, IndexError, IndexOptions,
     IndexStats, IndexedFile, Position, Range, TextChange, WorkspaceIndex, chunk_source, java,
 };
-
-/// `initializationOptions`, all optional.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct InitializationOptions {
-    /// Where to write the log; default `<first workspace folder>/.acdp/lsp.log`.
-    pub log_file: Option<PathBuf>,
-    /// Accept the `acdp.debug.*` commands that tests use to provoke a panic or a slow request.
-    pub enable_debug_commands: bool,
-}
 
 /// What the client told us at `initialize`.
 #[derive(Clone, Debug, Default)]
@@ -252,6 +242,22 @@ impl Session {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Replaces the acdp settings (`workspace/didChangeConfiguration`); returns whether they
+    /// changed.
+    pub fn set_acdp_settings(&mut self, settings: AcdpSettings) -> bool {
+        let changed = self.settings.options.settings != settings;
+        self.settings.options.settings = settings;
+        changed
+    }
+
+    /// The model configured for answers, paths resolved against the first folder.
+    pub fn model_source(&self) -> Option<crate::model::ModelSource> {
+        self.settings
+            .options
+            .settings
+            .model_source(self.roots().next())
     }
 
     pub fn roots(&self) -> impl Iterator<Item = &Path> {
@@ -514,6 +520,15 @@ impl Session {
     /// The analysis of a folder, once one has been computed.
     pub fn snapshot(&self, workspace: usize) -> Option<&Arc<AnalysisSnapshot>> {
         self.workspaces.get(workspace)?.snapshot.as_ref()
+    }
+
+    /// Every folder's analysis snapshot that is ready, with the folder's position.
+    pub fn snapshots(&self) -> Vec<(usize, Arc<AnalysisSnapshot>)> {
+        self.workspaces
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((i, w.snapshot.clone()?)))
+            .collect()
     }
 
     pub fn workspace(&self, workspace: usize) -> Option<&Workspace> {

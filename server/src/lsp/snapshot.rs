@@ -3,14 +3,16 @@
 //!
 //! Computed off the session lock by [`AnalysisJob::run`] after indexing, after saves and
 //! watched-file changes (debounced, see `server.rs`) and after `acdp.reindex`; never on
-//! keystrokes. Hover, code actions and the sample commands read it; it does no I/O.
+//! keystrokes. Hover, code actions, the sample commands and `acdp/ask` (its BM25 retrieval)
+//! read it; it does no I/O.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::analysis::{Analysis, AnalysisSettings, Domain, Flow, Rule, Transition, analyze};
 use crate::generate::generated_chunks;
 use crate::index::{Chunk, ChunkId, WorkspaceIndex};
+use crate::model::answer::Bm25Index;
 
 /// Analyse one folder's index; run [`AnalysisJob::run`] on a blocking thread.
 pub struct AnalysisJob {
@@ -47,6 +49,8 @@ pub struct AnalysisSnapshot {
     by_chunk: HashMap<ChunkId, ChunkFacts>,
     /// Qualified class name -> domain position.
     domain_of_class: HashMap<String, usize>,
+    /// BM25 over the index's chunks for `acdp/ask` and hover answers, built on first use.
+    retrieval: OnceLock<Bm25Index>,
 }
 
 /// What the analysis says about one chunk.
@@ -107,7 +111,14 @@ impl AnalysisSnapshot {
             settings: job.settings,
             by_chunk,
             domain_of_class,
+            retrieval: OnceLock::new(),
         }
+    }
+
+    /// BM25 over the analysed index's chunks (built on first use: call it off the session
+    /// lock, it reads every chunk).
+    pub fn retrieval(&self) -> &Bm25Index {
+        self.retrieval.get_or_init(|| Bm25Index::build(&self.index))
     }
 
     /// The facts citing `chunk`, and its domain: the domain of its class (or the nearest

@@ -340,13 +340,18 @@ pub fn answer_question(
     options: &AnswerOptions,
 ) -> Result<GroundedAnswer> {
     let retrieved = retrieval.search(question, options.top_k);
-    let retrieved_ids: Vec<String> = retrieved.iter().map(|c| c.chunk_id.clone()).collect();
-    let to_citation = |c: &RetrievedChunk| Citation {
-        chunk_id: c.chunk_id.clone(),
-        path: c.path.clone(),
-        start_line: c.start_line,
-        end_line: c.end_line,
-    };
+    answer_from_chunks(model, question, retrieved, options)
+}
+
+/// [`answer_question`] over chunks retrieved by the caller (the language server puts the
+/// hovered chunk first): asks, checks against `retrieved`, retries once, else
+/// [`NOT_ENOUGH_EVIDENCE`] citing `retrieved`. `acdp ask` and `acdp/ask` both end here.
+pub fn answer_from_chunks(
+    model: &mut LoadedModel,
+    question: &str,
+    retrieved: Vec<RetrievedChunk>,
+    options: &AnswerOptions,
+) -> Result<GroundedAnswer> {
     let mut stats = AnswerStats::default();
     let mut problems = Vec::new();
     if !retrieved.is_empty() {
@@ -372,12 +377,12 @@ pub fn answer_question(
                     .cited
                     .iter()
                     .filter_map(|id| retrieved.iter().find(|c| &c.chunk_id == id))
-                    .map(to_citation)
+                    .map(Citation::of)
                     .collect();
                 return Ok(GroundedAnswer {
                     answer: output.text,
                     citations,
-                    retrieved: retrieved_ids,
+                    retrieved: retrieved.iter().map(|c| c.chunk_id.clone()).collect(),
                     validated: true,
                     stats,
                     problems: Vec::new(),
@@ -393,12 +398,37 @@ pub fn answer_question(
     } else {
         problems.push("no chunk matches the question".to_string());
     }
-    Ok(GroundedAnswer {
-        answer: NOT_ENOUGH_EVIDENCE.to_string(),
-        citations: retrieved.iter().map(to_citation).collect(),
-        retrieved: retrieved_ids,
-        validated: false,
-        stats,
-        problems,
-    })
+    let mut answer = GroundedAnswer::unanswered(NOT_ENOUGH_EVIDENCE, &retrieved, problems);
+    answer.stats = stats;
+    Ok(answer)
+}
+
+impl Citation {
+    pub fn of(chunk: &RetrievedChunk) -> Citation {
+        Citation {
+            chunk_id: chunk.chunk_id.clone(),
+            path: chunk.path.clone(),
+            start_line: chunk.start_line,
+            end_line: chunk.end_line,
+        }
+    }
+}
+
+impl GroundedAnswer {
+    /// An answer that is not validated: `answer` says why, the retrieved chunks are cited so
+    /// the user can read the evidence themselves.
+    pub fn unanswered(
+        answer: &str,
+        retrieved: &[RetrievedChunk],
+        problems: Vec<String>,
+    ) -> GroundedAnswer {
+        GroundedAnswer {
+            answer: answer.to_string(),
+            citations: retrieved.iter().map(Citation::of).collect(),
+            retrieved: retrieved.iter().map(|c| c.chunk_id.clone()).collect(),
+            validated: false,
+            stats: AnswerStats::default(),
+            problems,
+        }
+    }
 }

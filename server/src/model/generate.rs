@@ -2,7 +2,7 @@
 //! the Qwen chat template, greedy / temperature / top-p sampling (seeded), KV cache, stop at
 //! `<|im_end|>`, tokens/s for the prompt and the generation.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file;
@@ -101,6 +101,52 @@ pub fn load_model(path: &Path, adapter: Option<&Path>, device: &Device) -> Resul
         tokenizer,
         device,
     ))
+}
+
+/// Which weights to answer with: a model directory or `.gguf` file, and an optional adapter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelSource {
+    pub model: PathBuf,
+    pub adapter: Option<PathBuf>,
+}
+
+impl ModelSource {
+    /// [`load_model`] of these paths.
+    pub fn load(&self, device: &Device) -> Result<LoadedModel> {
+        load_model(&self.model, self.adapter.as_deref(), device)
+    }
+}
+
+/// The model a long-lived process answers with, loaded on first use and kept: loading takes
+/// seconds, answering many times should not. A different [`ModelSource`] replaces it.
+#[derive(Default)]
+pub struct ModelCache {
+    loaded: Option<(ModelSource, LoadedModel)>,
+}
+
+impl ModelCache {
+    /// The model of `source`, loading it (and dropping another one) when needed.
+    pub fn get(&mut self, source: &ModelSource, device: &Device) -> Result<&mut LoadedModel> {
+        if self.loaded.as_ref().is_none_or(|(s, _)| s != source) {
+            // Drop the old weights before reading the new ones: two models at once may not fit.
+            self.loaded = None;
+            self.loaded = Some((source.clone(), source.load(device)?));
+        }
+        match &mut self.loaded {
+            Some((_, model)) => Ok(model),
+            None => Err(ModelError::Invalid("the model was not loaded".into())),
+        }
+    }
+
+    /// Drops the model (its adapter was retrained, or the settings changed).
+    pub fn clear(&mut self) {
+        self.loaded = None;
+    }
+
+    /// The source of the model held now, if any.
+    pub fn loaded_source(&self) -> Option<&ModelSource> {
+        self.loaded.as_ref().map(|(s, _)| s)
+    }
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {

@@ -23,7 +23,9 @@ pub mod tokenizer;
 pub mod train;
 
 pub use config::Qwen2Config;
-pub use generate::{Generation, GenerationOptions, LoadedModel, StopReason, load_model};
+pub use generate::{
+    Generation, GenerationOptions, LoadedModel, ModelCache, ModelSource, StopReason, load_model,
+};
 pub use lora::{LoraConfig, LoraLinear};
 pub use qwen2::Qwen2Model;
 pub use rng::SplitMix64;

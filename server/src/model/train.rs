@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -229,10 +230,17 @@ pub struct TrainReport {
     pub mean_step_ms: f64,
     pub peak_memory_mib: Option<f64>,
     pub adapter_dir: PathBuf,
+    /// The progress callback asked to stop: training ended after `steps` steps, whose
+    /// checkpoint is in `checkpoint-NNNNNN/`; no final adapter, no dev loss.
+    pub cancelled: bool,
 }
 
 /// Trains LoRA adapters on `examples`, writing checkpoints, the final adapter, `loss.csv` and
 /// `loss.svg` into `out`. With `resume`, continues from the latest checkpoint in `out`.
+///
+/// `on_step` runs after every optimizer step; when it answers `Break`, training stops there:
+/// the step is checkpointed (so `resume` continues from it), `loss.csv` and `loss.svg` are
+/// written, the final adapter is not, and the report says `cancelled`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_lora(
     model: &mut Qwen2Model,
@@ -242,7 +250,7 @@ pub fn train_lora(
     out: &Path,
     resume: bool,
     base_model: Option<String>,
-    on_step: &mut dyn FnMut(&StepLog),
+    on_step: &mut dyn FnMut(&StepLog) -> ControlFlow<()>,
 ) -> Result<TrainReport> {
     if examples.is_empty() {
         return Err(ModelError::Invalid(
@@ -282,6 +290,7 @@ pub fn train_lora(
     model.set_training(Some(state.dropout_rng));
 
     let mut step_times = Vec::new();
+    let mut cancelled = false;
     while state.samples_seen < total_samples {
         let started = Instant::now();
         let lr = learning_rate(options, state.step, total_steps);
@@ -323,19 +332,41 @@ pub fn train_lora(
             0.0
         };
         state.losses.push((state.step, loss, lr));
-        on_step(&StepLog {
+        let flow = on_step(&StepLog {
             step: state.step,
             total_steps,
             loss,
             learning_rate: lr,
             step_ms,
         });
-        if options.checkpoint_every > 0 && state.step.is_multiple_of(options.checkpoint_every) {
+        cancelled = flow.is_break() && state.samples_seen < total_samples;
+        let due =
+            options.checkpoint_every > 0 && state.step.is_multiple_of(options.checkpoint_every);
+        if due || cancelled {
             state.dropout_rng = model.training_rng_state().unwrap_or(state.dropout_rng);
             save_checkpoint(model, &optimizer, &state, out, base_model.clone())?;
         }
+        if cancelled {
+            break;
+        }
     }
     model.set_training(None);
+    if cancelled {
+        write_loss_csv(&out.join("loss.csv"), &state.losses)?;
+        super::write_file(&out.join("loss.svg"), loss_svg(&state.losses).as_bytes())?;
+        return Ok(TrainReport {
+            samples: examples.len(),
+            steps: state.step,
+            resumed_from_step,
+            first_loss: state.losses.first().map(|l| l.1),
+            last_loss: state.losses.last().map(|l| l.1),
+            dev_loss: None,
+            mean_step_ms: mean(&step_times),
+            peak_memory_mib: super::peak_memory_mib(),
+            adapter_dir: out.to_path_buf(),
+            cancelled: true,
+        });
+    }
 
     let dev_loss = mean_loss(model, dev)?;
     model.save_adapter(out, base_model)?;
@@ -348,14 +379,19 @@ pub fn train_lora(
         first_loss: state.losses.first().map(|l| l.1),
         last_loss: state.losses.last().map(|l| l.1),
         dev_loss,
-        mean_step_ms: if step_times.is_empty() {
-            0.0
-        } else {
-            step_times.iter().sum::<f64>() / step_times.len() as f64
-        },
+        mean_step_ms: mean(&step_times),
         peak_memory_mib: super::peak_memory_mib(),
         adapter_dir: out.to_path_buf(),
+        cancelled: false,
     })
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
 }
 
 /// The example index at data position `position`: each epoch is a seeded permutation.
@@ -499,4 +535,83 @@ pub fn load_for_training(dir: &Path, device: &Device) -> Result<(Qwen2Model, Tok
     let model = Qwen2Model::load(dir, device)?;
     let tokenizer = super::tokenizer::load_tokenizer_json(&dir.join("tokenizer.json"))?;
     Ok((model, tokenizer))
+}
+
+/// One training run on an exported dataset: what `acdp train` and the language server's
+/// `acdp.train` both describe.
+#[derive(Clone, Debug)]
+pub struct DatasetTraining {
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json).
+    pub model: PathBuf,
+    /// Dataset directory with `train.jsonl` and optionally `dev.jsonl` (chat `messages` form).
+    pub data: PathBuf,
+    /// Where the adapter, checkpoints, `loss.csv` and `loss.svg` go.
+    pub out: PathBuf,
+    pub options: TrainOptions,
+    /// Continue from the latest checkpoint in `out`.
+    pub resume: bool,
+}
+
+/// What was read from the dataset before training starts.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetCounts {
+    pub samples: usize,
+    /// Samples cut to `max_len` tokens.
+    pub truncated: usize,
+    /// Samples without an assistant token (left out).
+    pub skipped: usize,
+    pub dev_samples: usize,
+}
+
+/// Loads the base model and the dataset, then [`train_lora`]. `on_loaded` hears the sample
+/// counts before the first step; `on_step` after each step and may stop the run.
+pub fn train_on_dataset(
+    run: &DatasetTraining,
+    device: &Device,
+    on_loaded: &mut dyn FnMut(&DatasetCounts),
+    on_step: &mut dyn FnMut(&StepLog) -> ControlFlow<()>,
+) -> Result<TrainReport> {
+    if !run.model.join("config.json").is_file() {
+        return Err(ModelError::Format {
+            path: run.model.clone(),
+            message: "not a Hugging Face model directory (no config.json): training needs the \
+                      safetensors weights, not a .gguf file"
+                .into(),
+        });
+    }
+    let train_path = run.data.join("train.jsonl");
+    if !train_path.is_file() {
+        return Err(ModelError::Format {
+            path: train_path,
+            message: "no training samples: export a dataset first (`acdp pipeline`, or \
+                      acdp.exportDataset in the editor)"
+                .into(),
+        });
+    }
+    let (mut model, tokenizer) = load_for_training(&run.model, device)?;
+    let max_len = run.options.max_len;
+    let train = load_examples(&train_path, &tokenizer, max_len)?;
+    let dev_path = run.data.join("dev.jsonl");
+    let dev = if dev_path.is_file() {
+        load_examples(&dev_path, &tokenizer, max_len)?.examples
+    } else {
+        Vec::new()
+    };
+    on_loaded(&DatasetCounts {
+        samples: train.examples.len(),
+        truncated: train.truncated,
+        skipped: train.skipped,
+        dev_samples: dev.len(),
+    });
+    let base = run.model.to_string_lossy().into_owned();
+    train_lora(
+        &mut model,
+        &train.examples,
+        &dev,
+        &run.options,
+        &run.out,
+        run.resume,
+        Some(base),
+        on_step,
+    )
 }

@@ -1,6 +1,6 @@
 """acdp lsp through pytest-lsp's client: the flows the editors use, checked against
-`acdp index` of the same files. One test per flow; new flows (acdp/ask, acdp/samples,
-acdp.exportDataset, acdp.train) go in test_coming_flows.py until the server has them."""
+`acdp index` of the same files. One test per flow; new flows go in test_coming_flows.py until
+the server has them. No model is configured here: tests/lsp.rs asks and trains with a tiny one."""
 
 import subprocess
 
@@ -250,3 +250,27 @@ async def test_chunks_changed_follows_did_open_and_did_change(client):
     changed = plain(await waiter)
     assert changed["version"] == 2
     assert changed["moved"], "inserting a line above moves the chunks below"
+
+
+async def test_ask_without_a_model_says_so_and_cites_the_best_matching_chunks(client, expected_chunks):
+    await indexed(client)
+    result = plain(
+        await client.protocol.send_request_async("acdp/ask", {"question": "What does OmsPortalOrderServiceImpl.generateOrder do with the OrderParam?"})
+    )
+    assert result["validated"] is False
+    assert result["answer"].startswith("no model configured")
+    citations = [plain(c) for c in result["citations"]]
+    assert [c["chunk_id"] for c in citations] == list(result["retrieved"])
+    want = expected_chunks[METHOD]
+    cited = next((c for c in citations if c["chunk_id"] == want["chunk_id"]), None)
+    assert cited is not None, (want["chunk_id"], result)
+    assert cited["uri"] == uri(client.shop)
+    assert plain(cited["range"])["start"]["line"] == want["start_line"] - 1
+
+
+async def test_train_without_a_model_names_the_setting(client):
+    await indexed(client)
+    with pytest.raises(JsonRpcException) as error:
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(command="acdp.train"))
+    assert error.value.code == -32001
+    assert "modelDir" in str(error.value)

@@ -3,6 +3,7 @@
 //! server calls it under the session lock, before any `.await`.
 
 pub mod did_change;
+pub mod did_change_configuration;
 pub mod did_change_watched_files;
 pub mod did_close;
 pub mod did_open;

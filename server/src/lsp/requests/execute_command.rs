@@ -1,6 +1,7 @@
 //! `workspace/executeCommand`: parsing the commands acdp advertises, and the ones answered
 //! from the session alone. `acdp.reindex` and `acdp.exportDataset` need the client for
-//! progress, so the server runs them (see [`crate::lsp::indexing`], [`crate::lsp::export`]);
+//! progress, so the server runs them (see [`crate::lsp::indexing`], [`crate::lsp::export`],
+//! [`crate::lsp::training`] for `acdp.train`);
 //! the sample commands are in [`super::sample_commands`].
 
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use super::chunk::{ChunkInfo, ChunkParams, chunk, chunk_by_id};
 use super::sample_commands::{ChunkArgument, DesignArgument};
 use crate::index::ChunkId;
 use crate::lsp::session::Session;
+use crate::lsp::training::TrainArgument;
 
 pub const REINDEX: &str = "acdp.reindex";
 pub const SHOW_CHUNK: &str = "acdp.showChunk";
@@ -44,7 +46,7 @@ pub enum AcdpCommand {
     GenerateDesign(DesignArgument),
     ShowRules(ChunkArgument),
     ExportDataset(ExportArgument),
-    Train,
+    Train(TrainArgument),
     DebugPanic,
     DebugSleep { ms: u64 },
 }
@@ -105,7 +107,13 @@ pub fn parse_command(
         }
         EXPORT_DATASET => one_argument(args, EXPORT_DATASET, r#"{"out": "/path/to/dir"}"#)
             .map(AcdpCommand::ExportDataset),
-        TRAIN => Ok(AcdpCommand::Train),
+        TRAIN if args.is_empty() => Ok(AcdpCommand::Train(TrainArgument::default())),
+        TRAIN => one_argument(
+            args,
+            TRAIN,
+            r#"{"data": "dir", "out": "dir", "epochs": 1, "accum": 8, "resume": false, …}"#,
+        )
+        .map(AcdpCommand::Train),
         DEBUG_PANIC if debug_commands => Ok(AcdpCommand::DebugPanic),
         DEBUG_SLEEP if debug_commands => {
             one_argument::<SleepArgs>(args, DEBUG_SLEEP, r#"{"ms": 1000}"#)

@@ -2,7 +2,9 @@
 //! kind, symbol, lines, content hash), as markdown.
 //!
 //! Then the analysis' facts about the chunk ([`analysis_sections`]): domain, rules, flows and
-//! state transitions.
+//! state transitions. With a model configured, the server adds a short grounded answer about
+//! the chunk ([`hover_question`], [`answer_section`]: the model runs off the message loop, see
+//! `acdp/ask`); without one the hover is only what the index and the analysis know.
 
 use std::fmt::Write;
 
@@ -12,6 +14,7 @@ use tower_lsp_server::ls_types::{Hover, HoverContents, HoverParams, MarkupConten
 use crate::index::Chunk;
 use crate::lsp::convert;
 use crate::lsp::session::{FileKey, Session};
+use crate::model::answer::{GroundedAnswer, RetrievedChunk};
 
 pub fn hover(session: &Session, params: &HoverParams) -> jsonrpc::Result<Option<Hover>> {
     let at = &params.text_document_position_params;
@@ -131,4 +134,70 @@ fn one_line(text: &str) -> String {
 fn short(symbol: &str) -> &str {
     let base = symbol.split('(').next().unwrap_or(symbol);
     base.rsplit('.').next().unwrap_or(base)
+}
+
+/// What the hover asks the model about the chunk under the cursor.
+#[derive(Clone, Debug)]
+pub struct HoverQuestion {
+    pub question: String,
+    /// The hovered chunk, given to the model first.
+    pub chunk: RetrievedChunk,
+    pub folder: usize,
+    /// (chunk_id, content_hash): the same text gets the same answer from the same model.
+    pub key: (String, String),
+}
+
+/// The question about the chunk at the hover position, or `None` where [`hover`] shows
+/// nothing.
+pub fn hover_question(session: &Session, params: &HoverParams) -> Option<HoverQuestion> {
+    let at = &params.text_document_position_params;
+    let key = session.locate(&at.text_document.uri)?;
+    let view = session.file(&key)?;
+    let chunk = view.chunk_at(convert::position_from_lsp(at.position))?;
+    Some(HoverQuestion {
+        question: format!("What does `{}` do?", short(&chunk.symbol)),
+        chunk: RetrievedChunk {
+            chunk_id: chunk.chunk_id.as_str().to_owned(),
+            path: chunk.path.clone(),
+            symbol: chunk.symbol.clone(),
+            start_line: chunk.start_line,
+            end_line: chunk.end_line,
+            score: 0.0,
+            text: chunk.text(view.text()).to_owned(),
+        },
+        folder: key.workspace,
+        key: (
+            chunk.chunk_id.as_str().to_owned(),
+            chunk.content_hash.to_string(),
+        ),
+    })
+}
+
+/// The hover's answer section: the answer and its checked citations, or why there is none.
+pub fn answer_section(answer: &GroundedAnswer) -> String {
+    if !answer.validated {
+        return format!(
+            "**Answer** (acdp model): {}; the model's answers failed the citation check",
+            answer.answer
+        );
+    }
+    let mut out = format!(
+        "**Answer** (acdp model, citations checked)\n\n{}\n",
+        answer.answer.trim()
+    );
+    for c in &answer.citations {
+        let _ = write!(
+            out,
+            "\n- `{}` {}:{}-{}",
+            c.chunk_id, c.path, c.start_line, c.end_line
+        );
+    }
+    out
+}
+
+/// Appends a section to a hover's markdown, after `---` like the analysis' sections.
+pub fn add_section(hover: &mut Hover, section: &str) {
+    if let HoverContents::Markup(markup) = &mut hover.contents {
+        let _ = write!(markup.value, "\n---\n\n{section}\n");
+    }
 }

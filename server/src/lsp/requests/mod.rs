@@ -2,6 +2,7 @@
 //! protocol types, so the server, tests and benches call the same code; none of them touches
 //! the client.
 
+pub mod ask;
 pub mod chunk;
 pub mod code_action;
 pub mod execute_command;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc;
 
 use crate::analysis::Rule;
-use crate::dataset::{Sample, ValidationOptions, repo_info, validate_sample};
+use crate::dataset::{Sample, SampleLanguage, ValidationOptions, repo_info, validate_sample};
 use crate::generate::{OfflineOptions, design_through_chunk, offline_generator, qa_citing_chunk};
 use crate::index::ChunkId;
 use crate::lsp::session::{FileKey, Session};
@@ -84,20 +84,25 @@ pub fn chunk_state(session: &Session, id: &ChunkId) -> jsonrpc::Result<ChunkStat
 }
 
 /// Generates and validates the samples for one chunk (blocking: run it off the session lock).
+/// `language`: only samples in that language (the `sampleLanguage` setting); `None`: en and zh.
 pub fn generate_for_chunk(
     snapshot: &AnalysisSnapshot,
     chunk_id: &ChunkId,
     task: &SampleTask,
+    language: Option<SampleLanguage>,
 ) -> jsonrpc::Result<GeneratedSamples> {
     let Some(chunk) = snapshot.chunk(chunk_id) else {
         return Err(jsonrpc::Error::invalid_params(format!(
             "chunk {chunk_id} is not in the analysed index; save the file and try again"
         )));
     };
-    let options = OfflineOptions {
+    let mut options = OfflineOptions {
         include_generated: snapshot.settings.include_generated,
         ..OfflineOptions::default()
     };
+    if let Some(language) = language {
+        options.languages = vec![language];
+    }
     let index = &snapshot.index;
     let analysis = &snapshot.analysis;
     let written = match task {
