@@ -403,7 +403,9 @@ async fn faults_are_retried_or_rejected_counted_and_a_rerun_reads_the_cache() {
     let cache = work.path().join("llm-cache");
     let config = config(&server.base_url(), test_settings());
 
-    let (samples, mut report) = generate_with_llm(requests.clone(), &config, &cache, &repo()).await;
+    let (samples, mut report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
 
     // 11 first asks, 3 retries (429, 500, timeout), 3 re-asks (two malformed, one wrong schema).
     assert_eq!(server.requests(), 17);
@@ -518,7 +520,9 @@ async fn faults_are_retried_or_rejected_counted_and_a_rerun_reads_the_cache() {
     assert_eq!(serde_json::from_value::<LlmReport>(json).unwrap(), report);
 
     // A rerun with the same cache asks the server nothing and gives the same samples.
-    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo()).await;
+    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo())
+        .await
+        .expect("the server is up");
     assert_eq!(server.requests(), 17, "the rerun sent requests");
     assert_eq!(rerun.http_requests, 0);
     assert_eq!(rerun.cache_hits, 14);
@@ -559,7 +563,9 @@ async fn permanent_errors_are_not_retried_exhausted_retries_give_up_and_neither_
     };
     let config = config(&server.base_url(), settings.clone());
 
-    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo()).await;
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
     assert!(samples.is_empty());
     // 401 once; 503 once and twice more.
     assert_eq!(server.requests(), 4);
@@ -567,26 +573,139 @@ async fn permanent_errors_are_not_retried_exhausted_retries_give_up_and_neither_
     assert_eq!(report.retries_by_cause, counts(&[("http_5xx", 2)]));
 
     // Failures are not cached: a rerun tries again.
-    let (_, rerun) = generate_with_llm(requests.clone(), &config, &cache, &repo()).await;
+    let (_, rerun) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
     assert_eq!(rerun.cache_hits, 0);
     assert_eq!(server.requests(), 8);
+}
 
-    // Nobody listening: connection errors are retried, then counted.
+/// A `base_url` where nobody listens: a port bound, then released.
+async fn closed_url() -> String {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let closed_url = format!("http://{}/v1", closed.local_addr().unwrap());
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
-    let config = self::config(
-        &closed_url,
-        LlmSettings {
-            max_retries: 1,
-            ..settings
-        },
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_stops_the_run_at_once_and_the_cache_is_kept() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let script: Script = Arc::new(move |_, _| completion(&valid, "stop"));
+    let server = FakeServer::start(script).await;
+    let requests: Vec<SampleRequest> = (0..10)
+        .map(|n| {
+            request(
+                &format!("valid-{n}"),
+                Task::Qa,
+                SampleLanguage::En,
+                &evidence,
+            )
+        })
+        .collect();
+    let cache = work.path().join("llm-cache");
+    // Retries would wait a minute each: the run below must not make any.
+    let settings = LlmSettings {
+        backoff_base_ms: 60_000,
+        backoff_max_ms: 60_000,
+        ..test_settings()
+    };
+    let (first, _) = generate_with_llm(
+        requests[..1].to_vec(),
+        &config(&server.base_url(), settings.clone()),
+        &cache,
+        &repo(),
+    )
+    .await
+    .expect("the server is up");
+    assert_eq!(first.len(), 1);
+    let cached = std::fs::read_dir(&cache).unwrap().count();
+    assert!(cached > 0);
+
+    // Refused connections before the server ever answered: the run stops with no retry; at
+    // most one attempt per request in flight (concurrency 4), the rest never sent.
+    let dead = closed_url().await;
+    let config = self::config(&dead, settings);
+    let error = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect_err("nobody listens");
+    assert_eq!(error.base_url, dead);
+    let message = error.to_string();
+    for part in [
+        dead.as_str(),
+        "start the server",
+        "base_url",
+        "ACDP_LLM_BASE_URL",
+    ] {
+        assert!(message.contains(part), "{part} missing from: {message}");
+    }
+    let report = &error.report;
+    assert_eq!(report.cache_hits, 1, "the cached reply is still used");
+    assert_eq!(report.successes, 1);
+    assert!(
+        (1..=4).contains(&report.http_requests),
+        "{} attempts",
+        report.http_requests
     );
-    let (samples, report) =
-        generate_with_llm(requests[..1].to_vec(), &config, &cache, &repo()).await;
-    assert!(samples.is_empty());
-    assert_eq!(report.rejected, counts(&[("connection", 1)]));
-    assert_eq!(report.retries_by_cause, counts(&[("connection", 1)]));
+    assert_eq!(report.retries, 0);
+    assert_eq!(report.rejected, counts(&[("unreachable", 9)]));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), cached);
+}
+
+#[test]
+fn acdp_pipeline_llm_against_a_dead_endpoint_fails_fast_with_what_to_do() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let dead = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(closed_url());
+    // Retries would wait a minute each: the run must make none.
+    std::fs::write(
+        repo.join("acdp.toml"),
+        "[llm]\nbackoff_base_ms = 60000\nbackoff_max_ms = 60000\nconcurrency = 4\n",
+    )
+    .unwrap();
+    let out = work.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("pipeline")
+        .arg(&repo)
+        .arg("--out")
+        .arg(&out)
+        .arg("--llm")
+        .env("ACDP_LLM_BASE_URL", &dead)
+        .output()
+        .expect("run acdp");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to the LLM endpoint {dead}"))
+            && stderr.contains("start the server"),
+        "{stderr}"
+    );
+    // "llm stopped: N attempts (R retries) for M requests, C from cache"
+    let stopped = stderr
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("llm stopped: "))
+        .unwrap_or_else(|| panic!("no stop line: {stderr}"));
+    let numbers: Vec<usize> = stopped
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [attempts, retries, requests, from_cache] = numbers[..] else {
+        panic!("{stopped}")
+    };
+    assert!((1..=4).contains(&attempts), "{stopped}");
+    assert_eq!(retries, 0, "{stopped}");
+    assert!(requests > 4, "{stopped}");
+    assert_eq!(from_cache, 0, "{stopped}");
+    // The output folder is left alone.
+    assert!(!out.join("llm_report.json").exists());
+    assert!(!out.join("samples.jsonl").exists());
+    assert!(!out.join("manifest.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,7 +734,9 @@ async fn a_server_without_json_schema_gets_json_object_after_one_rejection() {
     assert_eq!(config.output_format, LlmOutputFormat::JsonSchema);
     let cache = work.path().join("llm-cache");
 
-    let (samples, mut report) = generate_with_llm(requests, &config, &cache, &repo()).await;
+    let (samples, mut report) = generate_with_llm(requests, &config, &cache, &repo())
+        .await
+        .expect("the server is up");
     assert_eq!(samples.len(), 2);
     assert_eq!(report.format_fallbacks, 1);
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
@@ -703,7 +824,9 @@ async fn transport_and_api_faults_are_retried_or_rejected_and_never_become_sampl
     let config = config(&server.base_url(), settings);
     let cache = work.path().join("llm-cache");
 
-    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo()).await;
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
 
     let produced: Vec<String> = samples.iter().map(scenario_of_sample).collect();
     assert_eq!(produced, ["valid", "cut-once"], "only whole, valid replies");
@@ -731,7 +854,9 @@ async fn transport_and_api_faults_are_retried_or_rejected_and_never_become_sampl
     }
 
     // What failed in transit is not cached: a rerun asks again for exactly those.
-    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo()).await;
+    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo())
+        .await
+        .expect("the server is up");
     assert_eq!(again, samples);
     assert_eq!(rerun.rejected, report.rejected);
     let asked_again = server.requests() - 13;

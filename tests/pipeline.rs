@@ -377,3 +377,234 @@ fn user_requirements_get_designs_in_their_own_language() {
     assert_eq!(zh.language.as_str(), "zh");
     assert_eq!(user.len(), 2, "one design per requirement, in its language");
 }
+
+/// A word-level tokenizer that knows only the ChatML specials: every other whitespace-split
+/// word is one `[UNK]` token, so a sample's length in tokens is its length in words.
+fn write_tiny_tokenizer(dir: &Path) -> PathBuf {
+    let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("[UNK]".into(), 0.into());
+    let mut added = Vec::new();
+    for (i, token) in specials.iter().enumerate() {
+        vocab.insert((*token).to_owned(), (i + 1).into());
+        added.push(
+            serde_json::json!({"id": i + 1, "content": token, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}),
+        );
+    }
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    dir.join("tokenizer.json")
+}
+
+fn stats(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_token_limit_drops_long_samples_and_counts_them() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let tokenizer_file = write_tiny_tokenizer(&work.path().join("model"));
+    let tokenizer = acdp::model::tokenizer::load_tokenizer(&tokenizer_file).unwrap();
+    let count = |s: &Sample| acdp::model::chat::sample_token_count(&tokenizer, s).unwrap();
+
+    // The candidates the pipeline validates (its defaults), and their lengths in tokens.
+    let index = index_workspace(
+        &repo,
+        &IndexOptions {
+            use_cache: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let analysis = analyze(&index, &AnalysisSettings::default());
+    let generated = acdp::generate::generated_chunks(&index);
+    let mut candidates = acdp::generate::generate_offline(
+        &index,
+        &analysis,
+        &generated,
+        &acdp::generate::OfflineOptions::default(),
+        &acdp::dataset::repo_info(&repo),
+    );
+    candidates.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+    candidates.dedup_by(|a, b| a.sample_id == b.sample_id);
+    let mut lengths: Vec<usize> = candidates.iter().map(count).collect();
+    lengths.sort_unstable();
+    let limit = lengths[lengths.len() / 2];
+    let over = lengths.iter().filter(|&&n| n > limit).count();
+    assert!(over > 0 && over < lengths.len());
+
+    let run = |out: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acdp"))
+            .arg("pipeline")
+            .arg(&repo)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .expect("run acdp")
+    };
+    let tokenizer_arg = tokenizer_file.to_str().unwrap();
+
+    // A small limit: exactly the long candidates fail `length`, nothing kept is over it.
+    let limited = work.path().join("limited");
+    let output = run(
+        &limited,
+        &[
+            "--tokenizer",
+            tokenizer_arg,
+            "--max-tokens",
+            &limit.to_string(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("({over} over {limit} tokens)")),
+        "{stderr}"
+    );
+    let report = stats(&limited);
+    assert_eq!(report["validation"]["token_limit"], limit);
+    assert_eq!(report["validation"]["failures_by_check"]["length"], over);
+    let kept = samples(&limited);
+    assert!(!kept.is_empty());
+    for sample in &kept {
+        assert!(count(sample) <= limit, "{} kept", sample.sample_id);
+    }
+    let rejected_for_length = read_jsonl(&limited.join("rejected.jsonl"))
+        .iter()
+        .filter(|r| {
+            r["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["check"] == "length" && c["passed"] == false)
+        })
+        .count();
+    assert_eq!(rejected_for_length, over);
+    // The exported chat rows are the counted conversations: none is over the limit either.
+    for split in ["train", "dev", "test"] {
+        assert!(
+            read_jsonl(&limited.join(format!("{split}.jsonl")))
+                .iter()
+                .all(|row| kept.iter().any(|s| s.sample_id == row["sample_id"]))
+        );
+    }
+
+    // `acdp validate` applies the same check to an existing dataset.
+    let baseline = work.path().join("baseline");
+    run_pipeline(&repo, &baseline);
+    let validate = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("validate")
+        .arg(&baseline)
+        .args([
+            "--tokenizer",
+            tokenizer_arg,
+            "--max-tokens",
+            &limit.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!validate.status.success());
+    let listed = String::from_utf8_lossy(&validate.stdout);
+    assert!(
+        listed.contains(&format!("more than the limit of {limit}")),
+        "{listed}"
+    );
+    let long_kept = samples(&baseline)
+        .iter()
+        .filter(|s| count(s) > limit)
+        .count();
+    assert!(
+        String::from_utf8_lossy(&validate.stderr).contains(&format!("{long_kept} fail")),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+
+    // A large limit keeps everything: the dataset is the one written without a limit. The
+    // tokenizer is read from [dataset] of acdp.toml this time, relative to the repository.
+    std::fs::copy(&tokenizer_file, repo.join("tokenizer.json")).unwrap();
+    std::fs::write(
+        repo.join("acdp.toml"),
+        format!(
+            "[dataset]\ntokenizer = \"tokenizer.json\"\nmax_tokens = {}\n",
+            lengths[lengths.len() - 1]
+        ),
+    )
+    .unwrap();
+    let roomy = work.path().join("roomy");
+    let output = run(&roomy, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stats(&roomy)["validation"]["failures_by_check"]
+            .get("length")
+            .is_none()
+    );
+    assert_eq!(
+        std::fs::read(roomy.join("samples.jsonl")).unwrap(),
+        std::fs::read(baseline.join("samples.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn a_missing_tokenizer_or_a_limit_without_one_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+            .arg("pipeline")
+            .arg(&repo)
+            .arg("--out")
+            .arg(work.path().join("out"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let missing = work.path().join("no-such-model");
+    let stderr = run(&[
+        "--tokenizer",
+        missing.to_str().unwrap(),
+        "--max-tokens",
+        "100",
+    ]);
+    assert!(
+        stderr.contains(&format!("{} not found", missing.display()))
+            && stderr.contains("the model directory"),
+        "{stderr}"
+    );
+    let unreadable = work.path().join("broken.json");
+    std::fs::write(&unreadable, "{ not json").unwrap();
+    let stderr = run(&[
+        "--tokenizer",
+        unreadable.to_str().unwrap(),
+        "--max-tokens",
+        "100",
+    ]);
+    assert!(
+        stderr.contains(&unreadable.display().to_string())
+            && stderr.contains("not a readable tokenizer"),
+        "{stderr}"
+    );
+    let stderr = run(&["--max-tokens", "100"]);
+    assert!(
+        stderr.contains("needs the target model's tokenizer"),
+        "{stderr}"
+    );
+    // Nothing was written: the run stopped before any stage.
+    assert!(!work.path().join("out").exists());
+}

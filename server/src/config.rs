@@ -17,6 +17,20 @@ pub struct ProjectConfig {
     pub index: IndexSettings,
     pub analysis: AnalysisSettings,
     pub llm: LlmSettings,
+    pub dataset: DatasetSettings,
+}
+
+/// `[dataset]`: fitting samples to the target model. `--tokenizer` and `--max-tokens` of
+/// `acdp pipeline` and `acdp validate` override it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetSettings {
+    /// The target model's `tokenizer.json`, its model directory or its `.gguf` file; a
+    /// relative path is read from the repository root.
+    pub tokenizer: Option<PathBuf>,
+    /// With `tokenizer`: the most tokens a sample's conversation may take (use the `--max-len`
+    /// you train with). Longer samples are dropped and counted, never truncated.
+    pub max_tokens: Option<usize>,
 }
 
 /// `[index]`: which files are read.
@@ -243,6 +257,22 @@ mod tests {
         assert_eq!(config.llm.max_retries, defaults.max_retries);
         let err = ProjectConfig::parse("[llm]\napi_key = \"sk-...\"\n").unwrap_err();
         assert!(err.contains("api_key"), "{err}");
+    }
+
+    #[test]
+    fn dataset_section_is_read() {
+        assert_eq!(
+            ProjectConfig::parse("").unwrap().dataset,
+            DatasetSettings::default()
+        );
+        let config =
+            ProjectConfig::parse("[dataset]\ntokenizer = \"models/qwen\"\nmax_tokens = 4096\n")
+                .unwrap();
+        assert_eq!(
+            config.dataset.tokenizer.as_deref(),
+            Some(Path::new("models/qwen"))
+        );
+        assert_eq!(config.dataset.max_tokens, Some(4096));
     }
 
     #[test]

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use acdp::analysis::analyze;
 use acdp::config::ProjectConfig;
 use acdp::dataset::sample::SampleLanguage;
-use acdp::dataset::{DatasetOptions, SplitOptions, build_dataset, repo_info, write_dataset};
+use acdp::dataset::validate::{TokenCounter, check};
+use acdp::dataset::{
+    DatasetOptions, SplitOptions, ValidationOptions, build_dataset, repo_info, write_dataset,
+};
 use acdp::generate::llm::{LlmConfig, generate_with_llm};
 use acdp::generate::{OfflineOptions, generate_offline, generated_chunks, write_offline};
 use acdp::index::{index_workspace, write_atomic};
@@ -20,6 +23,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::index::SelectionArgs;
+use super::validate::TokenLimitArgs;
 
 #[derive(Args)]
 pub struct PipelineArgs {
@@ -58,6 +62,8 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 0.85)]
     pub near_duplicate: f64,
     #[command(flatten)]
+    pub token_limit: TokenLimitArgs,
+    #[command(flatten)]
     pub selection: SelectionArgs,
 }
 
@@ -83,23 +89,43 @@ fn read_requirements(path: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Ends a stage with its result line; printed plainly when stderr is not a terminal.
-fn finish(bar: ProgressBar, message: String) {
-    if bar.is_hidden() {
-        eprintln!("{:>9} {message}", bar.prefix());
-    }
-    bar.finish_with_message(message);
+/// One stage's spinner; it ends with the stage's result line and its wall time, so a run
+/// shows where its time went (the times go to stderr only: the dataset files stay
+/// byte-identical across runs).
+struct Stage {
+    bar: ProgressBar,
+    started: Instant,
 }
 
-/// A spinner for one stage that ends with its result line.
-fn stage(name: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:>9} {msg}").expect("valid template"),
-    );
-    bar.set_prefix(name.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
+impl Stage {
+    fn start(name: &str) -> Stage {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:>9} {msg}").expect("valid template"),
+        );
+        bar.set_prefix(name.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Stage {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn set_message(&self, message: String) {
+        self.bar.set_message(message);
+    }
+
+    /// Printed plainly when stderr is not a terminal.
+    fn finish(self, message: String) {
+        let message = format!(
+            "{message} ({:.0} ms)",
+            self.started.elapsed().as_secs_f64() * 1000.0
+        );
+        if self.bar.is_hidden() {
+            eprintln!("{:>9} {message}", self.bar.prefix());
+        }
+        self.bar.finish_with_message(message);
+    }
 }
 
 pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
@@ -117,38 +143,34 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     }
     let options = args.selection.options(&args.repo)?;
     let config = ProjectConfig::load(&args.repo)?;
+    // Loaded before any work, so a wrong tokenizer path stops the run at once.
+    let token_limit = args.token_limit.resolve(&config.dataset, &args.repo)?;
+    let counter = token_limit.as_ref().map(|l| (l.counter(), l.max_tokens));
 
-    let bar = stage("index");
+    let bar = Stage::start("index");
     let index = index_workspace(&args.repo, &options)?;
-    finish(
-        bar,
-        format!(
-            "{} files, {} chunks, {} skipped ({:.0} ms)",
-            index.stats.files, index.stats.chunks, index.stats.skipped, index.stats.elapsed_ms
-        ),
-    );
+    bar.finish(format!(
+        "{} files, {} chunks, {} skipped",
+        index.stats.files, index.stats.chunks, index.stats.skipped
+    ));
 
-    let bar = stage("analyse");
+    let bar = Stage::start("analyse");
     let mut settings = config.analysis.clone();
     settings.include_generated |= args.include_generated;
     let analysis = analyze(&index, &settings);
-    finish(
-        bar,
-        format!(
-            "{} rules, {} flows, {} state machines, {} domains ({:.0} ms)",
-            analysis.rules.len(),
-            analysis.flows.len(),
-            analysis.states.len(),
-            analysis.domains.domains.len(),
-            analysis.stats.elapsed_ms
-        ),
-    );
+    bar.finish(format!(
+        "{} rules, {} flows, {} state machines, {} domains",
+        analysis.rules.len(),
+        analysis.flows.len(),
+        analysis.states.len(),
+        analysis.domains.domains.len(),
+    ));
     // As `acdp analyze` does: a file left out of the analysis must not go unnoticed.
     for warning in &analysis.warnings {
         eprintln!("warning: {warning}");
     }
 
-    let bar = stage("generate");
+    let bar = Stage::start("generate");
     let generated = generated_chunks(&index);
     let repo = repo_info(&args.repo);
     let offline = OfflineOptions {
@@ -175,8 +197,20 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
             .join(&options.settings.state_dir)
             .join("llm-cache");
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        let (samples, report) =
-            runtime.block_on(generate_with_llm(requests, &config, &cache_dir, &repo));
+        let generated = runtime.block_on(generate_with_llm(requests, &config, &cache_dir, &repo));
+        let (samples, report) = match generated {
+            Ok(generated) => generated,
+            Err(unreachable) => {
+                // The output folder is left as it was (no report beside an older dataset);
+                // what was tried goes to stderr.
+                let report = &unreachable.report;
+                eprintln!(
+                    "{:>9} stopped: {} attempts ({} retries) for {} requests, {} from cache",
+                    "llm", report.http_requests, report.retries, report.requests, report.cache_hits
+                );
+                return Err(unreachable.into());
+            }
+        };
         eprintln!(
             "{:>9} {} requests, {} from cache, {} answered, {} rejected ({:?}), {} + {} tokens",
             "llm",
@@ -193,33 +227,45 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     } else {
         generate_offline(&index, &analysis, &generated, &offline, &repo)
     };
-    finish(bar, format!("{} candidate samples", samples.len()));
+    bar.finish(format!("{} candidate samples", samples.len()));
 
-    let bar = stage("dataset");
+    let bar = Stage::start("dataset");
     let dataset_options = DatasetOptions {
+        validation: ValidationOptions {
+            max_tokens: counter
+                .as_ref()
+                .map(|(count, max)| (count as TokenCounter, *max)),
+        },
         near_duplicate_threshold: args.near_duplicate,
         split: SplitOptions {
             dev: args.dev,
             test: args.test,
             seed: args.seed,
         },
-        ..Default::default()
     };
     let dataset = build_dataset(samples, &index, &generated, &dataset_options);
     let s = &dataset.stats;
-    finish(
-        bar,
-        format!(
-            "{} kept: {} rejected by validation, {} exact + {} near duplicates; train {} / dev {} / test {}",
-            s.samples,
-            s.validation.rejected,
-            s.dedup.exact_duplicates,
-            s.dedup.near_duplicates,
-            s.by_split.get("train").copied().unwrap_or(0),
-            s.by_split.get("dev").copied().unwrap_or(0),
-            s.by_split.get("test").copied().unwrap_or(0),
+    let over_limit = match s.validation.token_limit {
+        Some(limit) => format!(
+            " ({} over {limit} tokens)",
+            s.validation
+                .failures_by_check
+                .get(check::LENGTH)
+                .copied()
+                .unwrap_or(0)
         ),
-    );
+        None => String::new(),
+    };
+    bar.finish(format!(
+        "{} kept: {} rejected by validation{over_limit}, {} exact + {} near duplicates; train {} / dev {} / test {}",
+        s.samples,
+        s.validation.rejected,
+        s.dedup.exact_duplicates,
+        s.dedup.near_duplicates,
+        s.by_split.get("train").copied().unwrap_or(0),
+        s.by_split.get("dev").copied().unwrap_or(0),
+        s.by_split.get("test").copied().unwrap_or(0),
+    ));
     if s.split.leaked_groups != 0 {
         anyhow::bail!(
             "split leak check failed: {} groups on two sides",
@@ -227,7 +273,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         );
     }
 
-    let bar = stage("export");
+    let bar = Stage::start("export");
     let repo_root = args
         .repo
         .canonicalize()
@@ -242,7 +288,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         )
         .context("cannot write llm_report.json")?;
     }
-    finish(bar, format!("{} files in {}", files, args.out.display()));
+    bar.finish(format!("{} files in {}", files, args.out.display()));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -3,13 +3,18 @@
 //! so it can gate a CI job.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use acdp::config::{DatasetSettings, ProjectConfig};
 use acdp::dataset::sample::Sample;
+use acdp::dataset::validate::TokenCounter;
 use acdp::dataset::{ValidationOptions, validate_sample};
 use acdp::index::index_workspace;
+use acdp::model::chat::sample_token_count;
+use acdp::model::tokenizer::load_tokenizer;
 use anyhow::Context;
 use clap::Args;
+use tokenizers::Tokenizer;
 
 use super::index::SelectionArgs;
 
@@ -24,7 +29,71 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub token_limit: TokenLimitArgs,
+    #[command(flatten)]
     pub selection: SelectionArgs,
+}
+
+/// Flags that override `[dataset]` in acdp.toml: the length check in tokens of the target
+/// model. Shared by `acdp pipeline` and `acdp validate`.
+#[derive(Args, Clone, Default)]
+pub struct TokenLimitArgs {
+    /// The target model's tokenizer: its tokenizer.json, the model directory holding it, or
+    /// its .gguf file. Needed by --max-tokens.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub tokenizer: Option<PathBuf>,
+    /// Drop (never truncate) samples whose exported conversation, in the Qwen chat template,
+    /// takes more tokens than this; use the --max-len you train with.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
+}
+
+/// A loaded tokenizer and the limit; build the check with [`TokenLimit::counter`].
+pub struct TokenLimit {
+    tokenizer: Tokenizer,
+    pub max_tokens: usize,
+}
+
+impl TokenLimit {
+    pub fn counter(&self) -> impl Fn(&Sample) -> Result<usize, String> + Sync + '_ {
+        |sample| sample_token_count(&self.tokenizer, sample).map_err(|e| e.to_string())
+    }
+}
+
+impl TokenLimitArgs {
+    /// The flags over `[dataset]` of acdp.toml (whose relative paths are read from `repo`);
+    /// `None` when no limit is asked for.
+    pub fn resolve(
+        &self,
+        settings: &DatasetSettings,
+        repo: &Path,
+    ) -> anyhow::Result<Option<TokenLimit>> {
+        let tokenizer = match &self.tokenizer {
+            Some(path) => Some(path.clone()),
+            None => settings.tokenizer.as_ref().map(|path| repo.join(path)),
+        };
+        let max_tokens = self.max_tokens.or(settings.max_tokens);
+        match (tokenizer, max_tokens) {
+            (None, None) => Ok(None),
+            (Some(path), None) => anyhow::bail!(
+                "a tokenizer ({}) was given without a limit: pass --max-tokens N (or set \
+                 max_tokens in [dataset] of acdp.toml)",
+                path.display()
+            ),
+            (None, Some(n)) => anyhow::bail!(
+                "--max-tokens {n} needs the target model's tokenizer: pass --tokenizer \
+                 FILE|DIR (or set tokenizer in [dataset] of acdp.toml)"
+            ),
+            (Some(path), Some(max_tokens)) => {
+                let tokenizer = load_tokenizer(&path)
+                    .with_context(|| format!("cannot load the tokenizer {}", path.display()))?;
+                Ok(Some(TokenLimit {
+                    tokenizer,
+                    max_tokens,
+                }))
+            }
+        }
+    }
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -64,11 +133,19 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<std::process::ExitCode> {
         })?;
         samples.push(sample);
     }
+    let config = ProjectConfig::load(&repo)?;
+    let limit = args.token_limit.resolve(&config.dataset, &repo)?;
+    let counter = limit.as_ref().map(|l| (l.counter(), l.max_tokens));
+    let options = ValidationOptions {
+        max_tokens: counter
+            .as_ref()
+            .map(|(count, max)| (count as TokenCounter, *max)),
+    };
     let index = index_workspace(&repo, &args.selection.options(&repo)?)?;
     let mut failing = 0;
     let mut stale = 0;
     for sample in &samples {
-        let report = validate_sample(sample, &index, &ValidationOptions::default());
+        let report = validate_sample(sample, &index, &options);
         if report.passed {
             continue;
         }

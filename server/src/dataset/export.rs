@@ -23,23 +23,19 @@ pub struct ExportFile {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'a str,
-    content: String,
+    content: &'a str,
 }
 
-fn messages(sample: &Sample) -> Vec<Message<'static>> {
-    vec![
-        Message {
-            role: "system",
-            content: system_prompt(&sample.repo.name, sample.language),
-        },
-        Message {
-            role: "user",
-            content: user_turn(sample.body.prompt(), &sample.evidence, sample.language),
-        },
-        Message {
-            role: "assistant",
-            content: assistant_turn(sample),
-        },
+/// The conversation every export writes for a sample, as `(role, content)`: system, user,
+/// assistant. Length checks count the tokens of exactly this.
+pub fn chat_turns(sample: &Sample) -> [(&'static str, String); 3] {
+    [
+        ("system", system_prompt(&sample.repo.name, sample.language)),
+        (
+            "user",
+            user_turn(sample.body.prompt(), &sample.evidence, sample.language),
+        ),
+        ("assistant", assistant_turn(sample)),
     ]
 }
 
@@ -54,12 +50,15 @@ fn jsonl(rows: impl Iterator<Item = Value>) -> String {
 
 /// All export files for samples assigned to splits.
 pub fn export_all(samples: &[Sample], assignment: &[Split]) -> Vec<ExportFile> {
+    // Each conversation is rendered once and written in every format.
+    let turns: Vec<[(&'static str, String); 3]> = samples.iter().map(chat_turns).collect();
     let in_split = |split: Split| {
         samples
             .iter()
+            .zip(&turns)
             .zip(assignment)
             .filter(move |(_, s)| **s == split)
-            .map(|(sample, _)| sample)
+            .map(|(sample_turns, _)| sample_turns)
     };
     let mut files = Vec::new();
     let mut dataset_info = serde_json::Map::new();
@@ -67,9 +66,16 @@ pub fn export_all(samples: &[Sample], assignment: &[Split]) -> Vec<ExportFile> {
         let name = split.as_str();
         // The chat format is also OpenAI's fine-tuning format; the copy under openai/ keeps
         // each tool's folder self-contained.
-        let chat = jsonl(
-            in_split(split).map(|s| json!({"messages": messages(s), "sample_id": s.sample_id})),
-        );
+        let chat = jsonl(in_split(split).map(|(s, turns)| {
+            let messages: Vec<Message> = turns
+                .iter()
+                .map(|(role, content)| Message {
+                    role,
+                    content: content.as_str(),
+                })
+                .collect();
+            json!({"messages": messages, "sample_id": s.sample_id})
+        }));
         files.push(ExportFile {
             path: format!("openai/{name}.jsonl"),
             content: chat.clone(),
@@ -79,26 +85,24 @@ pub fn export_all(samples: &[Sample], assignment: &[Split]) -> Vec<ExportFile> {
             content: chat,
         });
         let alpaca: Vec<Value> = in_split(split)
-            .map(|s| {
-                let [system, user, assistant] = messages(s).try_into().ok().expect("three turns");
+            .map(|(s, [system, user, assistant])| {
                 json!({
-                    "instruction": user.content,
+                    "instruction": user.1,
                     "input": "",
-                    "output": assistant.content,
-                    "system": system.content,
+                    "output": assistant.1,
+                    "system": system.1,
                     "sample_id": s.sample_id,
                 })
             })
             .collect();
         let sharegpt: Vec<Value> = in_split(split)
-            .map(|s| {
-                let [system, user, assistant] = messages(s).try_into().ok().expect("three turns");
+            .map(|(s, [system, user, assistant])| {
                 json!({
                     "conversations": [
-                        {"from": "human", "value": user.content},
-                        {"from": "gpt", "value": assistant.content},
+                        {"from": "human", "value": user.1},
+                        {"from": "gpt", "value": assistant.1},
                     ],
-                    "system": system.content,
+                    "system": system.1,
                     "sample_id": s.sample_id,
                 })
             })

@@ -62,6 +62,7 @@ pub fn build_dataset(
     samples.dedup_by(|a, b| a.sample_id == b.sample_id);
     let mut summary = ValidationSummary {
         checked: samples.len(),
+        token_limit: options.validation.max_tokens.map(|(_, limit)| limit),
         ..Default::default()
     };
     let mut rejected = Vec::new();

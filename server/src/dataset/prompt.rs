@@ -140,13 +140,3 @@ fn render_design(design: &Design, assumptions: &[String], risks: &[String], zh: 
     section(label("Risks:", "风险："), risks.to_vec());
     out.trim_end().to_owned()
 }
-
-/// The whole conversation as one text, for length checks.
-pub fn render_for_length(sample: &Sample) -> String {
-    format!(
-        "{}\n{}\n{}",
-        system_prompt(&sample.repo.name, sample.language),
-        user_turn(sample.body.prompt(), &sample.evidence, sample.language),
-        assistant_turn(sample)
-    )
-}

@@ -17,8 +17,11 @@ pub struct ValidationSummary {
     pub checked: usize,
     pub passed: usize,
     pub rejected: usize,
-    /// Failures by check name.
+    /// Failures by check name (`length`: over the token limit).
     pub failures_by_check: BTreeMap<String, usize>,
+    /// The most tokens a sample may take, when a tokenizer was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_limit: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -151,6 +154,11 @@ pub fn render_markdown(stats: &DatasetStats) -> String {
         "## Validation\n\n{} checked, {} passed, {} rejected.\n\n",
         v.checked, v.passed, v.rejected
     ));
+    if let Some(limit) = v.token_limit {
+        out.push_str(&format!(
+            "Token limit: {limit} per sample (`length` counts the samples dropped for it).\n\n"
+        ));
+    }
     for (check, count) in &v.failures_by_check {
         out.push_str(&format!("- `{check}` failed {count} times\n"));
     }

@@ -26,13 +26,17 @@ pub mod check {
     pub const LENGTH: &str = "length";
 }
 
-/// Counts tokens of the target model, when its tokenizer is given.
-pub type TokenCounter<'a> = &'a (dyn Fn(&str) -> usize + Sync);
+/// Counts the tokens a sample takes in training, with the target model's tokenizer: its
+/// exported conversation (`export::chat_turns`) in the model's chat template. The model stage
+/// supplies it (`model::chat::sample_token_count`), so this module needs no tokenizer. An
+/// error (the tokenizer cannot encode the text) fails the check with that message.
+pub type TokenCounter<'a> = &'a (dyn Fn(&Sample) -> Result<usize, String> + Sync);
 
 /// Options of [`validate_sample`].
 #[derive(Clone, Copy, Default)]
 pub struct ValidationOptions<'a> {
-    /// With a tokenizer: the most tokens a rendered sample may have.
+    /// With a tokenizer: the most tokens a sample may take. A longer one fails the `length`
+    /// check and is dropped, never truncated.
     pub max_tokens: Option<(TokenCounter<'a>, usize)>,
 }
 
@@ -71,15 +75,14 @@ pub fn validate_sample(
     checks.push(grounding.identifiers(sample));
     checks.push(grounding.numbers(sample));
     if let Some((count, max)) = options.max_tokens {
-        let tokens = count(&super::prompt::render_for_length(sample));
-        checks.push(result(
-            check::LENGTH,
-            if tokens > max {
+        let problems = match count(sample) {
+            Ok(tokens) if tokens > max => {
                 vec![format!("{tokens} tokens, more than the limit of {max}")]
-            } else {
-                vec![]
-            },
-        ));
+            }
+            Ok(_) => vec![],
+            Err(error) => vec![format!("cannot count tokens: {error}")],
+        };
+        checks.push(result(check::LENGTH, problems));
     }
     let passed_count = checks.iter().filter(|c| c.passed).count();
     ValidationReport {

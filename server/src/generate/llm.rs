@@ -6,7 +6,10 @@
 //! `json_schema`, falling back to `json_object` and to plain text when the server rejects it).
 //! Calls run with bounded concurrency, are retried with seeded exponential backoff on 429,
 //! 5xx, timeouts and transport errors, and every completed reply is cached by the hash of the
-//! request, so a rerun pays only for what it has not got. A reply that is not the JSON asked
+//! request, so a rerun pays only for what it has not got. An endpoint that cannot be connected
+//! to at all (refused, DNS failure) stops the run with [`EndpointUnreachable`] instead: before
+//! the server has answered once, at the first such failure; later, after
+//! [`UNREACHABLE_AFTER`] in a row. A reply that is not the JSON asked
 //! for (asked again once), or that was cut at the token limit, never becomes a sample; every
 //! outcome is counted by cause in [`LlmReport`].
 //!
@@ -22,11 +25,13 @@ mod retry;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
 use async_openai::middleware::ReqwestService;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
@@ -69,6 +74,30 @@ pub mod cause {
     pub const REFUSED: &str = "refused";
     /// The sample failed `dataset::validate` (counted by [`super::keep_valid`]).
     pub const VALIDATION: &str = "validation";
+    /// The run stopped because the endpoint could not be connected to
+    /// ([`super::EndpointUnreachable`]); the request was not (or no longer) tried.
+    pub const UNREACHABLE: &str = "unreachable";
+}
+
+/// Connection failures in a row (refused, DNS), after the server has answered once, that stop
+/// a run. Before the first answer one is enough: nothing suggests the server is there.
+pub const UNREACHABLE_AFTER: usize = 8;
+
+/// The endpoint could not be connected to: the run stopped instead of retrying every request.
+/// Replies cached before it stopped stay in the cache, so a rerun resumes from them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot connect to the LLM endpoint {base_url} ({detail}): start the server there, or set \
+     base_url in [llm] of acdp.toml (or ACDP_LLM_BASE_URL) to where it runs. Replies cached so \
+     far stay in {cache_dir}; a rerun resumes from them"
+)]
+pub struct EndpointUnreachable {
+    pub base_url: String,
+    /// The innermost error of the first failed connection, e.g. `Connection refused`.
+    pub detail: String,
+    pub cache_dir: String,
+    /// What the run did before it stopped (requests left untried count as `unreachable`).
+    pub report: Box<LlmReport>,
 }
 
 /// The resolved settings of the generator: `[llm]` of acdp.toml, with the environment's
@@ -226,13 +255,14 @@ pub fn llm_generator(model: &str) -> GeneratorInfo {
 
 /// Writes a sample for every request through the endpoint in `config`, caching replies under
 /// `cache_dir`. Samples come back in request order; requests that gave none are counted in
-/// the report by cause. The samples are not yet validated: see [`keep_valid`].
+/// the report by cause. The samples are not yet validated: see [`keep_valid`]. Fails only
+/// when the endpoint cannot be connected to ([`EndpointUnreachable`]).
 pub async fn generate_with_llm(
     requests: Vec<SampleRequest>,
     config: &LlmConfig,
     cache_dir: &Path,
     repo: &RepoInfo,
-) -> (Vec<Sample>, LlmReport) {
+) -> Result<(Vec<Sample>, LlmReport), EndpointUnreachable> {
     let started = Instant::now();
     let mut report = LlmReport {
         model: config.model.clone(),
@@ -254,6 +284,9 @@ pub async fn generate_with_llm(
         cache: ResponseCache::new(cache_dir),
         repo,
         format_floor: AtomicU8::new(format_rank(config.output_format)),
+        answered: AtomicBool::new(false),
+        connection_failures: AtomicUsize::new(0),
+        unreachable: OnceLock::new(),
     };
     let mut outcomes: Vec<(usize, Outcome)> =
         futures::stream::iter(requests.into_iter().enumerate())
@@ -271,7 +304,15 @@ pub async fn generate_with_llm(
         samples.extend(outcome.sample);
     }
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    (samples, report)
+    if let Some(detail) = context.unreachable.get() {
+        return Err(EndpointUnreachable {
+            base_url: config.base_url.clone(),
+            detail: detail.clone(),
+            cache_dir: cache_dir.display().to_string(),
+            report: Box::new(report),
+        });
+    }
+    Ok((samples, report))
 }
 
 /// Validates samples against the index with `dataset::validate`, keeps those that pass and
@@ -327,6 +368,13 @@ struct Context<'a> {
     /// The strongest output format not yet known to be rejected by the server; lowered once a
     /// simpler one worked, so later requests do not pay for the rejection again.
     format_floor: AtomicU8,
+    /// Whether the server has sent any HTTP response in this run.
+    answered: AtomicBool,
+    /// Connection failures (refused, DNS) since the last HTTP response.
+    connection_failures: AtomicUsize,
+    /// Set once the endpoint is judged down: the first connection failure's detail. Every
+    /// request still to be sent is then given up.
+    unreachable: OnceLock<String>,
 }
 
 fn format_rank(format: LlmOutputFormat) -> u8 {
@@ -468,6 +516,16 @@ impl Context<'_> {
         }
     }
 
+    /// Counts a failed connection; whether the endpoint is now judged down (the run stops).
+    fn endpoint_down(&self, detail: String) -> bool {
+        let in_a_row = self.connection_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.answered.load(Ordering::Relaxed) && in_a_row < UNREACHABLE_AFTER {
+            return false;
+        }
+        let _ = self.unreachable.set(detail);
+        true
+    }
+
     /// One chat completion: from the cache, or from the server with retries.
     async fn fetch(
         &self,
@@ -483,10 +541,17 @@ impl Context<'_> {
         }
         let mut retry = 0;
         loop {
+            if self.unreachable.get().is_some() {
+                return Err(FetchError::Failed(cause::UNREACHABLE.to_owned()));
+            }
             outcome.http_requests += 1;
             let sent =
                 tokio::time::timeout(self.config.timeout, self.client.chat().create(chat.clone()))
                     .await;
+            if let Ok(Ok(_) | Err(OpenAIError::ApiError(_))) = &sent {
+                self.answered.store(true, Ordering::Relaxed);
+                self.connection_failures.store(0, Ordering::Relaxed);
+            }
             let failure = match sent {
                 Ok(Ok(response)) => {
                     let reply = cached_reply(key, response);
@@ -500,23 +565,30 @@ impl Context<'_> {
                 Ok(Err(error)) => CallFailure::from_error(&error),
                 Err(_elapsed) => CallFailure::Transient(cause::TIMEOUT),
             };
-            match failure {
-                CallFailure::Transient(cause) if retry < self.config.max_retries => {
-                    *outcome.retries_by_cause.entry(cause).or_default() += 1;
-                    let delay = backoff_delay(
-                        self.config.backoff_base,
-                        self.config.backoff_max,
-                        retry,
-                        self.config.seed,
-                        &key,
-                    );
-                    tokio::time::sleep(delay).await;
-                    retry += 1;
+            let retryable = match failure {
+                CallFailure::Transient(cause) => cause,
+                CallFailure::Unreachable(detail) => {
+                    if self.endpoint_down(detail) {
+                        return Err(FetchError::Failed(cause::UNREACHABLE.to_owned()));
+                    }
+                    cause::CONNECTION
                 }
-                CallFailure::Transient(cause) => return Err(FetchError::Failed(cause.to_owned())),
                 CallFailure::BadRequest(..) => return Err(FetchError::BadRequest),
                 CallFailure::Permanent(cause) => return Err(FetchError::Failed(cause)),
+            };
+            if retry >= self.config.max_retries {
+                return Err(FetchError::Failed(retryable.to_owned()));
             }
+            *outcome.retries_by_cause.entry(retryable).or_default() += 1;
+            let delay = backoff_delay(
+                self.config.backoff_base,
+                self.config.backoff_max,
+                retry,
+                self.config.seed,
+                &key,
+            );
+            tokio::time::sleep(delay).await;
+            retry += 1;
         }
     }
 }

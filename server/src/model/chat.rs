@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::{ModelError, Result};
+use crate::dataset::export::chat_turns;
+use crate::dataset::sample::Sample;
 
 pub const IM_START: &str = "<|im_start|>";
 pub const IM_END: &str = "<|im_end|>";
@@ -81,6 +83,17 @@ pub fn tokenize_chat(tokenizer: &Tokenizer, messages: &[Message]) -> Result<(Vec
         push("\n", false)?;
     }
     Ok((tokens, mask))
+}
+
+/// Tokens a dataset sample takes in training: its exported conversation
+/// ([`chat_turns`](crate::dataset::export::chat_turns)) in this template, as [`tokenize_chat`]
+/// gives it to the trainer. A sample within `acdp train --max-len` is never truncated.
+pub fn sample_token_count(tokenizer: &Tokenizer, sample: &Sample) -> Result<usize> {
+    let messages: Vec<Message> = chat_turns(sample)
+        .into_iter()
+        .map(|(role, content)| Message::new(role, content))
+        .collect();
+    Ok(tokenize_chat(tokenizer, &messages)?.0.len())
 }
 
 /// Token ids of `text`, special tokens recognised, nothing added.

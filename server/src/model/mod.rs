@@ -9,7 +9,9 @@
 //! - [`generate`]: loading safetensors or GGUF weights, sampling, tokens/s.
 //! - [`answer`]: BM25 retrieval over the index, strict citations, the answer checker.
 //!
-//! Depends on `index` (chunks to retrieve); knows nothing about how samples are generated.
+//! Depends on `index` (chunks to retrieve) and `dataset` (the exported conversation, whose
+//! tokens [`chat::sample_token_count`] counts for length checks); knows nothing about how
+//! samples are generated.
 //! Runs on the CPU by default; the `cuda` cargo feature lets candle use an NVIDIA GPU.
 
 pub mod answer;

@@ -17,6 +17,49 @@ pub fn load_tokenizer_json(path: &Path) -> Result<Tokenizer> {
         .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))
 }
 
+/// The tokenizer of a target model, given as its `tokenizer.json`, the model directory that
+/// holds one, or a `.gguf` file (its `tokenizer.json` sibling, else its metadata). Errors name
+/// the path and say what to give instead.
+pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
+    let what_to_do = "give the target model's tokenizer.json, the model directory that holds \
+                      it, or its .gguf file";
+    let file = if path.is_dir() {
+        path.join("tokenizer.json")
+    } else {
+        path.to_path_buf()
+    };
+    if !file.is_file() {
+        return Err(ModelError::Tokenizer(format!(
+            "{} not found: {what_to_do}",
+            file.display()
+        )));
+    }
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        let sibling = file.with_file_name("tokenizer.json");
+        if sibling.is_file() {
+            return load_tokenizer_json(&sibling);
+        }
+        let mut reader = std::fs::File::open(&file).map_err(|source| ModelError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let content = gguf_file::Content::read(&mut reader).map_err(|e| ModelError::Format {
+            path: file.clone(),
+            message: format!("not a readable GGUF file ({e}): {what_to_do}"),
+        })?;
+        return tokenizer_from_gguf(&content);
+    }
+    Tokenizer::from_file(&file).map_err(|e| {
+        ModelError::Tokenizer(format!(
+            "{} is not a readable tokenizer ({e}): {what_to_do}",
+            file.display()
+        ))
+    })
+}
+
 /// Rebuilds the tokenizer stored in a GGUF file's metadata.
 pub fn tokenizer_from_gguf(content: &gguf_file::Content) -> Result<Tokenizer> {
     let get = |key: &str| {

@@ -1,8 +1,9 @@
 //! The retry policy: which failures of a chat call are worth another try, and how long to
 //! wait before it.
 //!
-//! Retried: 429, 5xx, timeouts (ours or the server's 408) and transport errors (connection
-//! refused or reset, a body cut off). Not retried: any other 4xx, whose cause (a bad key, an
+//! Retried: 429, 5xx, timeouts (ours or the server's 408) and transport errors (a connection
+//! reset, a body cut off). A failure to connect at all (refused, DNS) is told apart: the caller
+//! stops the run when the endpoint looks down rather than retrying every request. Not retried: any other 4xx, whose cause (a bad key, an
 //! unknown model, a prompt over the context window) does not go away by asking again; 400
 //! and 422 on a structured-output request are reported apart so the caller can fall back to
 //! a simpler `response_format`. Waits double per retry up to a cap, with jitter derived from
@@ -19,6 +20,9 @@ use super::cause;
 pub enum CallFailure {
     /// Worth another try; the cause names it in reports.
     Transient(&'static str),
+    /// No connection could be made (refused, DNS failure): the endpoint may be down. Holds
+    /// the innermost error, e.g. `Connection refused (os error 111)`.
+    Unreachable(String),
     /// The server rejected the request itself (400 or 422): maybe the `response_format`.
     BadRequest(u16, String),
     /// Not worth another try: `http_<status>` or `malformed_response`.
@@ -41,6 +45,13 @@ impl CallFailure {
                 }
             }
             OpenAIError::Reqwest(err) if err.is_timeout() => CallFailure::Transient(cause::TIMEOUT),
+            OpenAIError::Reqwest(err) if err.is_connect() => {
+                let mut innermost: &dyn std::error::Error = err;
+                while let Some(source) = innermost.source() {
+                    innermost = source;
+                }
+                CallFailure::Unreachable(innermost.to_string())
+            }
             OpenAIError::Reqwest(err) => match err.status() {
                 Some(status) if status.is_client_error() && status.as_u16() != 429 => {
                     CallFailure::Permanent(format!("http_{}", status.as_u16()))
