@@ -71,6 +71,31 @@ pub struct AnalysisStats {
     /// Wall time of [`analyze`], indexing excluded. Not part of the deterministic output.
     #[serde(skip)]
     pub elapsed_ms: f64,
+    /// Wall time of each pass in run order, for `acdp analyze`'s summary and benchmarks.
+    #[serde(skip)]
+    pub pass_ms: Vec<(&'static str, f64)>,
+}
+
+/// Records the wall time of each pass between two calls of [`PassClock::lap`].
+struct PassClock {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl PassClock {
+    fn start() -> Self {
+        PassClock {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, pass: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((pass, (now - self.last).as_secs_f64() * 1000.0));
+        self.last = now;
+    }
 }
 
 /// Java files whose syntax tree is deeper than this are left out of the analysis, with a
@@ -84,6 +109,7 @@ pub const MAX_SYNTAX_DEPTH: usize = 1_000;
 /// Analyses an indexed workspace.
 pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis {
     let started = Instant::now();
+    let mut clock = PassClock::start();
     let mut warnings = Vec::new();
     let globs = generated::GeneratedGlobs::new(&settings.generated, &mut warnings);
 
@@ -118,14 +144,22 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
             Err(warning) => warnings.push(warning),
         }
     }
+    clock.lap("parse");
 
     let symbols = symbols::Symbols::build(index, java_files, &globs);
+    clock.lap("symbols");
     let graph = call_graph::build(&symbols);
+    clock.lap("call graph");
     let domain_map = domains::assign(&symbols, &settings.domains, &mut warnings);
+    clock.lap("domains");
     let rules = rules::extract(&symbols, &graph, &domain_map, settings.include_generated);
+    clock.lap("rules");
     let flows = flows::extract(&symbols, &graph, &domain_map);
+    clock.lap("flows");
     let states = states::extract(&symbols, &graph);
+    clock.lap("states");
     let domain_map = domains::summarise(domain_map, &symbols, &flows, &rules);
+    clock.lap("summary");
 
     let stats = AnalysisStats {
         java_files: symbols.files.len(),
@@ -146,6 +180,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         state_machines: states.len(),
         transitions: states.iter().map(|s| s.transitions.len()).sum(),
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        pass_ms: clock.laps,
     };
     Analysis {
         domains: domain_map,

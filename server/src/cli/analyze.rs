@@ -140,8 +140,14 @@ fn print_summary(analysis: &Analysis, index_ms: f64, analysis_ms: f64, out: &Pat
         s.transitions,
         analysis.domains.domains.len()
     );
+    let passes: Vec<String> = s
+        .pass_ms
+        .iter()
+        .map(|(pass, ms)| format!("{pass} {ms:.1}"))
+        .collect();
     eprintln!(
-        "index {index_ms:.1} ms, analysis {analysis_ms:.1} ms; wrote {}",
+        "index {index_ms:.1} ms, analysis {analysis_ms:.1} ms ({}); wrote {}",
+        passes.join(", "),
         out.display()
     );
     for warning in &analysis.warnings {
