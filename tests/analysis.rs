@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use acdp::analysis::{Analysis, AnalysisSettings, analyze};
-use acdp::index::{IndexOptions, index_workspace};
+use acdp::index::{IndexOptions, index_workspace, index_workspace_with_trees};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -359,6 +359,32 @@ fn rules_flows_and_states_match_the_expected_analysis() {
         score.assert_targets();
     }
     assert_eq!(v_matched, v_expected, "every state value is found");
+}
+
+/// The trees the index keeps for the analysis are the trees the analysis would parse: the
+/// result is the same, fact for fact, and `drop_trees` frees them.
+#[test]
+fn trees_kept_by_the_index_give_the_same_analysis_as_a_fresh_parse() {
+    let options = IndexOptions {
+        use_cache: false,
+        ..IndexOptions::default()
+    };
+    let mut with_trees = index_workspace_with_trees(&fixture(), &options).expect("fixture indexes");
+    let java = with_trees
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with(".java"));
+    assert!(java.clone().count() > 0);
+    assert!(
+        java.clone().all(|f| f.tree.is_some()),
+        "every parsed Java file keeps its tree"
+    );
+    let reused = analyze(&with_trees, &AnalysisSettings::default());
+    let fresh = analyse_fixture();
+    assert_eq!(to_json(&reused), to_json(&fresh));
+    assert_eq!(reused.stats.java_files, fresh.stats.java_files);
+    with_trees.drop_trees();
+    assert!(with_trees.files.iter().all(|f| f.tree.is_none()));
 }
 
 #[test]

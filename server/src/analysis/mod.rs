@@ -2,8 +2,9 @@
 //! state machines, each fact citing the chunks it was read from.
 //!
 //! Pure: [`analyze`] takes a [`WorkspaceIndex`] (file texts and chunks) and settings and does
-//! no I/O; the CLI writes the results. Java files are reparsed here (one tree-sitter parser per
-//! rayon thread), mapper statements are read from their chunks. The passes run in pipeline
+//! no I/O; the CLI writes the results. Java files are parsed here (one tree-sitter parser per
+//! rayon thread) unless the index kept their trees (`index_workspace_with_trees`); mapper
+//! statements are read from their chunks. The passes run in pipeline
 //! order, each in its own module:
 //!
 //! - [`syntax`]: declarations read off each tree (types, fields, methods, annotations);
@@ -121,7 +122,10 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
             f.language == Language::Java && !generated::is_criteria_file(&f.path, &f.text)
         })
         .map_init(java::new_parser, |parser, (i, file)| {
-            let tree = java::parse(parser, &file.text, None);
+            let tree = match &file.tree {
+                Some(tree) => tree.clone(),
+                None => java::parse(parser, &file.text, None),
+            };
             if syntax::deeper_than(tree.root_node(), MAX_SYNTAX_DEPTH) {
                 return Err(format!(
                     "{}: code nested more than {MAX_SYNTAX_DEPTH} levels deep was not analysed (its chunks are still indexed); generated or minified code belongs in index.exclude",

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use acdp::analysis::{Analysis, analyze, report};
 use acdp::config::ProjectConfig;
-use acdp::index::{index_workspace, write_atomic};
+use acdp::index::{index_workspace_with_trees, write_atomic};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
@@ -32,9 +32,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let options = args.selection.options(&args.repo)?;
     let mut settings = ProjectConfig::load(&args.repo)?.analysis;
     settings.include_generated |= args.include_generated;
-    let index = index_workspace(&args.repo, &options)?;
+    let mut index = index_workspace_with_trees(&args.repo, &options)?;
     let started = Instant::now();
     let analysis = analyze(&index, &settings);
+    index.drop_trees();
     let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;
     let repo_name = args
         .repo

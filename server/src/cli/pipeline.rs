@@ -17,7 +17,7 @@ use acdp::dataset::{
 };
 use acdp::generate::llm::{LlmConfig, generate_with_llm};
 use acdp::generate::{OfflineOptions, generate_offline, generated_chunks, write_offline};
-use acdp::index::{index_workspace, write_atomic};
+use acdp::index::{index_workspace_with_trees, write_atomic};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -148,7 +148,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let counter = token_limit.as_ref().map(|l| (l.counter(), l.max_tokens));
 
     let bar = Stage::start("index");
-    let index = index_workspace(&args.repo, &options)?;
+    let mut index = index_workspace_with_trees(&args.repo, &options)?;
     bar.finish(format!(
         "{} files, {} chunks, {} skipped",
         index.stats.files, index.stats.chunks, index.stats.skipped
@@ -158,6 +158,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let mut settings = config.analysis.clone();
     settings.include_generated |= args.include_generated;
     let analysis = analyze(&index, &settings);
+    index.drop_trees();
     bar.finish(format!(
         "{} rules, {} flows, {} state machines, {} domains",
         analysis.rules.len(),

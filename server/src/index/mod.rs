@@ -26,7 +26,8 @@ pub use document::{
 pub use source::{Language, SkipReason};
 pub use walk::WalkOptions;
 pub use workspace::{
-    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex, index_workspace,
+    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex,
+    index_workspace, index_workspace_with_trees,
 };
 
 use serde::{Deserialize, Serialize};

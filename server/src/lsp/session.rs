@@ -383,6 +383,7 @@ impl Session {
             text: Arc::from(document.text.as_str()),
             chunks: document.chunks.clone(),
             warnings: document.warnings.clone(),
+            tree: None,
         };
         workspace.files.insert(key.path.clone(), file);
         true
@@ -593,6 +594,7 @@ fn read_file(
         text: Arc::from(text),
         chunks,
         warnings,
+        tree: None,
     })
 }
 
