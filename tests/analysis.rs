@@ -4,6 +4,10 @@
 //! Prints recall and precision for rules, flows (entries and steps) and states (machines and
 //! transitions), and asserts the targets: recall >= 95 %, precision >= 90 %.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::copy_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -510,20 +514,4 @@ fn acdp_analyze_reports_a_missing_repository() {
         .expect("acdp runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no/such/repo"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() == ".acdp" {
-                continue;
-            }
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

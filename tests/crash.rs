@@ -8,12 +8,16 @@
 //!
 //! `ACDP_CRASH_TRIES` raises the number of kills per scenario (default 6).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{copy_dir, fixture};
+
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -31,28 +35,6 @@ fn tries() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(6)
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == ".acdp" {
-            continue;
-        }
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every file under `dir` by relative path, with its bytes.

@@ -1,6 +1,10 @@
 //! The index as users and later stages rely on it: the `acdp index` contract, stable chunk ids,
 //! the stored state, bad input, and the incremental document store.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::copy_fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,29 +23,6 @@ fn workspace_root() -> PathBuf {
 
 fn fixture(name: &str) -> PathBuf {
     workspace_root().join("fixtures").join(name)
-}
-
-/// Copies a fixture into a fresh temporary folder so tests never write state into fixtures/.
-fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&fixture(name), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_name() == ".acdp" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 struct Run {

@@ -4,9 +4,13 @@
 //! rejected and counted, only valid samples come out, and a rerun reads the cache instead of
 //! asking again (counted on the server's side).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{copy_dir, fixture};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -202,28 +206,6 @@ fn error(status: u16) -> Reply {
 
 // ---------------------------------------------------------------------------------------------
 // Requests over fixtures/shop
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == ".acdp" {
-            continue;
-        }
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A temporary copy of fixtures/shop, indexed.
 fn shop_index(work: &Path) -> WorkspaceIndex {

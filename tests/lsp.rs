@@ -2,12 +2,16 @@
 //! copy of fixtures/shop. Answers are checked against the library (`acdp::index`), so a
 //! chunk the server reports is the chunk `acdp index` would cut from the same text.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{copy_dir, fixture};
+
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use acdp::index::{Chunk, ChunkKind, IndexOptions, Language, chunk_source, index_workspace, java};
 use lsp_client::{LspClient, offset_of, position_of};
@@ -17,35 +21,11 @@ const SERVICE: &str =
     "src/main/java/com/acme/shop/order/service/impl/OmsPortalOrderServiceImpl.java";
 const UTIL: &str = "src/main/java/com/acme/shop/common/util/AmountUtil.java";
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("server/ has a parent")
-        .join("fixtures")
-        .join(name)
-}
-
 /// A copy of fixtures/shop without its stored state, so tests never write into fixtures/.
 fn copy_shop() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(&fixture("shop"), dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == ".acdp" {
-            continue;
-        }
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn uri(root: &Path, rel: &str) -> String {

@@ -2,6 +2,10 @@
 //! (every kept sample valid, no split leakage, no generated-code evidence, coverage of the
 //! expected rules and flows, determinism) checked on the files the real binary writes.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{copy_dir, fixture};
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,28 +16,6 @@ use acdp::dataset::sample::{Sample, SampleBody};
 use acdp::dataset::{ValidationOptions, validate_sample};
 use acdp::index::{IndexOptions, index_workspace};
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == ".acdp" {
-            continue;
-        }
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn run_pipeline(repo: &Path, out: &Path) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
