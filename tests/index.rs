@@ -523,6 +523,44 @@ fn utf16_positions_are_honoured_for_non_ascii_text() {
     assert!(store.get(path).unwrap().text.contains("// 订单😀\n"));
 }
 
+/// Lines end at `\n`; the `\r` of a `\r\n` belongs to the break (a column past the content
+/// stops before it), a lone `\r` is a character like any other (the fuzzer found a text ending
+/// in one whose last character could not be deleted).
+#[test]
+fn positions_past_a_line_end_stop_before_crlf_but_not_before_a_lone_cr() {
+    let path = "src/shop/Cr.java";
+    let mut store = DocumentStore::default();
+    store.open(path, Language::Java, 1, "class A {}\r\nclass B {}\r".into());
+    let replace = |store: &mut DocumentStore, version, range, text: &str| {
+        store
+            .apply_changes(
+                path,
+                version,
+                &[TextChange {
+                    range: Some(range),
+                    text: text.into(),
+                }],
+            )
+            .unwrap();
+    };
+    // Line 0 is `class A {}` + CRLF: column 99 clamps to before the `\r`.
+    let range = Range {
+        start: at(0, 10),
+        end: at(0, 99),
+    };
+    replace(&mut store, 2, range, " // a");
+    // Line 1 is `class B {}\r`: its 11th character is the lone `\r`, which can be deleted.
+    let range = Range {
+        start: at(1, 10),
+        end: at(1, 11),
+    };
+    replace(&mut store, 3, range, "");
+    assert_eq!(
+        store.get(path).unwrap().text,
+        "class A {} // a\r\nclass B {}"
+    );
+}
+
 // ---- property: incremental == fresh -------------------------------------------------------
 
 /// LSP position of a byte offset, computed independently of the store.

@@ -20,16 +20,26 @@ fi
 
 cargo +nightly fuzz build || exit 2
 
+# The fixtures' own files seed the readers too (libFuzzer reads these folders recursively and
+# writes new inputs only to the first corpus folder, so the fixtures stay untouched).
+fixture_corpus() {
+    case "$1" in
+        java_chunker) echo ../../fixtures/shop/src/main/java ../../fixtures/textkit/src ;;
+        mapper_xml) echo ../../fixtures/shop/src/main/resources/mapper ;;
+    esac
+}
+
 failed=()
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "seeds/$target"
+    read -r -a extra <<<"$(fixture_corpus "$target")"
     dict=()
     if [ -f "dict/$target.dict" ]; then
         dict=("-dict=dict/$target.dict")
     fi
     echo "== $target: ${seconds} s"
     # -rss_limit_mb: the LSP target runs a whole server per input.
-    if ! cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    if ! cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" "${extra[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
         "${dict[@]}"; then
         failed+=("$target")

@@ -20,6 +20,7 @@ mod workspace;
 
 pub use cache::write_atomic;
 pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash};
+pub(crate) use document::offset_of;
 pub use document::{
     ChunkDelta, Document, DocumentError, DocumentStore, Position, Range, TextChange,
 };

@@ -6,7 +6,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use line_index::{LineIndex, TextSize, WideEncoding, WideLineCol};
+use line_index::{LineIndex, TextSize, WideEncoding};
 use tower_lsp_server::ls_types;
 use tower_lsp_server::ls_types::Uri;
 
@@ -120,27 +120,7 @@ impl<'a> TextPositions<'a> {
     /// Byte offset of an LSP position. A character past the end of a line is clamped to the
     /// line's end (as the specification asks); a line past the end is `None`.
     pub fn offset(&self, position: Position) -> Option<usize> {
-        let text = self.text;
-        let Some(line_range) = self.line_index.line(position.line) else {
-            let lines = text.matches('\n').count() as u32;
-            return (position.line == lines).then_some(text.len());
-        };
-        let line_start = usize::from(line_range.start());
-        let line_text = &text[line_start..usize::from(line_range.end())];
-        let content_len = line_text.trim_end_matches(['\n', '\r']).len();
-        let wide = WideLineCol {
-            line: position.line,
-            col: position.character,
-        };
-        let col = match self.line_index.to_utf8(WideEncoding::Utf16, wide) {
-            Some(line_col) => (line_col.col as usize).min(content_len),
-            None => content_len,
-        };
-        let mut offset = line_start + col;
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        Some(offset)
+        crate::index::offset_of(&self.line_index, self.text, position)
     }
 
     /// LSP position of a byte offset.
