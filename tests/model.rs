@@ -20,7 +20,7 @@ use acdp::model::{
     generate::Network, load_model,
 };
 use candle_core::{Device, IndexOp, Tensor};
-use tiny_model::{random, vocab_size, write_tiny_model};
+use tiny_model::{random, vocab_size, write_tiny_gguf, write_tiny_model};
 use tokenizers::Tokenizer;
 
 fn tiny_model_dir(tie: bool) -> tempfile::TempDir {
@@ -676,4 +676,89 @@ fn train_and_ask_commands_drive_the_library() {
     ] {
         assert!(answer["stats"][key].is_number(), "stats.{key}");
     }
+}
+
+// ---- GGUF ---------------------------------------------------------------------------------
+
+/// Logits of candle's quantized Qwen2 for `tokens`, with the weights read through `reader`.
+fn gguf_logits<R: std::io::Read + std::io::Seek>(
+    content: candle_core::quantized::gguf_file::Content,
+    reader: &mut R,
+    tokens: &[u32],
+) -> Vec<f32> {
+    let mut model = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(
+        content,
+        reader,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let input = Tensor::new(tokens, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    model
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// The Q5_0 -> Q8_0 view changes which kernel reads the weights, not the model's output.
+#[test]
+fn a_q5_0_gguf_read_as_q8_0_gives_the_same_logits() {
+    use candle_core::quantized::{GgmlDType, gguf_file::Content};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_gguf(dir.path(), 7, GgmlDType::Q5_0);
+    let tokens = [2u32, 4, 10, 11, 3, 12, 13, 14];
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = Content::read(&mut file).unwrap();
+    let plain = gguf_logits(content, &mut file, &tokens);
+
+    let mut file = std::fs::File::open(&path).unwrap();
+    let mut content = Content::read(&mut file).unwrap();
+    let (mut view, widened) = acdp::model::gguf_q8::widen_q5_0(&mut content, file).unwrap();
+    // Embeddings + 7 matrices in each of the 2 layers.
+    assert_eq!(widened, 1 + 2 * 7);
+    let wide = gguf_logits(content, &mut view, &tokens);
+
+    assert_eq!(plain.len(), vocab_size());
+    let scale = plain.iter().fold(0f32, |m, x| m.max(x.abs()));
+    assert!(scale > 0.1, "logits too flat to compare: {plain:?}");
+    for (a, b) in plain.iter().zip(&wide) {
+        assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn ask_answers_with_a_gguf_file_and_the_tokenizer_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_gguf(dir.path(), 7, candle_core::quantized::GgmlDType::Q5_0);
+    let ask = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args([
+            "ask",
+            "--json",
+            "--max-tokens",
+            "4",
+            "--no-cache",
+            "--top-k",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&path)
+        .arg("--repo")
+        .arg(shop())
+        .arg("how does cancel order work")
+        .output()
+        .unwrap();
+    assert!(
+        ask.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ask.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    assert_eq!(answer["retrieved"].as_array().unwrap().len(), 1);
+    assert!(answer["stats"]["prompt_tokens"].as_u64().unwrap() > 10);
+    assert!(answer["stats"]["generated_tokens"].as_u64().unwrap() >= 1);
 }

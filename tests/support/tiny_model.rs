@@ -180,3 +180,80 @@ pub fn set_context_length(dir: &Path, positions: usize) {
     config["max_position_embeddings"] = positions.into();
     std::fs::write(&path, config.to_string()).unwrap();
 }
+
+/// Writes the tiny model of [`write_tiny_model`] (tied embeddings, same seed, same values) as
+/// a GGUF file in llama.cpp's names, its matrices quantized to `matrices` (norms and biases
+/// stay F32), with `tokenizer.json` beside it. Returns the file's path.
+pub fn write_tiny_gguf(
+    dir: &Path,
+    seed: u64,
+    matrices: candle_core::quantized::GgmlDType,
+) -> std::path::PathBuf {
+    use candle_core::quantized::gguf_file::Value;
+    use candle_core::quantized::{GgmlDType, QTensor};
+
+    let safetensors = tempfile::tempdir().expect("temp dir");
+    write_tiny_model(safetensors.path(), true, seed);
+    let weights =
+        candle_core::safetensors::load(safetensors.path().join("model.safetensors"), &Device::Cpu)
+            .expect("tiny weights");
+    let gguf_name = |hf: &str| -> String {
+        let renames = [
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("model.norm.weight", "output_norm.weight"),
+            ("self_attn.q_proj", "attn_q"),
+            ("self_attn.k_proj", "attn_k"),
+            ("self_attn.v_proj", "attn_v"),
+            ("self_attn.o_proj", "attn_output"),
+            ("mlp.gate_proj", "ffn_gate"),
+            ("mlp.up_proj", "ffn_up"),
+            ("mlp.down_proj", "ffn_down"),
+            ("input_layernorm", "attn_norm"),
+            ("post_attention_layernorm", "ffn_norm"),
+            ("model.layers.", "blk."),
+        ];
+        renames
+            .iter()
+            .fold(hf.to_owned(), |name, (from, to)| name.replace(from, to))
+    };
+    let mut tensors: Vec<(String, QTensor)> = weights
+        .iter()
+        .map(|(name, tensor)| {
+            let dtype = if tensor.rank() == 2 {
+                matrices
+            } else {
+                GgmlDType::F32
+            };
+            let q = QTensor::quantize(tensor, dtype).expect("quantize");
+            (gguf_name(name), q)
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let metadata = [
+        ("general.architecture", Value::String("qwen2".into())),
+        ("qwen2.attention.head_count", Value::U32(4)),
+        ("qwen2.attention.head_count_kv", Value::U32(2)),
+        ("qwen2.embedding_length", Value::U32(64)),
+        ("qwen2.context_length", Value::U32(256)),
+        ("qwen2.block_count", Value::U32(2)),
+        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+        ("qwen2.rope.freq_base", Value::F32(10000.0)),
+    ];
+    let path = dir.join("tiny.gguf");
+    let mut file = std::fs::File::create(&path).expect("gguf file");
+    candle_core::quantized::gguf_file::write(
+        &mut file,
+        &metadata.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
+        &tensors
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect::<Vec<_>>(),
+    )
+    .expect("write gguf");
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        tiny_tokenizer_json().to_string(),
+    )
+    .unwrap();
+    path
+}

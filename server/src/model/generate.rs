@@ -171,7 +171,15 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
     {
         stop_extra.push(id);
     }
-    let weights = quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?;
+    // On the CPU, Q5_0 matrices read as Q8_0: the same values through SIMD kernels (see
+    // gguf_q8.rs). GPU kernels handle Q5_0 themselves.
+    let weights = if device.is_cpu() {
+        let mut content = content;
+        let (mut view, _) = super::gguf_q8::widen_q5_0(&mut content, file).map_err(io)?;
+        quantized_qwen2::ModelWeights::from_gguf(content, &mut view, device)?
+    } else {
+        quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?
+    };
     let mut model = LoadedModel::new(Network::Quantized(Box::new(weights)), tokenizer, device);
     for id in stop_extra {
         if !model.stop_ids.contains(&id) {

@@ -7,6 +7,7 @@
 //! - [`tokenizer`]: `tokenizer.json`, or a tokenizer rebuilt from GGUF metadata.
 //! - [`train`]: the LoRA training loop (AdamW, schedule, accumulation, checkpoints, resume).
 //! - [`generate`]: loading safetensors or GGUF weights, sampling, tokens/s.
+//! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
 //! - [`answer`]: BM25 retrieval over the index, strict citations, the answer checker.
 //!
 //! Depends on `index` (chunks to retrieve) and `dataset` (the exported conversation, whose
@@ -18,6 +19,7 @@ pub mod answer;
 pub mod chat;
 pub mod config;
 pub mod generate;
+pub mod gguf_q8;
 pub mod lora;
 pub mod qwen2;
 mod rng;
