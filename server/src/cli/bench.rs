@@ -1,9 +1,11 @@
 //! `acdp bench`: prints indexing figures (never asserted in tests).
 //!
 //! - cold index (no stored state) and warm index (stored state, nothing changed) of a
-//!   repository, beside `ctags -R --languages=Java` on the same tree when ctags is installed;
+//!   repository, beside `ctags -R --languages=Java` on the same tree when ctags is installed
+//!   and beside the parse floor (tree-sitter alone on the same texts and threads);
 //! - the same on generated repositories of N files, for scaling curves;
 //! - p50/p99 of incremental document updates on a generated 2,000-line file;
+//! - with `--model`: prompt and generation tokens/s of a model (GGUF or safetensors);
 //! - with `--lsp`: the language server's handlers called as plain functions (hover,
 //!   codeAction, didChange to updated index) and resident memory after indexing and analysing
 //!   the repository.
@@ -13,10 +15,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use acdp::index::{
-    DocumentStore, IndexOptions, Language, Position, Range, TextChange, index_workspace,
+    DocumentStore, IndexOptions, Language, Position, Range, TextChange, WorkspaceIndex,
+    index_workspace, java,
 };
 use anyhow::Context;
 use clap::Args;
+use rayon::prelude::*;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -40,10 +44,28 @@ pub struct BenchArgs {
     /// analysing it.
     #[arg(long)]
     pub lsp: bool,
+    /// Measure a model instead: prompt processing and greedy generation tokens/s of a
+    /// `.gguf` file or model directory, on a prompt cut from the repository's Java code.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Prompt length for `--model`, in tokens.
+    #[arg(long, default_value_t = 512)]
+    pub prompt_tokens: usize,
+    /// Tokens to generate for `--model` (fewer if the model ends its answer).
+    #[arg(long, default_value_t = 64)]
+    pub gen_tokens: usize,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runs = args.runs.max(1);
+    if let Some(model) = &args.model {
+        let repo = args.repo.clone().or_else(|| {
+            let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop");
+            shop.is_dir().then_some(shop)
+        });
+        let repo = repo.context("give a repository with --repo (its Java code is the prompt)")?;
+        return bench_model(model, &repo, &args);
+    }
     if args.lsp {
         let repo = args.repo.clone().or_else(|| {
             let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop");
@@ -58,8 +80,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         rayon::current_num_threads()
     );
     println!(
-        "{:<28} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7}",
-        "repository", "files", "MB", "cold ms", "files/s", "MB/s", "warm ms", "ctags", "cold/ct"
+        "{:<28} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "repository",
+        "files",
+        "MB",
+        "cold ms",
+        "files/s",
+        "MB/s",
+        "parse ms",
+        "warm ms",
+        "ctags",
+        "cold/ct"
     );
     let repo = args.repo.clone().or_else(|| {
         let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop");
@@ -108,17 +139,19 @@ fn bench_repository(label: &str, root: &Path, runs: usize) -> anyhow::Result<()>
         let warm = index_workspace(root, &warm_options).expect("indexed once already");
         assert_eq!(warm.stats.files_from_cache, warm.stats.files);
     });
+    let parse = parse_floor(&index, runs);
     let ctags = ctags_time(root, runs);
     let mb = index.stats.bytes as f64 / 1e6;
     let secs = cold.as_secs_f64();
     println!(
-        "{:<28} {:>6} {:>8.2} {:>10.1} {:>9.0} {:>9.1} {:>9.1} {:>7} {:>7}",
+        "{:<28} {:>6} {:>8.2} {:>10.1} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>7} {:>7}",
         truncate(label, 28),
         index.stats.files,
         mb,
         ms(cold),
         index.stats.files as f64 / secs,
         mb / secs,
+        ms(parse),
         ms(warm),
         ctags.map_or("-".to_owned(), |t| format!("{:.1}", ms(t))),
         ctags.map_or("-".to_owned(), |t| format!(
@@ -126,6 +159,75 @@ fn bench_repository(label: &str, root: &Path, runs: usize) -> anyhow::Result<()>
             secs / t.as_secs_f64()
         )),
     );
+    Ok(())
+}
+
+/// The floor under the cold index: tree-sitter parsing the same Java texts (already in
+/// memory) on the same threads, with no reading, hashing or chunking. Cold minus this is our
+/// own cost; this against ctags is tree-sitter's.
+fn parse_floor(index: &WorkspaceIndex, runs: usize) -> Duration {
+    let java: Vec<&str> = index
+        .files
+        .iter()
+        .filter(|file| file.language == Language::Java)
+        .map(|file| &*file.text)
+        .collect();
+    median(runs, || {
+        java.par_iter()
+            .for_each_init(java::new_parser, |parser, text| {
+                drop(java::parse(parser, text, None));
+            });
+    })
+}
+
+/// Loads the model once, then for each run: a prompt of `--prompt-tokens` tokens of the
+/// repository's Java code (no chat template: raw speed), greedy, `--gen-tokens` new tokens.
+/// Prints every run and the best, as llama.cpp's own bench reports peak figures.
+fn bench_model(path: &Path, repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    use acdp::model::{GenerationOptions, load_model};
+    let started = Instant::now();
+    let device = candle_core::Device::Cpu;
+    let mut model = load_model(path, None, &device)?;
+    println!(
+        "acdp bench --model {} (load {:.0} ms, {} threads)",
+        path.display(),
+        ms(started.elapsed()),
+        rayon::current_num_threads()
+    );
+    let index = index_workspace(repo, &IndexOptions::from_project(repo)?)?;
+    let code: String = index
+        .files
+        .iter()
+        .filter(|file| file.language == Language::Java)
+        .map(|file| &*file.text)
+        .collect();
+    let ids = model
+        .tokenizer
+        .encode(code.as_str(), false)
+        .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+    let ids = &ids.get_ids()[..args.prompt_tokens.min(ids.len())];
+    let prompt = model
+        .tokenizer
+        .decode(ids, false)
+        .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+    let options = GenerationOptions {
+        max_tokens: args.gen_tokens,
+        ..GenerationOptions::default()
+    };
+    let (mut best_prompt, mut best_gen) = (0f64, 0f64);
+    for run in 0..args.runs.max(1) {
+        let generation = model.generate(&prompt, &options)?;
+        println!(
+            "run {run}: prompt {} tokens {:.1} tok/s, generated {} tokens {:.1} tok/s",
+            generation.prompt_tokens,
+            generation.prompt_tokens_per_s,
+            generation.generated_tokens,
+            generation.generated_tokens_per_s
+        );
+        best_prompt = best_prompt.max(generation.prompt_tokens_per_s);
+        best_gen = best_gen.max(generation.generated_tokens_per_s);
+    }
+    println!("best: prompt {best_prompt:.1} tok/s, generation {best_gen:.1} tok/s");
     Ok(())
 }
 
