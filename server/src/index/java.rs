@@ -73,25 +73,36 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    /// Visits the children of the program, of a type body or of an `ERROR` node.
+    /// Visits the children of the program, of a type body or of an `ERROR` node, with the
+    /// comments right before each (its doc comment candidates). Collecting them here, rather
+    /// than asking each declaration for its previous sibling, matters: tree-sitter answers
+    /// `prev_sibling` by descending from the root, which made indexing quadratic in nesting.
     fn visit_container(&mut self, node: Node<'_>, scope: Option<&TypeScope>) {
         let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            self.visit_member(child, scope);
+        let mut comments: Vec<Node<'_>> = Vec::new();
+        for child in node.children(&mut cursor) {
+            if matches!(child.kind(), "line_comment" | "block_comment") {
+                comments.push(child);
+                continue;
+            }
+            if child.is_named() {
+                self.visit_member(child, scope, &comments);
+            }
+            comments.clear();
         }
     }
 
-    fn visit_member(&mut self, node: Node<'_>, scope: Option<&TypeScope>) {
+    fn visit_member(&mut self, node: Node<'_>, scope: Option<&TypeScope>, comments: &[Node<'_>]) {
         let kind = node.kind();
         if TYPE_DECLARATIONS.contains(&kind) {
-            self.visit_type(node, scope);
+            self.visit_type(node, scope, comments);
         } else if let Some(scope) = scope {
             match kind {
                 "method_declaration" | "annotation_type_element_declaration" => {
-                    self.push_callable(node, scope, ChunkKind::Method)
+                    self.push_callable(node, scope, ChunkKind::Method, comments)
                 }
                 "constructor_declaration" | "compact_constructor_declaration" => {
-                    self.push_callable(node, scope, ChunkKind::Constructor)
+                    self.push_callable(node, scope, ChunkKind::Constructor, comments)
                 }
                 // Enum constants and members of an enum live one level down.
                 "enum_body_declarations" | "ERROR" => self.visit_container(node, Some(scope)),
@@ -102,7 +113,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn visit_type(&mut self, node: Node<'_>, outer: Option<&TypeScope>) {
+    fn visit_type(&mut self, node: Node<'_>, outer: Option<&TypeScope>, comments: &[Node<'_>]) {
         let Some(name) = node.child_by_field_name("name").map(|n| self.node_text(n)) else {
             return;
         };
@@ -124,7 +135,7 @@ impl<'a> Walker<'a> {
             end_line: header_end_row as u32 + 1,
             start_byte: node.start_byte(),
             end_byte: header_end,
-            doc: doc_comment(node, self.text),
+            doc: doc_comment(node, comments, self.text),
         });
         let scope = TypeScope {
             symbol,
@@ -136,7 +147,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn push_callable(&mut self, node: Node<'_>, scope: &TypeScope, kind: ChunkKind) {
+    fn push_callable(
+        &mut self,
+        node: Node<'_>,
+        scope: &TypeScope,
+        kind: ChunkKind,
+        comments: &[Node<'_>],
+    ) {
         let name = match kind {
             ChunkKind::Constructor => scope.simple_name.clone(),
             _ => match node.child_by_field_name("name") {
@@ -156,7 +173,7 @@ impl<'a> Walker<'a> {
             end_line: node.end_position().row as u32 + 1,
             start_byte: node.start_byte(),
             end_byte: node.end_byte(),
-            doc: doc_comment(node, self.text),
+            doc: doc_comment(node, comments, self.text),
         });
     }
 
@@ -262,19 +279,16 @@ fn package_name(root: Node<'_>, text: &str) -> Option<String> {
 }
 
 /// The comments directly above a declaration (no blank line between), markers stripped.
-fn doc_comment(node: Node<'_>, text: &str) -> Option<String> {
+/// `comments` are the comment siblings right before `node`, in source order.
+fn doc_comment(node: Node<'_>, comments: &[Node<'_>], text: &str) -> Option<String> {
     let mut lines = Vec::new();
     let mut next_row = node.start_position().row;
-    let mut prev = node.prev_sibling();
-    while let Some(comment) = prev {
-        if !matches!(comment.kind(), "line_comment" | "block_comment")
-            || comment.end_position().row + 1 < next_row
-        {
+    for comment in comments.iter().rev() {
+        if comment.end_position().row + 1 < next_row {
             break;
         }
         lines.push(clean_comment(&text[comment.byte_range()]));
         next_row = comment.start_position().row;
-        prev = comment.prev_sibling();
     }
     lines.reverse();
     let doc = lines.join("\n").trim().to_owned();
