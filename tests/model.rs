@@ -592,6 +592,39 @@ fn a_gguf_style_vocabulary_becomes_a_byte_level_bpe() {
     assert_eq!(tok.decode(encoding.get_ids(), false).unwrap(), text);
 }
 
+/// `acdp ask --json` about fixtures/shop with `model` (and `adapter`), 4 new tokens at most;
+/// panics unless it succeeds, returns its JSON answer.
+fn ask_shop(model: &Path, adapter: Option<&Path>, top_k: usize) -> serde_json::Value {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"));
+    command
+        .args([
+            "ask",
+            "--json",
+            "--max-tokens",
+            "4",
+            "--no-cache",
+            "--top-k",
+        ])
+        .arg(top_k.to_string())
+        .arg("--model")
+        .arg(model);
+    if let Some(adapter) = adapter {
+        command.arg("--adapter").arg(adapter);
+    }
+    let ask = command
+        .arg("--repo")
+        .arg(shop())
+        .arg("how does cancel order work")
+        .output()
+        .unwrap();
+    assert!(
+        ask.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ask.stderr)
+    );
+    serde_json::from_slice(&ask.stdout).unwrap()
+}
+
 #[test]
 fn train_and_ask_commands_drive_the_library() {
     let dir = tiny_model_dir(true);
@@ -636,31 +669,7 @@ fn train_and_ask_commands_drive_the_library() {
             .is_file()
     );
 
-    let ask = std::process::Command::new(acdp)
-        .args([
-            "ask",
-            "--json",
-            "--max-tokens",
-            "4",
-            "--no-cache",
-            "--top-k",
-            "2",
-        ])
-        .arg("--model")
-        .arg(dir.path())
-        .arg("--adapter")
-        .arg(out.path())
-        .arg("--repo")
-        .arg(shop())
-        .arg("how does cancel order work")
-        .output()
-        .unwrap();
-    assert!(
-        ask.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ask.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    let answer = ask_shop(dir.path(), Some(out.path()), 2);
     assert_eq!(answer["validated"], false);
     assert_eq!(answer["answer"], NOT_ENOUGH_EVIDENCE);
     assert_eq!(answer["retrieved"].as_array().unwrap().len(), 2);
@@ -735,29 +744,7 @@ fn a_q5_0_gguf_read_as_q8_0_gives_the_same_logits() {
 fn ask_answers_with_a_gguf_file_and_the_tokenizer_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_tiny_gguf(dir.path(), 7, candle_core::quantized::GgmlDType::Q5_0);
-    let ask = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
-        .args([
-            "ask",
-            "--json",
-            "--max-tokens",
-            "4",
-            "--no-cache",
-            "--top-k",
-            "1",
-        ])
-        .arg("--model")
-        .arg(&path)
-        .arg("--repo")
-        .arg(shop())
-        .arg("how does cancel order work")
-        .output()
-        .unwrap();
-    assert!(
-        ask.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ask.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    let answer = ask_shop(&path, None, 1);
     assert_eq!(answer["retrieved"].as_array().unwrap().len(), 1);
     assert!(answer["stats"]["prompt_tokens"].as_u64().unwrap() > 10);
     assert!(answer["stats"]["generated_tokens"].as_u64().unwrap() >= 1);
