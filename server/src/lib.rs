@@ -3,6 +3,7 @@
 //! The crate follows the pipeline, and each module depends only on the ones before it:
 //!
 //! - [`config`]: the project file `acdp.toml` (shared settings, no logic).
+//! - [`durable`]: atomic, fsynced file writes (used by every stage that writes).
 //! - [`index`]: files -> chunks with stable ids, cold (parallel, cached) and live (incremental).
 //! - [`analysis`]: symbols, call graph, domains, business rules, flows and state machines.
 //! - [`generate`]: QA and design samples from the analysis (offline) or an LLM endpoint.
@@ -15,6 +16,7 @@
 pub mod analysis;
 pub mod config;
 pub mod dataset;
+pub mod durable;
 pub mod generate;
 pub mod index;
 pub mod lsp;

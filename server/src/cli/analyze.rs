@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use acdp::analysis::{Analysis, analyze, report};
 use acdp::config::ProjectConfig;
-use acdp::index::{index_workspace_with_trees, write_atomic};
+use acdp::durable::write_atomic;
+use acdp::index::index_workspace_with_trees;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;

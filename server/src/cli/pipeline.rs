@@ -15,9 +15,10 @@ use acdp::dataset::validate::{TokenCounter, check};
 use acdp::dataset::{
     DatasetOptions, SplitOptions, ValidationOptions, build_dataset, repo_info, write_dataset,
 };
+use acdp::durable::write_atomic;
 use acdp::generate::llm::{LlmConfig, generate_with_llm};
 use acdp::generate::{OfflineOptions, generate_offline, generated_chunks, write_offline};
-use acdp::index::{index_workspace_with_trees, write_atomic};
+use acdp::index::index_workspace_with_trees;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::sample::RepoInfo;
 use super::{Dataset, SCHEMA_VERSION, export, stats};
+use crate::durable::sync_dir;
 
 /// Prefix of the hidden files a write stages its output in before renaming them into place.
 pub const STAGING_PREFIX: &str = ".acdp-staging-";
@@ -162,11 +163,6 @@ fn remove_staged(dir: &Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-/// Makes the renames in `dir` durable (a crash of the machine, not only of the process).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The repository's folder name and git revision (read from `.git` without running git).

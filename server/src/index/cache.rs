@@ -6,7 +6,6 @@
 //! temporary file that is renamed over the old one, so a crash leaves the old state intact.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use super::SyntaxWarning;
 use super::chunk::Chunk;
 use super::source::Language;
 use super::workspace::IndexedFile;
+use crate::durable::write_atomic;
 
 const CACHE_FILE: &str = "index.bin";
 /// Bumped whenever chunking or the stored layout changes, so old state is rebuilt.
@@ -93,15 +93,4 @@ impl IndexCache {
         bytes.extend_from_slice(&body);
         write_atomic(&state_dir.join(CACHE_FILE), &bytes)
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// readers see either the old or the new content, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|err| err.error)?;
-    Ok(())
 }

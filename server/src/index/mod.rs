@@ -18,7 +18,6 @@ mod source;
 mod walk;
 mod workspace;
 
-pub use cache::write_atomic;
 pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash};
 pub(crate) use document::offset_of;
 pub use document::{

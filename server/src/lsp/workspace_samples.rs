@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::dataset::Sample;
-use crate::index::{IndexOptions, write_atomic};
+use crate::durable::write_atomic;
+use crate::index::IndexOptions;
 
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 

@@ -79,7 +79,7 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) 
 /// Writes `bytes` atomically (temporary file, fsync, rename): a killed run leaves the old
 /// file or the new one, never a torn one.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    crate::index::write_atomic(path, bytes).map_err(|source| ModelError::Io {
+    crate::durable::write_atomic(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -102,7 +102,7 @@ pub(crate) fn save_tensors(
     candle_core::safetensors::save(tensors, tmp.path())?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|err| io(err.error))?;
-    Ok(())
+    crate::durable::sync_dir(dir).map_err(io)
 }
 
 /// The device models run on: the first CUDA GPU when built with `cuda` and one is present.

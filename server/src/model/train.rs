@@ -20,6 +20,7 @@ use tokenizers::Tokenizer;
 
 use super::chat::{ChatSample, tokenize_chat};
 use super::{LoraConfig, ModelError, Qwen2Model, Result, SplitMix64};
+use crate::durable::sync_dir;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -470,11 +471,6 @@ fn remove_checkpoint_staging(out: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Makes renames in `dir` durable across a crash of the machine, not only of the process.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The checkpoint directory with the highest step in `out`, if any.

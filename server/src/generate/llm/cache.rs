@@ -67,7 +67,7 @@ impl ResponseCache {
             std::fs::create_dir_all(parent)?;
         }
         let bytes = serde_json::to_vec_pretty(reply).map_err(std::io::Error::other)?;
-        crate::index::write_atomic(&path, &bytes)
+        crate::durable::write_atomic(&path, &bytes)
     }
 }
 
