@@ -749,3 +749,51 @@ fn ask_answers_with_a_gguf_file_and_the_tokenizer_beside_it() {
     assert!(answer["stats"]["prompt_tokens"].as_u64().unwrap() > 10);
     assert!(answer["stats"]["generated_tokens"].as_u64().unwrap() >= 1);
 }
+
+/// Logits of acdp's GGUF Qwen2 (f32 GEMM for prompts of 16 rows or more) for `tokens`.
+fn our_gguf_logits(path: &Path, tokens: &[u32]) -> Vec<f32> {
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut model =
+        acdp::model::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+            .unwrap();
+    let input = Tensor::new(tokens, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    model
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// Short inputs take candle's quantized kernel, long ones the f32 GEMM over dequantized
+/// weights: both give candle's logits (the GEMM within the error of candle quantizing the
+/// activations to 8 bits, which it does not do).
+#[test]
+fn the_gguf_model_gives_candles_logits_through_either_kernel() {
+    use candle_core::quantized::{GgmlDType, gguf_file::Content};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_gguf(dir.path(), 11, GgmlDType::Q8_0);
+    let candle_logits = |tokens: &[u32]| {
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = Content::read(&mut file).unwrap();
+        gguf_logits(content, &mut file, tokens)
+    };
+    for (length, tolerance) in [(8, 1e-5f32), (40, 1e-2)] {
+        let tokens: Vec<u32> = (0..length).map(|i| (i * 7 % 39) as u32 + 1).collect();
+        let expected = candle_logits(&tokens);
+        let ours = our_gguf_logits(&path, &tokens);
+        let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(scale > 0.1, "logits too flat to compare: {expected:?}");
+        for (a, b) in expected.iter().zip(&ours) {
+            assert!(
+                (a - b).abs() <= tolerance * scale,
+                "{length} tokens: {a} vs {b} (scale {scale})"
+            );
+        }
+    }
+}

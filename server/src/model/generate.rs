@@ -8,7 +8,6 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_qwen2;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
@@ -20,7 +19,7 @@ pub enum Network {
     /// Our Qwen2 with f32 weights (adapters merged).
     Full(Box<Qwen2Model>),
     /// candle's quantized Qwen2 over a GGUF file.
-    Quantized(Box<quantized_qwen2::ModelWeights>),
+    Quantized(Box<super::quantized_qwen2::ModelWeights>),
 }
 
 /// A model ready to answer: network, tokenizer and the ids that end a turn.
@@ -176,9 +175,9 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
     let weights = if device.is_cpu() {
         let mut content = content;
         let (mut view, _) = super::gguf_q8::widen_q5_0(&mut content, file).map_err(io)?;
-        quantized_qwen2::ModelWeights::from_gguf(content, &mut view, device)?
+        super::quantized_qwen2::ModelWeights::from_gguf(content, &mut view, device)?
     } else {
-        quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?
+        super::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?
     };
     let mut model = LoadedModel::new(Network::Quantized(Box::new(weights)), tokenizer, device);
     for id in stop_extra {

@@ -7,6 +7,8 @@
 //! - [`tokenizer`]: `tokenizer.json`, or a tokenizer rebuilt from GGUF metadata.
 //! - [`train`]: the LoRA training loop (AdamW, schedule, accumulation, checkpoints, resume).
 //! - [`generate`]: loading safetensors or GGUF weights, sampling, tokens/s.
+//! - [`quantized_qwen2`]: Qwen2 over GGUF weights, an f32 GEMM for prompts (candle's model,
+//!   one change).
 //! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
 //! - [`answer`]: BM25 retrieval over the index, strict citations, the answer checker.
 //!
@@ -21,6 +23,7 @@ pub mod config;
 pub mod generate;
 pub mod gguf_q8;
 pub mod lora;
+pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;
 pub mod tokenizer;
