@@ -265,6 +265,145 @@ fn loss_covers_assistant_tokens_and_their_end_token_only() {
     assert!(text.starts_with("<|im_start|>system\nyou answer about the shop<|im_end|>\n"));
 }
 
+/// The LoRA gradients of one sample: `(loss, gradients in lora_vars order)`, either from the
+/// plain backward over the whole graph or from the recomputing one. Dropout is on (same seed
+/// both ways) and every B is random, so every A and B has a non-zero gradient.
+fn lora_gradients(
+    model: &mut Qwen2Model,
+    example: &TrainExample,
+    recompute: bool,
+) -> (f64, Vec<Tensor>) {
+    model.set_training(Some(9));
+    if recompute {
+        return model
+            .masked_loss_backward(&example.tokens, &example.loss_mask, 1.0)
+            .unwrap()
+            .unwrap();
+    }
+    let loss = model
+        .masked_loss(&example.tokens, &example.loss_mask)
+        .unwrap()
+        .unwrap();
+    let store = loss.backward().unwrap();
+    let grads = model
+        .lora_vars()
+        .iter()
+        .map(|v| store.get(v).expect("every adapter has a gradient").clone())
+        .collect();
+    (loss.to_scalar::<f32>().unwrap() as f64, grads)
+}
+
+fn adapted_for_gradients(model: &mut Qwen2Model) {
+    let config = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.1,
+        mlp: true,
+    };
+    model.attach_lora(&config, 5).unwrap();
+    let mut rng = SplitMix64::new(11);
+    for b in model.lora_vars().iter().skip(1).step_by(2) {
+        b.set(&random(b.dims(), 0.1, &mut rng)).unwrap();
+    }
+}
+
+#[test]
+fn recomputed_layer_gradients_equal_the_plain_backward() {
+    let dir = tiny_model_dir(true);
+    let tok = tokenizer(dir.path());
+    let example = &examples(&tok)[0];
+    let mut model = Qwen2Model::load_for_training(dir.path(), &Device::Cpu).unwrap();
+    adapted_for_gradients(&mut model);
+    let (plain_loss, plain) = lora_gradients(&mut model, example, false);
+    let plain_rng = model.training_rng_state();
+    // Three trained rows per lm_head chunk, so the loss is also computed in pieces.
+    model.set_loss_chunk_rows(Some(3));
+    let (loss, grads) = lora_gradients(&mut model, example, true);
+    assert_eq!(
+        model.training_rng_state(),
+        plain_rng,
+        "dropout RNG ends where it would"
+    );
+    assert!((loss - plain_loss).abs() < 1e-5, "{loss} vs {plain_loss}");
+    // 2 layers x 7 projections x (A, B).
+    assert_eq!(grads.len(), 28);
+    assert_eq!(plain.len(), 28);
+    for (i, (g, p)) in grads.iter().zip(&plain).enumerate() {
+        assert_eq!(g.dims(), p.dims());
+        let size = p
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            size > 1e-4,
+            "variable {i} has a gradient of zero in the plain backward"
+        );
+        let diff = max_abs_diff(g, p);
+        assert!(
+            diff < 1e-5,
+            "variable {i}: recomputed gradient differs by {diff} (max {size})"
+        );
+    }
+    // Without dropout, the graph-free loss (dev loss) equals the plain one.
+    model.set_training(None);
+    let value = model
+        .masked_loss_value(&example.tokens, &example.loss_mask)
+        .unwrap()
+        .unwrap();
+    let expected = model
+        .masked_loss(&example.tokens, &example.loss_mask)
+        .unwrap()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64;
+    assert!((value - expected).abs() < 1e-5, "{value} vs {expected}");
+}
+
+#[test]
+fn bf16_weights_stay_bf16_for_training_and_give_the_f32_gradients() {
+    let dir = tiny_model_dir(false);
+    let bf16 = tempfile::tempdir().unwrap();
+    let tensors =
+        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_dtype(candle_core::DType::BF16).unwrap()))
+            .collect::<HashMap<_, _>>();
+    candle_core::safetensors::save(&tensors, bf16.path().join("model.safetensors")).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(dir.path().join(file), bf16.path().join(file)).unwrap();
+    }
+    let tok = tokenizer(bf16.path());
+    let example = &examples(&tok)[1];
+    // The f32 model holds exactly the bf16 values, converted once at load.
+    let mut f32_model = Qwen2Model::load(bf16.path(), &Device::Cpu).unwrap();
+    let mut model = Qwen2Model::load_for_training(bf16.path(), &Device::Cpu).unwrap();
+    assert_eq!(f32_model.matrix_dtype(), candle_core::DType::F32);
+    assert_eq!(model.matrix_dtype(), candle_core::DType::BF16);
+    adapted_for_gradients(&mut f32_model);
+    adapted_for_gradients(&mut model);
+    let (f32_loss, f32_grads) = lora_gradients(&mut f32_model, example, false);
+    let (loss, grads) = lora_gradients(&mut model, example, true);
+    assert!((loss - f32_loss).abs() < 1e-5, "{loss} vs {f32_loss}");
+    for (i, (g, p)) in grads.iter().zip(&f32_grads).enumerate() {
+        let diff = max_abs_diff(g, p);
+        assert!(
+            diff < 1e-5,
+            "variable {i}: bf16-weight gradient differs by {diff}"
+        );
+    }
+    // Inference on the training load works too (bf16 matrices converted per product).
+    model.set_training(None);
+    f32_model.set_training(None);
+    let input = ids(&tok, "<|im_start|>user who refunds a return");
+    let logits = model.forward(&input, 0).unwrap();
+    let f32_logits = f32_model.forward(&input, 0).unwrap();
+    assert!(max_abs_diff(&logits, &f32_logits) < 1e-4);
+}
+
 #[test]
 fn training_memorises_and_generation_stops_at_im_end() {
     let dir = tiny_model_dir(true);

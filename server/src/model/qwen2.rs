@@ -4,14 +4,24 @@
 //! candle's `qwen2` returns the last position only and uses private concrete `Linear`s; LoRA
 //! training needs per-position logits and adaptable projections, hence this module. Weights
 //! are plain tensors (never `Var`s), loaded from Hugging Face safetensors (single file or
-//! sharded with `model.safetensors.index.json`).
+//! sharded with `model.safetensors.index.json`) one tensor at a time, so loading never holds
+//! the whole file and the whole model at once.
+//!
+//! Training keeps the base matrices in the checkpoint's dtype (bf16 halves their memory) and
+//! recomputes activations: [`Qwen2Model::masked_loss_backward`] runs the layers forward
+//! keeping only each layer's input, then recomputes one layer at a time with its graph while
+//! the gradient flows back (gradient checkpointing), and sends the trained rows through the
+//! lm_head a few at a time. Peak memory is then the weights plus one layer's graph, instead of
+//! every layer's `[seq, intermediate]` and `[heads, seq, seq]` activations.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
-use super::lora::{FrozenMatmul, LoraConfig, LoraLinear, PeftAdapterConfig, peft_key};
+use super::lora::{
+    FrozenMatmul, LoraConfig, LoraLinear, PeftAdapterConfig, frozen_product, peft_key,
+};
 use super::{ModelError, Qwen2Config, Result, SplitMix64};
 
 struct Attention {
@@ -49,6 +59,18 @@ impl DecoderLayer {
         })
     }
 
+    /// This layer's trainable variables in [`Qwen2Model::lora_vars`] order (module, A, B).
+    fn lora_vars(&self, config: &LoraConfig) -> Vec<Var> {
+        let mut vars = Vec::new();
+        for module in config.target_modules() {
+            if let Some(adapter) = self.linear(module).and_then(|l| l.adapter.as_ref()) {
+                vars.push(adapter.a.clone());
+                vars.push(adapter.b.clone());
+            }
+        }
+        vars
+    }
+
     fn linear(&self, module: &str) -> Option<&LoraLinear> {
         Some(match module {
             "q_proj" => &self.self_attn.q_proj,
@@ -76,11 +98,19 @@ pub struct Qwen2Model {
     lora: Option<LoraConfig>,
     /// Set while training: enables dropout and disables the KV cache.
     training_rng: Option<SplitMix64>,
+    /// Trained rows per lm_head chunk in the loss; `None`: about 8M logits per chunk.
+    loss_chunk_rows: Option<usize>,
     device: Device,
 }
 
 /// Reads every tensor of a Hugging Face checkpoint directory (single or sharded safetensors).
-pub fn load_safetensors_dir(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+/// Matrices (2-D tensors) keep the file's dtype when `keep_matrix_dtype`; everything else is
+/// converted to f32 as it is read.
+pub fn load_safetensors_dir(
+    dir: &Path,
+    device: &Device,
+    keep_matrix_dtype: bool,
+) -> Result<HashMap<String, Tensor>> {
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");
     let files: Vec<std::path::PathBuf> = if single.is_file() {
@@ -115,30 +145,147 @@ pub fn load_safetensors_dir(dir: &Path, device: &Device) -> Result<HashMap<Strin
                 message: "shard listed in model.safetensors.index.json is missing".into(),
             });
         }
-        tensors.extend(candle_core::safetensors::load(&file, device)?);
+        read_safetensors(&file, device, keep_matrix_dtype, &mut tensors)?;
     }
     Ok(tensors)
 }
 
+/// One entry of a safetensors header.
+#[derive(serde::Deserialize)]
+struct SafetensorsEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [u64; 2],
+}
+
+/// Reads the tensors of one safetensors file into `out`, one tensor at a time (candle's
+/// `safetensors::load` reads the whole file first: for Qwen2.5-0.5B that is 1 GB more at peak).
+fn read_safetensors(
+    path: &Path,
+    device: &Device,
+    keep_matrix_dtype: bool,
+    out: &mut HashMap<String, Tensor>,
+) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let format = |message: String| ModelError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(io)?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > file_len.saturating_sub(8) {
+        return Err(format(format!(
+            "header of {header_len} bytes does not fit in the file: not a safetensors file, or \
+             a truncated download"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| format(format!("safetensors header is not a JSON object ({e})")))?;
+    let data_start = 8 + header_len;
+    let mut entries = Vec::with_capacity(header.len());
+    for (name, value) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let entry: SafetensorsEntry = serde_json::from_value(value)
+            .map_err(|e| format(format!("tensor {name}: bad header entry ({e})")))?;
+        entries.push((name, entry));
+    }
+    entries.sort_by_key(|(_, e)| e.data_offsets[0]);
+    for (name, entry) in entries {
+        let dtype = match entry.dtype.as_str() {
+            "BF16" => DType::BF16,
+            "F16" => DType::F16,
+            "F32" => DType::F32,
+            "F64" => DType::F64,
+            "I64" => DType::I64,
+            "U32" => DType::U32,
+            "U8" => DType::U8,
+            other => {
+                return Err(format(format!(
+                    "tensor {name}: dtype {other} is not supported (BF16, F16, F32, F64, I64, \
+                     U32, U8 are)"
+                )));
+            }
+        };
+        let [start, end] = entry.data_offsets;
+        let expected = entry.shape.iter().product::<usize>() as u64 * dtype.size_in_bytes() as u64;
+        if end < start || end - start != expected || data_start + end > file_len {
+            return Err(format(format!(
+                "tensor {name}: data offsets {start}..{end} do not hold a {:?} {} tensor inside \
+                 the file: the file is truncated or corrupt",
+                entry.shape, entry.dtype
+            )));
+        }
+        file.seek(SeekFrom::Start(data_start + start)).map_err(io)?;
+        let mut bytes = vec![0u8; expected as usize];
+        file.read_exact(&mut bytes).map_err(io)?;
+        let tensor = Tensor::from_raw_buffer(&bytes, dtype, &entry.shape, device)?;
+        drop(bytes);
+        let tensor = if keep_matrix_dtype && entry.shape.len() == 2 {
+            tensor
+        } else {
+            tensor.to_dtype(DType::F32)?
+        };
+        out.insert(name, tensor);
+    }
+    Ok(())
+}
+
 impl Qwen2Model {
-    /// Loads `config.json` and the safetensors weights of `dir`, as f32.
+    /// Loads `config.json` and the safetensors weights of `dir`, as f32 (inference: the
+    /// fastest products).
     pub fn load(dir: &Path, device: &Device) -> Result<Qwen2Model> {
+        Qwen2Model::load_with(dir, device, false)
+    }
+
+    /// Loads `dir` for LoRA training: on the CPU the frozen matrices (projections, embedding,
+    /// lm_head) stay in the checkpoint's dtype (bf16 for Qwen2.5, half the memory of f32) and
+    /// are converted block by block inside each product; norms, biases and activations are f32.
+    pub fn load_for_training(dir: &Path, device: &Device) -> Result<Qwen2Model> {
+        Qwen2Model::load_with(dir, device, device.is_cpu())
+    }
+
+    fn load_with(dir: &Path, device: &Device, keep_matrix_dtype: bool) -> Result<Qwen2Model> {
         let config = Qwen2Config::load(&dir.join("config.json"))?;
-        let tensors = load_safetensors_dir(dir, device)?;
-        Qwen2Model::from_tensors(config, tensors, device)
+        let tensors = load_safetensors_dir(dir, device, keep_matrix_dtype)?;
+        Qwen2Model::build(config, tensors, device, keep_matrix_dtype)
     }
 
     /// Builds the model from tensors named as in Hugging Face checkpoints (`model.layers.0...`).
     pub fn from_tensors(
         config: Qwen2Config,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Qwen2Model> {
+        Qwen2Model::build(config, tensors, device, false)
+    }
+
+    fn build(
+        config: Qwen2Config,
         mut tensors: HashMap<String, Tensor>,
         device: &Device,
+        keep_matrix_dtype: bool,
     ) -> Result<Qwen2Model> {
         let mut take = |name: &str| -> Result<Tensor> {
             let tensor = tensors.remove(name).ok_or_else(|| {
                 ModelError::Invalid(format!("weight {name} is missing from the checkpoint"))
             })?;
-            Ok(tensor.to_dtype(DType::F32)?)
+            let float = matches!(tensor.dtype(), DType::BF16 | DType::F16 | DType::F32);
+            if keep_matrix_dtype && tensor.rank() == 2 && float {
+                Ok(tensor)
+            } else {
+                Ok(tensor.to_dtype(DType::F32)?)
+            }
         };
         let embed_tokens = take("model.embed_tokens.weight")?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -193,12 +340,18 @@ impl Qwen2Model {
             sin,
             lora: None,
             training_rng: None,
+            loss_chunk_rows: None,
             device: device.clone(),
         })
     }
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The dtype the frozen matrices are held in (f32, or the checkpoint's for training).
+    pub fn matrix_dtype(&self) -> DType {
+        self.embed_tokens.dtype()
     }
 
     pub fn lora_config(&self) -> Option<&LoraConfig> {
@@ -224,12 +377,7 @@ impl Qwen2Model {
         let mut vars = Vec::new();
         if let Some(config) = &self.lora {
             for layer in &self.layers {
-                for module in config.target_modules() {
-                    if let Some(adapter) = layer.linear(module).and_then(|l| l.adapter.as_ref()) {
-                        vars.push(adapter.a.clone());
-                        vars.push(adapter.b.clone());
-                    }
-                }
+                vars.extend(layer.lora_vars(config));
             }
         }
         vars
@@ -316,18 +464,8 @@ impl Qwen2Model {
         }
     }
 
-    /// Final hidden states `[batch, seq, hidden]` for `input_ids [batch, seq]` whose first
-    /// token sits at position `offset` (the length of the KV cache in inference).
-    pub fn forward_hidden(&mut self, input_ids: &Tensor, offset: usize) -> Result<Tensor> {
-        let (batch, seq) = input_ids.dims2()?;
-        let cfg = &self.config;
-        let (hidden, heads, kv_heads, head_dim) = (
-            cfg.hidden_size,
-            cfg.num_attention_heads,
-            cfg.num_kv_heads(),
-            cfg.head_dim(),
-        );
-        let eps = cfg.rms_norm_eps;
+    /// What the decoder layers of one pass over `seq` tokens from position `offset` share.
+    fn pass_context(&self, seq: usize, offset: usize) -> Result<PassContext> {
         if offset + seq > self.cos.dims()[0] {
             return Err(ModelError::Invalid(format!(
                 "sequence of {} tokens is longer than the model's {} positions",
@@ -335,86 +473,35 @@ impl Qwen2Model {
                 self.cos.dims()[0]
             )));
         }
-        let training = self.training_rng.is_some();
-        let mut xs = self
+        Ok(PassContext {
+            mask: causal_mask(seq, offset, &self.device)?,
+            cos: self.cos.narrow(0, offset, seq)?,
+            sin: self.sin.narrow(0, offset, seq)?,
+            training: self.training_rng.is_some(),
+        })
+    }
+
+    /// Embeddings `[batch, seq, hidden]` (f32) of `input_ids [batch, seq]`: only the rows
+    /// asked for are gathered and converted.
+    fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        Ok(self
             .embed_tokens
             .index_select(&input_ids.flatten_all()?, 0)?
-            .reshape((batch, seq, hidden))?;
-        let mask = causal_mask(seq, offset, &self.device)?;
-        let cos = self.cos.narrow(0, offset, seq)?;
-        let sin = self.sin.narrow(0, offset, seq)?;
-        for layer in &mut self.layers {
-            let residual = xs.clone();
-            let h = rms_norm(&xs, &layer.input_layernorm, eps)?;
-            let attn = &mut layer.self_attn;
-            let q = attn.q_proj.forward(&h, self.training_rng.as_mut())?;
-            let k = attn.k_proj.forward(&h, self.training_rng.as_mut())?;
-            let v = attn.v_proj.forward(&h, self.training_rng.as_mut())?;
-            let q = q.reshape((batch, seq, heads, head_dim))?.transpose(1, 2)?;
-            let k = k
-                .reshape((batch, seq, kv_heads, head_dim))?
-                .transpose(1, 2)?;
-            let v = v
-                .reshape((batch, seq, kv_heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let (q, k) = if training {
-                (
-                    candle_nn::rotary_emb::rope_slow(&q.contiguous()?, &cos, &sin)?,
-                    candle_nn::rotary_emb::rope_slow(&k.contiguous()?, &cos, &sin)?,
-                )
-            } else {
-                (
-                    candle_nn::rotary_emb::rope(&q.contiguous()?, &cos, &sin)?,
-                    candle_nn::rotary_emb::rope(&k.contiguous()?, &cos, &sin)?,
-                )
-            };
-            let (k, v) = if training {
-                (k, v)
-            } else {
-                let (k, v) = match &attn.kv_cache {
-                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                    None => (k, v),
-                };
-                attn.kv_cache = Some((k.clone(), v.clone()));
-                (k, v)
-            };
-            let groups = heads / kv_heads;
-            let k = repeat_kv(k, groups)?;
-            let v = repeat_kv(v, groups)?;
-            let scale = 1.0 / (head_dim as f64).sqrt();
-            let scores = (q.matmul(&k.t()?)? * scale)?;
-            let scores = match &mask {
-                Some(mask) => scores.broadcast_add(mask)?,
-                None => scores,
-            };
-            let probs = if training {
-                candle_nn::ops::softmax(&scores, D::Minus1)?
-            } else {
-                candle_nn::ops::softmax_last_dim(&scores)?
-            };
-            let out = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((batch, seq, heads * head_dim))?;
-            let out = attn.o_proj.forward(&out, self.training_rng.as_mut())?;
-            xs = (out + residual)?;
+            .to_dtype(DType::F32)?
+            .reshape((batch, seq, self.config.hidden_size))?)
+    }
 
-            let residual = xs.clone();
-            let h = rms_norm(&xs, &layer.post_attention_layernorm, eps)?;
-            let gate = layer
-                .mlp
-                .gate_proj
-                .forward(&h, self.training_rng.as_mut())?;
-            let up = layer.mlp.up_proj.forward(&h, self.training_rng.as_mut())?;
-            let act = (candle_nn::ops::silu(&gate)? * up)?;
-            let down = layer
-                .mlp
-                .down_proj
-                .forward(&act, self.training_rng.as_mut())?;
-            xs = (down + residual)?;
+    /// Final hidden states `[batch, seq, hidden]` for `input_ids [batch, seq]` whose first
+    /// token sits at position `offset` (the length of the KV cache in inference).
+    pub fn forward_hidden(&mut self, input_ids: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_, seq) = input_ids.dims2()?;
+        let ctx = self.pass_context(seq, offset)?;
+        let mut xs = self.embed(input_ids)?;
+        for layer in &mut self.layers {
+            xs = decoder_layer(layer, &xs, &self.config, &ctx, self.training_rng.as_mut())?;
         }
-        rms_norm(&xs, &self.norm, eps)
+        rms_norm(&xs, &self.norm, self.config.rms_norm_eps)
     }
 
     /// Logits `[rows, vocab]` for hidden states `[rows, hidden]`.
@@ -425,7 +512,7 @@ impl Qwen2Model {
                 weight: self.lm_head.clone(),
             })?)
         } else {
-            Ok(hidden.matmul(&self.lm_head.t()?)?)
+            Ok(frozen_product(hidden, &self.lm_head)?)
         }
     }
 
@@ -446,18 +533,13 @@ impl Qwen2Model {
     }
 
     /// Mean cross-entropy of the tokens where `loss_mask` is true, each predicted from the
-    /// tokens before it. `None` when no position counts.
+    /// tokens before it. `None` when no position counts. The result carries the whole graph
+    /// (every layer's activations): the reference that [`Qwen2Model::masked_loss_backward`]
+    /// computes with far less memory.
     pub fn masked_loss(&mut self, tokens: &[u32], loss_mask: &[bool]) -> Result<Option<Tensor>> {
-        // Rows of the hidden state whose next token is trained; only those reach the lm_head,
-        // which keeps the [seq, vocab] logits of a 150k vocabulary out of memory.
-        let rows: Vec<u32> = (0..tokens.len().saturating_sub(1))
-            .filter(|&p| loss_mask[p + 1])
-            .map(|p| p as u32)
-            .collect();
-        if rows.is_empty() {
+        let Some((rows, targets)) = loss_rows(tokens, loss_mask) else {
             return Ok(None);
-        }
-        let targets: Vec<u32> = rows.iter().map(|&p| tokens[p as usize + 1]).collect();
+        };
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let hidden = self.forward_hidden(&input, 0)?.squeeze(0)?;
         let rows_t = Tensor::new(rows.as_slice(), &self.device)?;
@@ -468,6 +550,256 @@ impl Qwen2Model {
         let picked = log_probs.gather(&targets, 1)?;
         Ok(Some(picked.mean_all()?.neg()?))
     }
+
+    /// The masked loss as a number, computed without keeping any graph: one layer's
+    /// activations and one chunk of logits at a time (dev loss). Clears the KV cache.
+    pub fn masked_loss_value(&mut self, tokens: &[u32], loss_mask: &[bool]) -> Result<Option<f64>> {
+        let Some((rows, targets)) = loss_rows(tokens, loss_mask) else {
+            return Ok(None);
+        };
+        self.clear_kv_cache();
+        let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let ctx = self.pass_context(tokens.len(), 0)?;
+        let mut xs = self.embed(&input)?;
+        for layer in &mut self.layers {
+            xs =
+                decoder_layer(layer, &xs, &self.config, &ctx, self.training_rng.as_mut())?.detach();
+        }
+        self.clear_kv_cache();
+        let rows_t = Tensor::new(rows.as_slice(), &self.device)?;
+        let hidden = xs.squeeze(0)?.index_select(&rows_t, 0)?;
+        let chunk = self.loss_chunk_rows();
+        let mut sum = 0.0;
+        for start in (0..rows.len()).step_by(chunk) {
+            let len = chunk.min(rows.len() - start);
+            let loss =
+                self.chunk_loss(&hidden.narrow(0, start, len)?, &targets[start..start + len])?;
+            sum += loss.to_scalar::<f32>()? as f64;
+        }
+        Ok(Some(sum / rows.len() as f64))
+    }
+
+    /// The masked loss and the gradients of `scale * loss` for [`Qwen2Model::lora_vars`] (same
+    /// order), by activation recomputation: the forward keeps only each decoder layer's input
+    /// (detached); the loss segment (final norm, lm_head, cross-entropy) runs a chunk of rows
+    /// at a time; then each layer, last to first, is recomputed with its graph from its input
+    /// as a `Var` and back-propagated from `sum(output * upstream gradient)`, whose input
+    /// gradient is the next layer's upstream gradient. Dropout masks are replayed from the RNG
+    /// state saved before each layer, so the gradients equal those of
+    /// `masked_loss(..).backward()`. `None` when no position counts.
+    pub fn masked_loss_backward(
+        &mut self,
+        tokens: &[u32],
+        loss_mask: &[bool],
+        scale: f64,
+    ) -> Result<Option<(f64, Vec<Tensor>)>> {
+        let Some((rows, targets)) = loss_rows(tokens, loss_mask) else {
+            return Ok(None);
+        };
+        let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let ctx = self.pass_context(tokens.len(), 0)?;
+        let mut xs = self.embed(&input)?;
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut rng_states = Vec::with_capacity(self.layers.len());
+        for layer in &mut self.layers {
+            rng_states.push(self.training_rng.clone());
+            let out =
+                decoder_layer(layer, &xs, &self.config, &ctx, self.training_rng.as_mut())?.detach();
+            inputs.push(std::mem::replace(&mut xs, out));
+        }
+        let rng_after = self.training_rng.clone();
+
+        // The loss segment, a chunk of trained rows at a time.
+        let rows_t = Tensor::new(rows.as_slice(), &self.device)?;
+        let hidden = xs.squeeze(0)?;
+        let picked = hidden.index_select(&rows_t, 0)?;
+        let per_row = scale / rows.len() as f64;
+        let chunk = self.loss_chunk_rows();
+        let mut loss_sum = 0.0;
+        let mut row_grads = Vec::with_capacity(rows.len().div_ceil(chunk));
+        for start in (0..rows.len()).step_by(chunk) {
+            let len = chunk.min(rows.len() - start);
+            let part = Var::from_tensor(&picked.narrow(0, start, len)?)?;
+            let loss = self.chunk_loss(part.as_tensor(), &targets[start..start + len])?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            let grads = (loss * per_row)?.backward()?;
+            row_grads.push(match grads.get(&part) {
+                Some(g) => g.detach(),
+                None => part.as_tensor().zeros_like()?,
+            });
+        }
+        let row_grads = Tensor::cat(&row_grads, 0)?;
+        let mut upstream = hidden
+            .zeros_like()?
+            .index_add(&rows_t, &row_grads, 0)?
+            .unsqueeze(0)?;
+
+        // The decoder layers, last to first.
+        let config = self.lora.clone().unwrap_or_default();
+        let mut layer_grads: Vec<Vec<Tensor>> = Vec::with_capacity(self.layers.len());
+        for (i, rng) in rng_states.into_iter().enumerate().rev() {
+            let Some(layer_input) = inputs.pop() else {
+                break;
+            };
+            let layer_input = Var::from_tensor(&layer_input)?;
+            self.training_rng = rng;
+            let layer = &mut self.layers[i];
+            let out = decoder_layer(
+                layer,
+                layer_input.as_tensor(),
+                &self.config,
+                &ctx,
+                self.training_rng.as_mut(),
+            )?;
+            let grads = (out * &upstream)?.sum_all()?.backward()?;
+            let vars = layer.lora_vars(&config);
+            let mut these = Vec::with_capacity(vars.len());
+            for var in &vars {
+                these.push(match grads.get(var) {
+                    Some(g) => g.detach(),
+                    None => var.as_tensor().zeros_like()?,
+                });
+            }
+            layer_grads.push(these);
+            if i > 0 {
+                upstream = match grads.get(&layer_input) {
+                    Some(g) => g.detach(),
+                    None => layer_input.as_tensor().zeros_like()?,
+                };
+            }
+        }
+        self.training_rng = rng_after;
+        layer_grads.reverse();
+        let grads = layer_grads.into_iter().flatten().collect();
+        Ok(Some((loss_sum / rows.len() as f64, grads)))
+    }
+
+    /// Trained rows per lm_head chunk: keeps the `[rows, vocab]` f32 logits near 32 MiB
+    /// (55 rows for a 151936-token vocabulary).
+    fn loss_chunk_rows(&self) -> usize {
+        self.loss_chunk_rows
+            .unwrap_or((8 << 20) / self.config.vocab_size.max(1))
+            .max(1)
+    }
+
+    /// Sets how many trained rows go through the lm_head at once in the chunked losses
+    /// (tests use small chunks on tiny vocabularies; `None` restores the default).
+    pub fn set_loss_chunk_rows(&mut self, rows: Option<usize>) {
+        self.loss_chunk_rows = rows;
+    }
+
+    /// The summed cross-entropy of `hidden [rows, hidden]` (pre-norm final states) against
+    /// `targets`, through the final norm and the lm_head.
+    fn chunk_loss(&self, hidden: &Tensor, targets: &[u32]) -> Result<Tensor> {
+        let normed = rms_norm(hidden, &self.norm, self.config.rms_norm_eps)?;
+        let logits = self.lm_head(&normed)?;
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let targets = Tensor::new(targets, &self.device)?.unsqueeze(1)?;
+        Ok(log_probs.gather(&targets, 1)?.sum_all()?.neg()?)
+    }
+}
+
+/// The positions whose next token is trained, and those next tokens; `None` when there are
+/// none. Only these rows reach the lm_head, which keeps the `[seq, vocab]` logits of a 150k
+/// vocabulary out of memory.
+fn loss_rows(tokens: &[u32], loss_mask: &[bool]) -> Option<(Vec<u32>, Vec<u32>)> {
+    let rows: Vec<u32> = (0..tokens.len().saturating_sub(1))
+        .filter(|&p| loss_mask.get(p + 1).copied().unwrap_or(false))
+        .map(|p| p as u32)
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let targets = rows.iter().map(|&p| tokens[p as usize + 1]).collect();
+    Some((rows, targets))
+}
+
+/// What the decoder layers of one forward pass share.
+struct PassContext {
+    mask: Option<Tensor>,
+    cos: Tensor,
+    sin: Tensor,
+    /// Dropout, no KV cache, and the rotary/softmax ops that have a backward.
+    training: bool,
+}
+
+/// One decoder layer: attention (with the KV cache outside training) and the MLP, each with
+/// its residual.
+fn decoder_layer(
+    layer: &mut DecoderLayer,
+    xs: &Tensor,
+    cfg: &Qwen2Config,
+    ctx: &PassContext,
+    mut rng: Option<&mut SplitMix64>,
+) -> Result<Tensor> {
+    let (batch, seq, _) = xs.dims3()?;
+    let (heads, kv_heads, head_dim) = (cfg.num_attention_heads, cfg.num_kv_heads(), cfg.head_dim());
+    let eps = cfg.rms_norm_eps;
+    let training = ctx.training;
+    let (cos, sin) = (&ctx.cos, &ctx.sin);
+    let residual = xs;
+    let h = rms_norm(xs, &layer.input_layernorm, eps)?;
+    let attn = &mut layer.self_attn;
+    let q = attn.q_proj.forward(&h, rng.as_deref_mut())?;
+    let k = attn.k_proj.forward(&h, rng.as_deref_mut())?;
+    let v = attn.v_proj.forward(&h, rng.as_deref_mut())?;
+    let q = q.reshape((batch, seq, heads, head_dim))?.transpose(1, 2)?;
+    let k = k
+        .reshape((batch, seq, kv_heads, head_dim))?
+        .transpose(1, 2)?;
+    let v = v
+        .reshape((batch, seq, kv_heads, head_dim))?
+        .transpose(1, 2)?
+        .contiguous()?;
+    let (q, k) = if training {
+        (
+            candle_nn::rotary_emb::rope_slow(&q.contiguous()?, cos, sin)?,
+            candle_nn::rotary_emb::rope_slow(&k.contiguous()?, cos, sin)?,
+        )
+    } else {
+        (
+            candle_nn::rotary_emb::rope(&q.contiguous()?, cos, sin)?,
+            candle_nn::rotary_emb::rope(&k.contiguous()?, cos, sin)?,
+        )
+    };
+    let (k, v) = if training {
+        (k, v)
+    } else {
+        let (k, v) = match &attn.kv_cache {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+            None => (k, v),
+        };
+        attn.kv_cache = Some((k.clone(), v.clone()));
+        (k, v)
+    };
+    let groups = heads / kv_heads;
+    let k = repeat_kv(k, groups)?;
+    let v = repeat_kv(v, groups)?;
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let scores = match &ctx.mask {
+        Some(mask) => scores.broadcast_add(mask)?,
+        None => scores,
+    };
+    let probs = if training {
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    };
+    let out = probs
+        .matmul(&v)?
+        .transpose(1, 2)?
+        .reshape((batch, seq, heads * head_dim))?;
+    let out = attn.o_proj.forward(&out, rng.as_deref_mut())?;
+    let xs = (out + residual)?;
+
+    let residual = &xs;
+    let h = rms_norm(&xs, &layer.post_attention_layernorm, eps)?;
+    let gate = layer.mlp.gate_proj.forward(&h, rng.as_deref_mut())?;
+    let up = layer.mlp.up_proj.forward(&h, rng.as_deref_mut())?;
+    let act = (candle_nn::ops::silu(&gate)? * up)?;
+    let down = layer.mlp.down_proj.forward(&act, rng)?;
+    Ok((down + residual)?)
 }
 
 fn rms_norm(xs: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {

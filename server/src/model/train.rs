@@ -301,20 +301,19 @@ pub fn train_lora(
         let batch_end = (state.samples_seen + accumulation).min(total_samples);
         for position in state.samples_seen..batch_end {
             let example = &examples[sample_at(position, examples.len(), options.seed)];
-            let Some(loss) = model.masked_loss(&example.tokens, &example.loss_mask)? else {
+            let scale = 1.0 / (batch_end - state.samples_seen) as f64;
+            let Some((loss, sample_grads)) =
+                model.masked_loss_backward(&example.tokens, &example.loss_mask, scale)?
+            else {
                 continue;
             };
-            loss_sum += loss.to_scalar::<f32>()? as f64;
+            loss_sum += loss;
             counted += 1;
-            let scaled = (loss / (batch_end - state.samples_seen) as f64)?;
-            let store = scaled.backward()?;
-            for (slot, var) in grads.iter_mut().zip(&vars) {
-                if let Some(g) = store.get(var) {
-                    *slot = Some(match slot.take() {
-                        Some(acc) => (acc + g)?,
-                        None => g.clone(),
-                    });
-                }
+            for (slot, g) in grads.iter_mut().zip(sample_grads) {
+                *slot = Some(match slot.take() {
+                    Some(acc) => (acc + g)?,
+                    None => g,
+                });
             }
         }
         let grads: Vec<Tensor> = grads
@@ -407,11 +406,10 @@ pub fn mean_loss(model: &mut Qwen2Model, examples: &[TrainExample]) -> Result<Op
     let mut sum = 0.0;
     let mut n = 0;
     for example in examples {
-        if let Some(loss) = model.masked_loss(&example.tokens, &example.loss_mask)? {
-            sum += loss.to_scalar::<f32>()? as f64;
+        if let Some(loss) = model.masked_loss_value(&example.tokens, &example.loss_mask)? {
+            sum += loss;
             n += 1;
         }
-        model.clear_kv_cache();
     }
     Ok((n > 0).then(|| sum / n as f64))
 }
@@ -526,9 +524,10 @@ pub fn loss_svg(losses: &[(usize, f64, f64)]) -> String {
     )
 }
 
-/// Loads a model directory for training (f32 weights).
+/// Loads a model directory for training (frozen matrices in the checkpoint's dtype on the
+/// CPU, see [`Qwen2Model::load_for_training`]).
 pub fn load_for_training(dir: &Path, device: &Device) -> Result<(Qwen2Model, Tokenizer)> {
-    let model = Qwen2Model::load(dir, device)?;
+    let model = Qwen2Model::load_for_training(dir, device)?;
     let tokenizer = super::tokenizer::load_tokenizer_json(&dir.join("tokenizer.json"))?;
     Ok((model, tokenizer))
 }
