@@ -828,7 +828,8 @@ fn train_and_ask_commands_drive_the_library() {
 
 // ---- GGUF ---------------------------------------------------------------------------------
 
-/// Logits of candle's quantized Qwen2 for `tokens`, with the weights read through `reader`.
+/// Logits of candle's quantized Qwen2 after `tokens` and after one more step (see
+/// [`prompt_then_step`]), with the weights read through `reader`.
 fn gguf_logits<R: std::io::Read + std::io::Seek>(
     content: candle_core::quantized::gguf_file::Content,
     reader: &mut R,
@@ -840,17 +841,7 @@ fn gguf_logits<R: std::io::Read + std::io::Seek>(
         &Device::Cpu,
     )
     .unwrap();
-    let input = Tensor::new(tokens, &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    model
-        .forward(&input, 0)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
+    prompt_then_step(|input, at| model.forward(input, at).unwrap(), tokens)
 }
 
 /// The Q5_0 -> Q8_0 view changes which kernel reads the weights, not the model's output.
@@ -871,7 +862,7 @@ fn a_q5_0_gguf_read_as_q8_0_gives_the_same_logits() {
     assert_eq!(widened, 1 + 2 * 7);
     let wide = gguf_logits(content, &mut view, &tokens);
 
-    assert_eq!(plain.len(), vocab_size());
+    assert_eq!(plain.len(), 2 * vocab_size());
     let scale = plain.iter().fold(0f32, |m, x| m.max(x.abs()));
     assert!(scale > 0.1, "logits too flat to compare: {plain:?}");
     for (a, b) in plain.iter().zip(&wide) {
@@ -889,24 +880,36 @@ fn ask_answers_with_a_gguf_file_and_the_tokenizer_beside_it() {
     assert!(answer["stats"]["generated_tokens"].as_u64().unwrap() >= 1);
 }
 
-/// Logits of acdp's GGUF Qwen2 (f32 GEMM for prompts of 16 rows or more) for `tokens`.
+/// The same for acdp's GGUF Qwen2 (f32 GEMM for prompts of 16 rows or more, grouped-query
+/// attention without copies).
 fn our_gguf_logits(path: &Path, tokens: &[u32]) -> Vec<f32> {
     let mut file = std::fs::File::open(path).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
     let mut model =
         acdp::model::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
             .unwrap();
+    prompt_then_step(|input, at| model.forward(input, at).unwrap(), tokens)
+}
+
+/// Logits after `tokens` as one prompt, then after one more token through the KV cache
+/// (generation's path), concatenated.
+fn prompt_then_step(mut forward: impl FnMut(&Tensor, usize) -> Tensor, tokens: &[u32]) -> Vec<f32> {
     let input = Tensor::new(tokens, &Device::Cpu)
         .unwrap()
         .unsqueeze(0)
         .unwrap();
-    model
-        .forward(&input, 0)
+    let mut logits: Vec<f32> = forward(&input, 0).flatten_all().unwrap().to_vec1().unwrap();
+    let next = Tensor::new(&[tokens[0]], &Device::Cpu)
         .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let step: Vec<f32> = forward(&next, tokens.len())
         .flatten_all()
         .unwrap()
         .to_vec1()
-        .unwrap()
+        .unwrap();
+    logits.extend(step);
+    logits
 }
 
 /// Short inputs take candle's quantized kernel, long ones the f32 GEMM over dequantized

@@ -8,7 +8,7 @@
 //! - [`train`]: the LoRA training loop (AdamW, schedule, accumulation, checkpoints, resume).
 //! - [`generate`]: loading safetensors or GGUF weights, sampling, tokens/s.
 //! - [`quantized_qwen2`]: Qwen2 over GGUF weights, an f32 GEMM for prompts (candle's model,
-//!   one change).
+//!   two changes).
 //! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
 //! - [`answer`]: BM25 retrieval over the index, strict citations, the answer checker.
 //!
