@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc;
-use tower_lsp_server::ls_types::{NumberOrString, ProgressToken};
 
 use super::indexing::lock;
 use super::log;
+use super::progress;
 use super::requests::execute_command::ExportArgument;
 use super::session::Session;
 use crate::analysis::analyze;
@@ -63,30 +63,22 @@ pub async fn export_dataset(
         Some(out) => root.join(out),
         None => root.join(".acdp").join("dataset"),
     };
-    let progress = if with_progress {
-        let token: ProgressToken = NumberOrString::String(format!(
-            "acdp/export/{}",
-            NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
-        ));
-        match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(
-                client
-                    .progress(token, "acdp: exporting the dataset")
-                    .with_percentage(0)
-                    .with_message(format!("{} -> {}", root.display(), out.display()))
-                    .begin()
-                    .await,
-            ),
-            Err(err) => {
-                log::write(
-                    "WARN",
-                    &format!("the client refused a progress token: {err}"),
-                );
-                None
-            }
-        }
+    let accepted = if with_progress {
+        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        progress::create(client, format!("acdp/export/{n}")).await
     } else {
         None
+    };
+    let progress = match accepted {
+        Some(token) => Some(
+            client
+                .progress(token, "acdp: exporting the dataset")
+                .with_percentage(0)
+                .with_message(format!("{} -> {}", root.display(), out.display()))
+                .begin()
+                .await,
+        ),
+        None => None,
     };
     let report = async |message: String, percent: u32| {
         log::write("INFO", &format!("acdp.exportDataset: {message}"));

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tower_lsp_server::Client;
-use tower_lsp_server::ls_types::{MessageType, NumberOrString, ProgressToken};
+use tower_lsp_server::ls_types::MessageType;
 
 use super::log;
+use super::progress;
 use super::session::{IndexSummary, Session};
 
 /// Locks the session. A handler that panicked while holding the lock cannot have left a
@@ -72,11 +73,14 @@ async fn index_folders(
             session.settings().work_done_progress,
         )
     };
-    let progress = if let Some(title) = title.filter(|_| with_progress) {
-        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        let token: ProgressToken = NumberOrString::String(format!("acdp/index/{n}"));
-        match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(
+    let progress = match title.filter(|_| with_progress) {
+        Some(title) => match progress::create(
+            client,
+            format!("acdp/index/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)),
+        )
+        .await
+        {
+            Some(token) => Some(
                 client
                     .progress(token, title)
                     .with_percentage(0)
@@ -84,16 +88,9 @@ async fn index_folders(
                     .begin()
                     .await,
             ),
-            Err(err) => {
-                log::write(
-                    "WARN",
-                    &format!("the client refused a progress token: {err}"),
-                );
-                None
-            }
-        }
-    } else {
-        None
+            None => None,
+        },
+        None => None,
     };
 
     let folders = jobs.len();

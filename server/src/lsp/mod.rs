@@ -12,6 +12,7 @@
 //!   diagnostics on code its samples cite that has changed since;
 //! - [`export`]: `acdp.exportDataset`, the steps of `acdp pipeline` with `$/progress`;
 //! - [`training`]: `acdp.train`, `acdp train`'s library call with `$/progress` and cancel;
+//! - [`progress`]: asking the client for a progress token, for those three jobs;
 //! - `requests::ask`: `acdp/ask` and hover answers, the model of `acdp ask`;
 //! - [`transport`]: keeps one malformed message from ending the server;
 //! - [`server`]: the `LanguageServer` impl that locks the session, calls those functions,
@@ -24,6 +25,7 @@ pub mod export;
 pub mod indexing;
 pub mod log;
 pub mod notifications;
+pub mod progress;
 pub mod requests;
 pub mod server;
 pub mod session;

@@ -20,6 +20,7 @@ use tower_lsp_server::ls_types::{NumberOrString, ProgressToken};
 
 use super::indexing::lock;
 use super::log;
+use super::progress;
 use super::session::Session;
 use crate::model::train::{DatasetTraining, StepLog, TrainOptions, TrainReport, train_on_dataset};
 use crate::model::{LoraConfig, default_device};
@@ -202,28 +203,20 @@ async fn run_with_progress(
     stop: Arc<AtomicBool>,
 ) -> jsonrpc::Result<TrainReport> {
     let title = format!("{} -> {}", run.data.display(), run.out.display());
-    let progress = match token {
-        Some(token) => {
-            let token: ProgressToken = NumberOrString::String(token);
-            match client.create_work_done_progress(token.clone()).await {
-                Ok(()) => Some(
-                    client
-                        .progress(token, "acdp: training")
-                        .with_percentage(0)
-                        .with_message(title.clone())
-                        .with_cancel_button()
-                        .begin()
-                        .await,
-                ),
-                Err(err) => {
-                    log::write(
-                        "WARN",
-                        &format!("the client refused a progress token: {err}"),
-                    );
-                    None
-                }
-            }
-        }
+    let accepted = match token {
+        Some(name) => progress::create(client, name).await,
+        None => None,
+    };
+    let progress = match accepted {
+        Some(token) => Some(
+            client
+                .progress(token, "acdp: training")
+                .with_percentage(0)
+                .with_message(title.clone())
+                .with_cancel_button()
+                .begin()
+                .await,
+        ),
         None => None,
     };
     log::write("INFO", &format!("acdp.train: {title}"));
