@@ -930,6 +930,36 @@ fn deeply_nested_code_is_indexed_and_analysed_without_overflowing_the_stack() {
     );
 }
 
+/// Generated code nests types thousands deep; indexing runs on worker threads with 2 MB
+/// stacks (rayon's, the language server's), where a recursive walk over 5,000 nested classes
+/// overflowed and aborted the process.
+#[test]
+fn five_thousand_nested_classes_are_chunked_on_a_two_megabyte_stack() {
+    const DEPTH: usize = 5000;
+    let mut java = String::from("package p;\nclass D {\n");
+    for i in 0..DEPTH {
+        java.push_str(&format!(
+            "class N{i} {{ void m{i}(java.util.List<int[]> a) {{}} "
+        ));
+    }
+    java.push_str(&"}".repeat(DEPTH));
+    java.push_str("\n}\n");
+    let chunks = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || chunks_of(&java))
+        .unwrap()
+        .join()
+        .expect("the chunker ran out of stack");
+    // A header and a method per class, plus the outer class.
+    assert_eq!(chunks.len(), 1 + 2 * DEPTH);
+    let innermost = chunks.last().unwrap();
+    assert!(
+        innermost.symbol.ends_with(".N4999.m4999(java.util.List)"),
+        "{}",
+        innermost.symbol
+    );
+}
+
 #[test]
 fn a_ten_megabyte_one_line_file_is_skipped_with_the_limit_or_indexed_when_allowed() {
     let mut big = String::from("package big; public class Big { void f() { String s = \"");

@@ -5,7 +5,9 @@
 //! line. Bodies of methods are not entered, so local and anonymous classes stay part of the
 //! method that contains them, which is what a reader of that method expects as evidence.
 
-use tree_sitter::{Node, Parser, Tree};
+use std::rc::Rc;
+
+use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
 use super::SyntaxWarning;
 use super::chunk::{Chunk, ChunkDraft, ChunkId, ChunkKind, ChunkSink};
@@ -49,7 +51,7 @@ pub fn chunk_java(path: &str, text: &str, tree: &Tree) -> (Vec<Chunk>, Vec<Synta
         sink: ChunkSink::new(path, text),
         package: package_name(root, text),
     };
-    walker.visit_container(root, None);
+    walker.walk(root);
     let warnings = if root.has_error() {
         syntax_warnings(path, root)
     } else {
@@ -66,6 +68,36 @@ struct TypeScope {
     chunk_id: ChunkId,
 }
 
+/// A node whose children the walk is going through, with the comments seen since the last
+/// declaration and the type its members belong to.
+struct Container<'tree> {
+    cursor: TreeCursor<'tree>,
+    started: bool,
+    comments: Vec<Node<'tree>>,
+    scope: Option<Rc<TypeScope>>,
+}
+
+impl<'tree> Container<'tree> {
+    fn new(node: Node<'tree>, scope: Option<Rc<TypeScope>>) -> Self {
+        Container {
+            cursor: node.walk(),
+            started: false,
+            comments: Vec::new(),
+            scope,
+        }
+    }
+
+    fn next_child(&mut self) -> Option<Node<'tree>> {
+        let moved = if self.started {
+            self.cursor.goto_next_sibling()
+        } else {
+            self.started = true;
+            self.cursor.goto_first_child()
+        };
+        moved.then(|| self.cursor.node())
+    }
+}
+
 struct Walker<'a> {
     text: &'a str,
     sink: ChunkSink<'a>,
@@ -73,50 +105,74 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    /// Visits the children of the program, of a type body or of an `ERROR` node, with the
-    /// comments right before each (its doc comment candidates). Collecting them here, rather
-    /// than asking each declaration for its previous sibling, matters: tree-sitter answers
-    /// `prev_sibling` by descending from the root, which made indexing quadratic in nesting.
-    fn visit_container(&mut self, node: Node<'_>, scope: Option<&TypeScope>) {
-        let mut cursor = node.walk();
-        let mut comments: Vec<Node<'_>> = Vec::new();
-        for child in node.children(&mut cursor) {
+    /// Walks the program and, in source order, every type body, enum body and `ERROR` node in
+    /// it, handing each declaration the comments right before it (its doc comment candidates).
+    /// Collecting them here, rather than asking each declaration for its previous sibling,
+    /// matters: tree-sitter answers `prev_sibling` by descending from the root, which made
+    /// indexing quadratic in nesting. The walk keeps its own stack of open containers instead
+    /// of recursing: generated code nests types thousands deep, which overflowed the 2 MB
+    /// stack of an indexing thread.
+    fn walk<'tree>(&mut self, root: Node<'tree>) {
+        let mut open = vec![Container::new(root, None)];
+        while let Some(container) = open.last_mut() {
+            let Some(child) = container.next_child() else {
+                open.pop();
+                continue;
+            };
             if matches!(child.kind(), "line_comment" | "block_comment") {
-                comments.push(child);
+                container.comments.push(child);
                 continue;
             }
-            if child.is_named() {
-                self.visit_member(child, scope, &comments);
+            let nested = if child.is_named() {
+                self.visit_member(child, container.scope.as_ref(), &container.comments)
+            } else {
+                None
+            };
+            container.comments.clear();
+            if let Some((node, scope)) = nested {
+                open.push(Container::new(node, scope));
             }
-            comments.clear();
         }
     }
 
-    fn visit_member(&mut self, node: Node<'_>, scope: Option<&TypeScope>, comments: &[Node<'_>]) {
+    /// Chunks `node` if it is a declaration; returns the container to walk next, if any (a
+    /// type's body with the type as its scope, an enum's declarations, an `ERROR` node).
+    fn visit_member<'tree>(
+        &mut self,
+        node: Node<'tree>,
+        scope: Option<&Rc<TypeScope>>,
+        comments: &[Node<'_>],
+    ) -> Option<(Node<'tree>, Option<Rc<TypeScope>>)> {
         let kind = node.kind();
         if TYPE_DECLARATIONS.contains(&kind) {
-            self.visit_type(node, scope, comments);
-        } else if let Some(scope) = scope {
-            match kind {
+            return self.visit_type(node, scope.map(|s| &**s), comments);
+        }
+        match scope {
+            Some(scope) => match kind {
                 "method_declaration" | "annotation_type_element_declaration" => {
-                    self.push_callable(node, scope, ChunkKind::Method, comments)
+                    self.push_callable(node, scope, ChunkKind::Method, comments);
+                    None
                 }
                 "constructor_declaration" | "compact_constructor_declaration" => {
-                    self.push_callable(node, scope, ChunkKind::Constructor, comments)
+                    self.push_callable(node, scope, ChunkKind::Constructor, comments);
+                    None
                 }
                 // Enum constants and members of an enum live one level down.
-                "enum_body_declarations" | "ERROR" => self.visit_container(node, Some(scope)),
-                _ => {}
-            }
-        } else if node.is_error() {
-            self.visit_container(node, None);
+                "enum_body_declarations" | "ERROR" => Some((node, Some(scope.clone()))),
+                _ => None,
+            },
+            None => node.is_error().then_some((node, None)),
         }
     }
 
-    fn visit_type(&mut self, node: Node<'_>, outer: Option<&TypeScope>, comments: &[Node<'_>]) {
-        let Some(name) = node.child_by_field_name("name").map(|n| self.node_text(n)) else {
-            return;
-        };
+    /// Pushes the type's header chunk; returns its body with the type as scope.
+    fn visit_type<'tree>(
+        &mut self,
+        node: Node<'tree>,
+        outer: Option<&TypeScope>,
+        comments: &[Node<'_>],
+    ) -> Option<(Node<'tree>, Option<Rc<TypeScope>>)> {
+        let name = self.node_text(node.child_by_field_name("name")?);
         let symbol = match (outer, &self.package) {
             (Some(outer), _) => format!("{}.{name}", outer.symbol),
             (None, Some(package)) => format!("{package}.{name}"),
@@ -142,9 +198,7 @@ impl<'a> Walker<'a> {
             simple_name: name.to_owned(),
             chunk_id,
         };
-        if let Some(body) = body {
-            self.visit_container(body, Some(&scope));
-        }
+        body.map(|body| (body, Some(Rc::new(scope))))
     }
 
     fn push_callable(
