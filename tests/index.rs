@@ -931,10 +931,10 @@ fn deeply_nested_code_is_indexed_and_analysed_without_overflowing_the_stack() {
 }
 
 /// Generated code nests types thousands deep; indexing runs on worker threads with 2 MB
-/// stacks (rayon's, the language server's), where a recursive walk over 5,000 nested classes
-/// overflowed and aborted the process.
+/// stacks (rayon's, the language server's), where recursive walks over 5,000 nested classes
+/// or a 20,000-segment qualified type name overflowed and aborted the process.
 #[test]
-fn five_thousand_nested_classes_are_chunked_on_a_two_megabyte_stack() {
+fn deeply_nested_types_are_chunked_on_a_two_megabyte_stack() {
     const DEPTH: usize = 5000;
     let mut java = String::from("package p;\nclass D {\n");
     for i in 0..DEPTH {
@@ -958,6 +958,18 @@ fn five_thousand_nested_classes_are_chunked_on_a_two_megabyte_stack() {
         "{}",
         innermost.symbol
     );
+
+    // A parameter type qualified 20,000 segments deep nests as deep in the syntax tree.
+    let qualified: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+    let qualified = qualified.join(".");
+    let java = format!("package q; class Q {{ void m({qualified} x) {{}} }}\n");
+    let chunks = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || chunks_of(&java))
+        .unwrap()
+        .join()
+        .expect("the chunker ran out of stack");
+    assert_eq!(chunks[1].symbol, format!("q.Q.m({qualified})"));
 }
 
 #[test]

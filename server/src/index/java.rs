@@ -306,15 +306,19 @@ fn type_text(node: Node<'_>, text: &str) -> String {
     out
 }
 
+/// Appends the leaves of a type as written, skipping generic arguments, annotations and
+/// comments. Iterative: a qualified name of thousands of segments nests that deep.
 fn append_type_text(node: Node<'_>, text: &str, out: &mut String) {
-    match node.kind() {
-        "type_arguments" | "annotation" | "marker_annotation" | "line_comment"
-        | "block_comment" => {}
-        _ if node.child_count() == 0 => out.push_str(&text[node.byte_range()]),
-        _ => {
-            let mut cursor = node.walk();
-            for child in node.children(&mut cursor) {
-                append_type_text(child, text, out);
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        match node.kind() {
+            "type_arguments" | "annotation" | "marker_annotation" | "line_comment"
+            | "block_comment" => {}
+            _ if node.child_count() == 0 => out.push_str(&text[node.byte_range()]),
+            _ => {
+                let mut cursor = node.walk();
+                let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
+                pending.extend(children.into_iter().rev());
             }
         }
     }
