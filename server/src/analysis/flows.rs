@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::call_graph::{CallGraph, Target};
 use super::domains::DomainAssignment;
+use super::paths::{Context, MethodPaths, Path};
 use super::symbols::{MethodId, Symbols, TypeId};
 use super::syntax::{Annotation, first_string_literal};
 use crate::index::ChunkId;
@@ -48,6 +49,17 @@ pub struct FlowStep {
     /// Reached through one of several implementations picked at run time.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub alternative: bool,
+    /// The method whose body makes this call.
+    pub called_from: String,
+    /// Where in that body the call is: the conditions under which it happens (an `if` arm, a
+    /// ternary arm, after guards) and its context (a loop, a `catch`, work handed to another
+    /// thread, an `@Async` method). Unconditional calls have no conditions and no context.
+    #[serde(skip_serializing_if = "is_plain")]
+    pub when: Path,
+}
+
+fn is_plain(path: &Path) -> bool {
+    path.conditions.is_empty() && path.context.is_empty() && path.complete
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -205,12 +217,23 @@ fn walk(
     if depth > 12 {
         return;
     }
+    let paths = MethodPaths::new(symbols, graph, m);
+    let caller = symbols.methods[m].symbol.clone();
     for call in &graph.bodies[m].calls {
+        let site = paths.as_ref().and_then(|p| {
+            let node = p.call_node(call.start, call.end)?;
+            Some(p.path_to(node))
+        });
+        let site = site.unwrap_or(Path {
+            complete: false,
+            ..Path::default()
+        });
         for target in &call.targets {
             match *target {
                 Target::Statement(s) => {
                     let st = &symbols.statements[s];
-                    if steps.iter().any(|step| step.symbol == st.symbol) {
+                    if let Some(step) = steps.iter_mut().find(|step| step.symbol == st.symbol) {
+                        step.when = common_path(&step.when, &site);
                         continue;
                     }
                     steps.push(FlowStep {
@@ -223,14 +246,32 @@ fn walk(
                         operation: Some(st.summary.operation.as_str().to_owned()),
                         key_columns: st.summary.key_columns.clone(),
                         alternative: alternative || call.all_impls,
+                        called_from: caller.clone(),
+                        when: site.clone(),
                     });
                 }
                 Target::Method(callee) => {
-                    if seen.contains(&callee) || !is_step(symbols, callee) {
+                    if !is_step(symbols, callee) {
+                        continue;
+                    }
+                    if seen.contains(&callee) {
+                        let symbol = &symbols.methods[callee].symbol;
+                        if let Some(step) = steps.iter_mut().find(|step| &step.symbol == symbol) {
+                            step.when = common_path(&step.when, &site);
+                        }
                         continue;
                     }
                     seen.push(callee);
                     let entry = &symbols.methods[callee];
+                    let mut when = site.clone();
+                    // Spring runs an `@Async` bean method on its task executor.
+                    if symbols.effective_annotation(callee, "Async").is_some()
+                        && !when.is_async()
+                    {
+                        when.context.push(Context::Async {
+                            how: "@Async".to_owned(),
+                        });
+                    }
                     steps.push(FlowStep {
                         symbol: entry.symbol.clone(),
                         kind: "method".into(),
@@ -241,6 +282,8 @@ fn walk(
                         operation: None,
                         key_columns: Vec::new(),
                         alternative: alternative || call.all_impls,
+                        called_from: caller.clone(),
+                        when,
                     });
                     walk(
                         symbols,
@@ -254,6 +297,38 @@ fn walk(
                 }
             }
         }
+    }
+}
+
+/// What holds at both of two call sites of one step: the conditions and context they share. A
+/// step called on two branches is not "called only when" either branch's condition.
+fn common_path(a: &Path, b: &Path) -> Path {
+    if a.is_unconditional() || b.is_unconditional() {
+        return Path {
+            complete: true,
+            ..Path::default()
+        };
+    }
+    let conditions: Vec<_> = a
+        .conditions
+        .iter()
+        .filter(|c| b.conditions.contains(c))
+        .cloned()
+        .collect();
+    let context: Vec<_> = a
+        .context
+        .iter()
+        .filter(|c| b.context.contains(c))
+        .cloned()
+        .collect();
+    let complete = a.complete
+        && b.complete
+        && conditions.len() == a.conditions.len()
+        && conditions.len() == b.conditions.len();
+    Path {
+        conditions,
+        context,
+        complete,
     }
 }
 

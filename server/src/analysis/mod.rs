@@ -21,6 +21,8 @@ pub mod call_graph;
 pub mod domains;
 pub mod flows;
 pub mod generated;
+pub mod path_text;
+pub mod paths;
 pub mod report;
 pub mod rules;
 pub mod sql;

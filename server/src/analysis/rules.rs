@@ -23,8 +23,10 @@ use tree_sitter::Node;
 
 use super::call_graph::{CallGraph, MethodBody, Target};
 use super::domains::DomainAssignment;
+use super::path_text::{outcome_en, rule_sentence_en, when_en};
+use super::paths::{Condition, MethodPaths, Outcome, Path};
 use super::sql::{SqlOperation, is_key_predicate};
-use super::symbols::{MethodId, Symbols, TypeId};
+use super::symbols::{AnnotatedDeclaration, MethodId, Symbols, TypeId};
 use super::syntax::{
     Annotation, TypeKind, compact, doc_above, first_string_literal, node_text, property_of_accessor,
 };
@@ -114,6 +116,17 @@ pub struct Rule {
     /// `validation`: the constraint annotations.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub annotations: Vec<String>,
+    /// Checks and computations in Java: every condition from method entry under which the
+    /// consequence (or the computation) happens, and its loop / catch / async context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Path>,
+    /// How the consequence ends the method (throws, returns a failure ...), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// `transaction`: the interface or superclass declaration the annotation is inherited
+    /// from, when it is not on the method itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inherited_from: Option<String>,
 }
 
 /// Constraint annotations of Bean Validation (and Hibernate Validator's common extras).
@@ -145,37 +158,6 @@ const CONSTRAINTS: &[&str] = &[
     "URL",
 ];
 
-const FAIL_CALLS: &[&str] = &[
-    "fail",
-    "failed",
-    "error",
-    "throwException",
-    "reject",
-    "deny",
-    "abort",
-];
-const ASSERT_OWNERS: &[&str] = &[
-    "Assert",
-    "Asserts",
-    "Preconditions",
-    "Validate",
-    "AssertUtil",
-    "AssertUtils",
-];
-const ASSERT_CALLS: &[&str] = &[
-    "isTrue",
-    "isFalse",
-    "notNull",
-    "isNull",
-    "notEmpty",
-    "hasText",
-    "hasLength",
-    "state",
-    "checkArgument",
-    "checkState",
-    "checkNotNull",
-    "notBlank",
-];
 const STOCK_WORDS: &[&str] = &["stock", "stocks", "inventory", "quantity", "qty"];
 const AMOUNT_WORDS: &[&str] = &[
     "amount",
@@ -454,6 +436,11 @@ struct Draft {
     field: Option<String>,
     annotations: Vec<String>,
     statement: String,
+    when: Option<Path>,
+    outcome: Option<Outcome>,
+    inherited_from: Option<String>,
+    /// Extra evidence: the declaration an inherited annotation is written on.
+    extra_chunks: Vec<ChunkId>,
 }
 
 impl Draft {
@@ -472,6 +459,10 @@ impl Draft {
             field: None,
             annotations: Vec::new(),
             statement: String::new(),
+            when: None,
+            outcome: None,
+            inherited_from: None,
+            extra_chunks: Vec::new(),
         }
     }
 }
@@ -484,6 +475,8 @@ struct MethodRules<'s, 'a> {
     ty: TypeId,
     text: &'s str,
     body: &'s MethodBody,
+    /// Path and outcome queries over this method's body (`None` without a syntax node).
+    paths: Option<MethodPaths<'s, 'a>>,
     /// Local variable -> start bytes of the calls assigned to it.
     assigned: HashMap<String, Vec<(usize, usize)>>,
     drafts: Vec<Draft>,
@@ -505,6 +498,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             ty,
             text: symbols.text(ty),
             body: &graph.bodies[m],
+            paths: MethodPaths::new(symbols, graph, m),
             assigned: HashMap::new(),
             drafts: Vec::new(),
         }
@@ -516,33 +510,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
 
     fn run(mut self) -> Vec<Rule> {
         let facts = self.symbols.method_facts(self.m);
-        if let Some(a) = facts.annotation("Transactional") {
-            let mut d = Draft::new(
-                RuleKind::Transaction,
-                a.text.clone(),
-                facts.start_line,
-                facts.end_line,
-            );
-            let writes = self.reachable_writes();
-            let rollback = a
-                .arg("rollbackFor")
-                .map(|r| format!(", rolling back on {}", r.trim_end_matches(".class")))
-                .unwrap_or_default();
-            d.statement = if writes.is_empty() {
-                format!(
-                    "{} runs in one database transaction ({}){rollback}.",
-                    self.owner(),
-                    a.text
-                )
-            } else {
-                format!(
-                    "{} runs in one database transaction ({}){rollback}: its writes to {} commit or roll back together.",
-                    self.owner(),
-                    a.text,
-                    writes.join(", ")
-                )
-            };
-            d.comment = facts.doc.clone();
+        if let Some(d) = self.transaction_draft() {
             self.drafts.push(d);
         }
         if let Some(a) = facts.annotation("Scheduled") {
@@ -590,7 +558,6 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             .collect();
         let path = self.symbols.path(self.ty).to_owned();
         let domain = self.domains.of_type[self.ty].clone();
-        let method_doc = facts.doc.clone();
         self.drafts
             .into_iter()
             .map(|d| Rule {
@@ -602,19 +569,100 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 consequence: d.consequence,
                 message: d.message,
                 statement: d.statement,
-                chunk_ids: chunk_ids.clone(),
+                chunk_ids: chunk_ids
+                    .iter()
+                    .chain(d.extra_chunks.iter())
+                    .cloned()
+                    .collect(),
                 path: path.clone(),
                 symbol: symbol.clone(),
                 start_line: d.start_line,
                 end_line: d.end_line,
-                comment: d.comment.or_else(|| method_doc.clone()),
+                // Only the comment at the rule itself: a method's doc comment says what the
+                // method is for, not why one check inside it exists.
+                comment: d.comment,
                 values: d.values,
                 terms: d.terms,
                 timing: d.timing,
                 field: d.field,
                 annotations: d.annotations,
+                when: d.when,
+                outcome: d.outcome,
+                inherited_from: d.inherited_from,
             })
             .collect()
+    }
+
+    /// `@Transactional` as Spring applies it to this method: on the method, or inherited from
+    /// the interface method it implements or a supertype's class level. The class's own
+    /// class-level annotation is a rule of the class ([`class_transaction`]).
+    fn transaction_draft(&self) -> Option<Draft> {
+        let symbols = self.symbols;
+        let facts = symbols.method_facts(self.m);
+        let site = symbols.effective_annotation(self.m, "Transactional")?;
+        let a = site.annotation;
+        let (inherited_from, extra_chunk) = match site.on {
+            AnnotatedDeclaration::Method(m) if m == self.m => (None, None),
+            AnnotatedDeclaration::Type(t) if t == self.ty => return None,
+            AnnotatedDeclaration::Method(m) => (
+                Some(symbols.methods[m].symbol.clone()),
+                symbols.methods[m].chunk_id.clone(),
+            ),
+            AnnotatedDeclaration::Type(t) => (
+                Some(symbols.type_facts(t).symbol.clone()),
+                symbols.types[t].chunk_id.clone(),
+            ),
+        };
+        // Evidence must show the annotation: no inherited rule without its declaration's chunk.
+        if inherited_from.is_some() && extra_chunk.is_none() {
+            return None;
+        }
+        let mut d = Draft::new(
+            RuleKind::Transaction,
+            a.text.clone(),
+            facts.start_line,
+            facts.end_line,
+        );
+        let owner = self.owner();
+        let declared = match &inherited_from {
+            Some(from) => format!(
+                "{} (declared on `{}`, which Spring applies to this implementation)",
+                a.text,
+                short_symbol(from)
+            ),
+            None => a.text.clone(),
+        };
+        let propagation = a.arg("propagation").unwrap_or("");
+        d.statement = if propagation.contains("NOT_SUPPORTED") || propagation.contains("NEVER") {
+            format!("{owner} runs without a transaction ({declared}).")
+        } else if propagation.contains("SUPPORTS") {
+            format!(
+                "{owner} joins the caller's transaction when there is one and runs without one otherwise ({declared})."
+            )
+        } else {
+            let writes = self.reachable_writes();
+            let rollback = a
+                .arg("rollbackFor")
+                .map(|r| format!(", rolling back on {}", r.trim_end_matches(".class")))
+                .unwrap_or_default();
+            let new = if propagation.contains("REQUIRES_NEW") {
+                "a new"
+            } else {
+                "one"
+            };
+            if writes.is_empty() {
+                format!("{owner} runs in {new} database transaction ({declared}){rollback}.")
+            } else {
+                format!(
+                    "{owner} runs in {new} database transaction ({declared}){rollback}: its writes to {} commit or roll back together.",
+                    writes.join(", ")
+                )
+            }
+        };
+        d.comment = facts.doc.clone();
+        d.inherited_from = inherited_from;
+        d.extra_chunks = extra_chunk.into_iter().collect();
+        Some(d)
     }
 
     /// Tables written by the mapper statements this method reaches (through project calls).
@@ -675,7 +723,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         }
     }
 
-    fn walk(&mut self, node: Node<'_>) {
+    fn walk(&mut self, node: Node<'s>) {
         match node.kind() {
             "if_statement" => self.if_rule(node),
             "class_body" => return,
@@ -733,7 +781,10 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         })
     }
 
-    fn if_rule(&mut self, node: Node<'_>) {
+    fn if_rule(&mut self, node: Node<'s>) {
+        let Some(paths) = &self.paths else {
+            return;
+        };
         let Some(condition) = node.child_by_field_name("condition") else {
             return;
         };
@@ -744,17 +795,27 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         let text = self.text;
         let cond_text = node_text(unwrap_parens(condition), text).to_owned();
         let failure_then = self.find_failure(then);
-        let failure_else = alternative.and_then(|a| self.find_failure(a));
-        let failure_after =
-            if failure_then.is_none() && failure_else.is_none() && returns_success(then, text) {
-                next_statement(node).filter(|n| self.is_failure(*n))
-            } else {
-                None
-            };
+        // An `else` block that fails; an `else if` is a rule of its own, reached through this
+        // one's negation.
+        let failure_else = alternative
+            .filter(|a| a.kind() != "if_statement")
+            .and_then(|a| self.find_failure(a));
+        // `if (ok) { return success; } return failed();`: the failure right after an arm that
+        // always leaves runs exactly when the condition does not hold.
+        let failure_after = if failure_then.is_none()
+            && failure_else.is_none()
+            && alternative.is_none()
+            && paths.always_exits(then)
+        {
+            next_statement(node).filter(|n| self.is_failure(*n))
+        } else {
+            None
+        };
         let failure = failure_then.or(failure_else).or(failure_after);
         let mut facts = ConditionFacts::default();
         condition_facts(condition, text, &mut facts);
         let affected = self.affected_rows_statement(condition, node.start_byte());
+        let then_outcome = last_statement(then).and_then(|s| paths.outcome(s));
 
         let kind = if let Some(s) = affected {
             let predicates = &self.symbols.statements[s].summary.predicates;
@@ -776,7 +837,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             if facts.status_equality
                 && !facts.other
                 && failure.is_none()
-                && ends_with_return(then, text)
+                && then_outcome == Some(Outcome::Returns)
             {
                 RuleKind::Locking
             } else {
@@ -792,8 +853,14 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             return;
         };
 
+        // What happens, and the full path under which it happens (from method entry).
         let consequence_node = failure.unwrap_or(then);
         let consequence = block_content(consequence_node, text);
+        let outcome = match failure {
+            Some(f) => paths.outcome(f),
+            None => then_outcome,
+        };
+        let path = paths.path_to(consequence_node);
         let message = failure.and_then(|f| first_string_literal(node_text(f, text)));
         let mut d = Draft::new(
             kind,
@@ -803,6 +870,9 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         );
         d.values = self.values_of(condition);
         d.comment = doc_above(node, text);
+        let what = outcome_en(outcome, &shorten(&consequence, 120), message.as_deref());
+        let sentence = rule_sentence_en(&self.owner(), &what, &path);
+        let sentence = sentence.trim_end_matches('.');
         let values = if d.values.is_empty() {
             String::new()
         } else {
@@ -815,29 +885,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                     .join(", ")
             )
         };
-        let when = format!("when `{}`{values}", compact(&cond_text));
-        let owner = self.owner();
-        let outcome = match (&message, failure.is_some()) {
-            (Some(msg), true) => format!("fails with \"{msg}\""),
-            (None, true) => format!("fails (`{}`)", consequence),
-            _ => format!("does `{}`", shorten(&consequence, 120)),
-        };
-        let branch = if failure_else.is_some() && failure_then.is_none() {
-            format!("{owner} {outcome} unless `{}`{values}", compact(&cond_text))
-        } else if failure_after.is_some() {
-            format!(
-                "{owner} returns a failure (`{}`) unless `{}`{values}",
-                consequence,
-                compact(&cond_text)
-            )
-        } else {
-            format!("{owner} {outcome} {when}")
-        };
         d.statement = match kind {
             RuleKind::Locking if affected.is_some() => {
                 let s = &self.symbols.statements[affected.unwrap_or_default()];
                 format!(
-                    "{branch}: the affected-row count of {} (which only updates rows where {}) detects a concurrent change.",
+                    "{sentence}{values}: the affected-row count of {} (which only updates rows where {}) detects a concurrent change.",
                     short_statement(&s.symbol),
                     s.summary
                         .predicates
@@ -849,12 +901,12 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 )
             }
             RuleKind::Locking => format!(
-                "{branch}: an idempotent early exit when the status already has that value."
+                "{sentence}{values}: an idempotent early exit when the status already has that value."
             ),
             RuleKind::StockCheck if affected.is_some() => {
                 let s = &self.symbols.statements[affected.unwrap_or_default()];
                 format!(
-                    "{branch}: {} updates no row when {}.",
+                    "{sentence}{values}: {} updates no row unless {}.",
                     short_statement(&s.symbol),
                     s.summary
                         .predicates
@@ -865,40 +917,36 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                         .join(" and ")
                 )
             }
-            _ => format!("{branch}."),
+            _ => format!("{sentence}{values}."),
         };
         d.consequence = Some(consequence);
         d.message = message;
+        d.when = Some(path);
+        d.outcome = outcome;
         self.drafts.push(d);
     }
 
-    fn assert_rule(&mut self, node: Node<'_>) {
+    fn assert_rule(&mut self, node: Node<'s>) {
+        let Some(paths) = &self.paths else {
+            return;
+        };
+        // The condition the assertion requires: it fails when that does not hold.
+        let Some(required) = paths.assertion(node) else {
+            return;
+        };
         let Some(call) = node
             .named_child(0)
             .filter(|c| c.kind() == "method_invocation")
         else {
             return;
         };
-        let text = self.text;
-        let name = call
-            .child_by_field_name("name")
-            .map(|n| node_text(n, text))
-            .unwrap_or("");
-        let owner = call
-            .child_by_field_name("object")
-            .map(|n| node_text(n, text))
-            .unwrap_or("");
-        let is_assert = (ASSERT_OWNERS.contains(&owner) && ASSERT_CALLS.contains(&name))
-            || (owner == "Objects" && name == "requireNonNull");
-        if !is_assert {
-            return;
-        }
         let Some(first) = call
             .child_by_field_name("arguments")
             .and_then(|a| a.named_child(0))
         else {
             return;
         };
+        let text = self.text;
         let condition = node_text(first, text).to_owned();
         let message = first_string_literal(&text[first.end_byte()..call.end_byte()]);
         let mut facts = ConditionFacts::default();
@@ -912,6 +960,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         } else {
             RuleKind::Guard
         };
+        let mut path = paths.path_to(node);
+        path.conditions.push(Condition {
+            holds: !required.holds,
+            ..required
+        });
         let mut d = Draft::new(
             kind,
             condition.clone(),
@@ -920,21 +973,21 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         );
         d.values = self.values_of(first);
         d.comment = doc_above(node, text);
-        d.statement = format!(
-            "{} requires `{}` ({owner}.{name}){}.",
-            self.owner(),
-            compact(&condition),
-            message
-                .as_ref()
-                .map(|m| format!(", failing with \"{m}\""))
-                .unwrap_or_default()
+        let code = compact(node_text(node, text));
+        let what = outcome_en(
+            Some(Outcome::Throws),
+            &shorten(&code, 120),
+            message.as_deref(),
         );
-        d.consequence = Some(compact(node_text(node, text)));
+        d.statement = rule_sentence_en(&self.owner(), &what, &path);
+        d.consequence = Some(code);
         d.message = message;
+        d.when = Some(path);
+        d.outcome = Some(Outcome::Throws);
         self.drafts.push(d);
     }
 
-    fn computation_rule(&mut self, node: Node<'_>) {
+    fn computation_rule(&mut self, node: Node<'s>) {
         let text = self.text;
         // (target name, expression) pairs this statement computes.
         let mut pairs: Vec<(String, Node<'_>)> = Vec::new();
@@ -1012,18 +1065,30 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             );
             d.values = self.values_of(expr);
             d.comment = doc_above(node, text);
-            d.statement = format!(
-                "{} computes {target} from {}: `{}`.",
+            // A formula inside `if (promotionType == 3 && ladder != null)` is the rule only
+            // there: the path says where it applies.
+            let path = self.paths.as_ref().map(|p| p.path_to(node));
+            let mut statement = format!(
+                "{} computes {target} from {}: `{}`",
                 self.owner(),
                 join_words(&terms),
                 shorten(&compact(&expression), 200)
             );
+            if let Some(when) = path.as_ref().and_then(when_en) {
+                statement.push_str(&format!(", {when}"));
+            }
+            for c in path.as_ref().map(super::path_text::context_en).unwrap_or_default() {
+                statement.push_str(&format!(", {c}"));
+            }
+            statement.push('.');
+            d.statement = statement;
             d.terms = terms;
+            d.when = path;
             self.drafts.push(d);
         }
     }
 
-    fn find_failure<'t>(&self, branch: Node<'t>) -> Option<Node<'t>> {
+    fn find_failure(&self, branch: Node<'s>) -> Option<Node<'s>> {
         if branch.kind() == "block" {
             let mut cursor = branch.walk();
             branch
@@ -1036,74 +1101,17 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         }
     }
 
-    fn is_failure(&self, statement: Node<'_>) -> bool {
-        is_failure_statement(self.symbols, self.body, self.text, statement)
+    fn is_failure(&self, statement: Node<'s>) -> bool {
+        self.paths
+            .as_ref()
+            .and_then(|p| p.outcome(statement))
+            .is_some_and(Outcome::is_failure)
     }
 }
 
-/// Whether a statement makes the method fail: `throw`, a `fail`-like call or a call to a
-/// project helper whose body only throws (`Asserts.fail`), or `return` of a failed result.
-pub(crate) fn is_failure_statement(
-    symbols: &Symbols<'_>,
-    body: &MethodBody,
-    text: &str,
-    statement: Node<'_>,
-) -> bool {
-    match statement.kind() {
-        "throw_statement" => true,
-        "expression_statement" => statement
-            .named_child(0)
-            .filter(|c| c.kind() == "method_invocation")
-            .is_some_and(|call| {
-                let name = call
-                    .child_by_field_name("name")
-                    .map(|n| node_text(n, text))
-                    .unwrap_or("");
-                // `log.error(...)` reports, it does not fail.
-                let logger = call
-                    .child_by_field_name("object")
-                    .is_some_and(|o| node_text(o, text).to_ascii_lowercase().contains("log"));
-                (FAIL_CALLS.contains(&name) && !logger)
-                    || always_throws(symbols, body, call.start_byte())
-            }),
-        "return_statement" => statement.named_child(0).is_some_and(|e| {
-            e.kind() == "method_invocation"
-                && e.child_by_field_name("name").is_some_and(|n| {
-                    let name = node_text(n, text).to_ascii_lowercase();
-                    name.contains("fail")
-                        || name.contains("error")
-                        || name == "badrequest"
-                        || name == "forbidden"
-                        || name == "unauthorized"
-                })
-        }),
-        _ => false,
-    }
-}
-
-/// Whether the call at `start` goes to a project method whose body only throws.
-fn always_throws(symbols: &Symbols<'_>, body: &MethodBody, start: usize) -> bool {
-    let Some(call) = body.call_at(start) else {
-        return false;
-    };
-    call.targets.iter().any(|t| match *t {
-        Target::Method(m) => {
-            let facts = symbols.method_facts(m);
-            let text = symbols.text(symbols.methods[m].ty);
-            facts.body.is_some_and(|(s, e)| {
-                let body = text[s..e]
-                    .trim_start_matches('{')
-                    .trim_end_matches('}')
-                    .trim();
-                body.starts_with("throw ") && body.matches(';').count() == 1
-            })
-        }
-        Target::Statement(_) => false,
-    })
-}
-
-fn returns_success(branch: Node<'_>, text: &str) -> bool {
-    let last = if branch.kind() == "block" {
+/// The last statement of a branch (the branch itself when it is not a block).
+fn last_statement(branch: Node<'_>) -> Option<Node<'_>> {
+    if branch.kind() == "block" {
         let mut cursor = branch.walk();
         branch
             .named_children(&mut cursor)
@@ -1111,30 +1119,7 @@ fn returns_success(branch: Node<'_>, text: &str) -> bool {
             .last()
     } else {
         Some(branch)
-    };
-    last.is_some_and(|s| {
-        s.kind() == "return_statement"
-            && s.named_child(0).is_some_and(|e| {
-                e.kind() == "method_invocation"
-                    && e.child_by_field_name("name").is_some_and(|n| {
-                        let name = node_text(n, text).to_ascii_lowercase();
-                        name.contains("success") || name == "ok"
-                    })
-            })
-    })
-}
-
-fn ends_with_return(branch: Node<'_>, _text: &str) -> bool {
-    let last = if branch.kind() == "block" {
-        let mut cursor = branch.walk();
-        branch
-            .named_children(&mut cursor)
-            .filter(|n| !n.is_extra())
-            .last()
-    } else {
-        Some(branch)
-    };
-    last.is_some_and(|s| s.kind() == "return_statement")
+    }
 }
 
 fn next_statement(node: Node<'_>) -> Option<Node<'_>> {
@@ -1165,6 +1150,17 @@ fn shorten(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max).collect();
     format!("{cut}...")
+}
+
+/// `Type.method` of a method symbol, `Type` of a type symbol.
+fn short_symbol(symbol: &str) -> String {
+    let head = symbol.split('(').next().unwrap_or(symbol);
+    let mut parts = head.rsplit('.');
+    let last = parts.next().unwrap_or(head);
+    match (symbol.contains('('), parts.next()) {
+        (true, Some(class)) => format!("{class}.{last}"),
+        _ => last.to_owned(),
+    }
 }
 
 fn short_statement(symbol: &str) -> &str {
@@ -1467,6 +1463,9 @@ fn field_validations(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
             timing: None,
             field: d.field,
             annotations: d.annotations,
+            when: None,
+            outcome: None,
+            inherited_from: None,
         });
     }
     out
@@ -1498,6 +1497,9 @@ fn class_transaction(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
         timing: None,
         field: None,
         annotations: Vec::new(),
+        when: None,
+        outcome: None,
+        inherited_from: None,
     })
 }
 
@@ -1583,6 +1585,9 @@ fn sql_rules(
                 timing: None,
                 field: None,
                 annotations: Vec::new(),
+                when: None,
+                outcome: None,
+                inherited_from: None,
             });
         }
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use super::call_graph::{CallGraph, MethodBody, Target, method_node};
-use super::rules::is_failure_statement;
+use super::paths::MethodPaths;
 use super::sql::SqlOperation;
 use super::symbols::{MethodId, StatementId, Symbols, TypeId};
 use super::syntax::{TypeKind, camel_case, compact, node_text, property_of_accessor};
@@ -138,7 +138,15 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
             ));
             continue;
         }
-        let argument = argument_guard(symbols, graph, w);
+        // A compare-and-set statement guards the write itself: a constant from-value passed
+        // as its argument, or written in its WHERE clause (`... WHERE status = 0`).
+        let argument = argument_guard(symbols, graph, w).or_else(|| {
+            sql_literal_guard(st, &snake_case(&w.field)).map(|(from, text)| Guard {
+                from: vec![from],
+                text,
+                line: line_at(symbols, w.method, w.call_start),
+            })
+        });
         let facts = symbols.method_facts(w.method);
         let callers: Vec<MethodId> = graph
             .callers
@@ -425,7 +433,8 @@ fn java_guard(
 ) -> Option<Guard> {
     let ty = symbols.methods[m].ty;
     let text = symbols.text(ty);
-    let node = method_node(symbols, m)?;
+    let paths = MethodPaths::new(symbols, graph, m)?;
+    let node = paths.declaration();
     let getter = format!("get{}{}", field[..1].to_ascii_uppercase(), &field[1..]);
     // `order.getStatus(` for every variable of the entity's type: another entity's status is
     // not a guard of this one.
@@ -474,7 +483,7 @@ fn java_guard(
         let keep_when: Option<bool> = if inside(Some(then)) {
             Some(true)
         } else if inside(if_node.child_by_field_name("alternative"))
-            || if_node.end_byte() <= position && exits(symbols, &graph.bodies[m], text, then)
+            || if_node.end_byte() <= position && paths.always_exits(then)
         {
             Some(false)
         } else {
@@ -509,22 +518,6 @@ fn unwrap_parens(mut node: Node<'_>) -> Node<'_> {
         }
     }
     node
-}
-
-/// Whether a branch leaves the enclosing code: fails, returns, continues or breaks.
-fn exits(symbols: &Symbols<'_>, body: &MethodBody, text: &str, branch: Node<'_>) -> bool {
-    let leaves = |s: Node<'_>| {
-        matches!(
-            s.kind(),
-            "return_statement" | "continue_statement" | "break_statement"
-        ) || is_failure_statement(symbols, body, text, s)
-    };
-    if branch.kind() == "block" {
-        let mut cursor = branch.walk();
-        branch.named_children(&mut cursor).any(leaves)
-    } else {
-        leaves(branch)
-    }
 }
 
 /// A constant `fromStatus` argument of a compare-and-set statement.
@@ -588,13 +581,24 @@ fn snake_case(field: &str) -> String {
     out
 }
 
+/// `column = <integer>` in a statement's WHERE clause: the value and the predicate as written.
+fn sql_literal_guard(st: &super::symbols::Statement, column: &str) -> Option<(i64, String)> {
+    static LITERAL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(?:\w+\.)?(\w+)\s*=\s*(-?\d+)$").unwrap());
+    st.summary.predicates.iter().find_map(|p| {
+        let c = LITERAL.captures(p.trim())?;
+        if !c[1].eq_ignore_ascii_case(column) {
+            return None;
+        }
+        Some((c[2].parse::<i64>().ok()?, p.clone()))
+    })
+}
+
 /// `UPDATE t SET status = 1 WHERE ... status = 0`, attributed to each Java caller.
 fn sql_transitions(
     symbols: &Symbols<'_>,
     graph: &CallGraph,
 ) -> Vec<(TypeId, String, Transition, Option<TypeId>)> {
-    static LITERAL: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^(?:\w+\.)?(\w+)\s*=\s*(-?\d+)$").unwrap());
     let mut out = Vec::new();
     for (s, st) in symbols.statements.iter().enumerate() {
         if st.generated || st.summary.operation != SqlOperation::Update {
@@ -610,11 +614,7 @@ fn sql_transitions(
             let Ok(to) = value.trim().parse::<i64>() else {
                 continue;
             };
-            let guard = st.summary.predicates.iter().find_map(|p| {
-                let c = LITERAL.captures(p.trim())?;
-                (c[1].eq_ignore_ascii_case(column)).then(|| (c[2].parse::<i64>().ok(), p.clone()))
-            });
-            let Some((Some(from), guard_text)) = guard else {
+            let Some((from, guard_text)) = sql_literal_guard(st, column) else {
                 continue;
             };
             let field = camel_case(column);

@@ -380,6 +380,81 @@ impl<'a> Symbols<'a> {
         out
     }
 
+    /// Every project supertype of `t` (superclasses and interfaces, transitively), nearest
+    /// first: the types whose declarations a method or class inherits annotations from.
+    pub fn supertypes(&self, t: TypeId) -> Vec<TypeId> {
+        let mut out: Vec<TypeId> = Vec::new();
+        let mut queue = std::collections::VecDeque::from([t]);
+        while let Some(current) = queue.pop_front() {
+            let facts = self.type_facts(current);
+            let names = facts.superclass.iter().chain(facts.interfaces.iter());
+            for name in names {
+                if let Some(parent) = self.resolve_type(current, name)
+                    && parent != t
+                    && !out.contains(&parent)
+                {
+                    out.push(parent);
+                    queue.push_back(parent);
+                }
+            }
+        }
+        out
+    }
+
+    /// The methods of project supertypes that `m` overrides or implements: same name and the
+    /// same parameter types as written (simple names), nearest type first.
+    pub fn overridden(&self, m: MethodId) -> Vec<MethodId> {
+        let facts = self.method_facts(m);
+        if facts.is_constructor || facts.is_static || facts.is_private {
+            return Vec::new();
+        }
+        let signature = member_signature(&self.methods[m].symbol);
+        self.supertypes(self.methods[m].ty)
+            .into_iter()
+            .flat_map(|t| self.types[t].methods.iter().copied())
+            .filter(|&other| member_signature(&self.methods[other].symbol) == signature)
+            .collect()
+    }
+
+    /// An annotation as Spring finds it for a method: on the method, on its class, on the
+    /// methods it overrides or implements (interface methods), then on those supertypes.
+    /// Spring's proxies do not apply annotations to private or static methods: none then.
+    pub fn effective_annotation(&self, m: MethodId, name: &str) -> Option<AnnotationSite<'_>> {
+        let facts = self.method_facts(m);
+        if let Some(a) = facts.annotation(name) {
+            return Some(AnnotationSite {
+                annotation: a,
+                on: AnnotatedDeclaration::Method(m),
+            });
+        }
+        if facts.is_private || facts.is_static || facts.is_constructor {
+            return None;
+        }
+        let ty = self.methods[m].ty;
+        if let Some(a) = self.type_facts(ty).annotation(name) {
+            return Some(AnnotationSite {
+                annotation: a,
+                on: AnnotatedDeclaration::Type(ty),
+            });
+        }
+        let overridden = self.overridden(m);
+        if let Some((a, over)) = overridden
+            .iter()
+            .find_map(|&o| self.method_facts(o).annotation(name).map(|a| (a, o)))
+        {
+            return Some(AnnotationSite {
+                annotation: a,
+                on: AnnotatedDeclaration::Method(over),
+            });
+        }
+        self.supertypes(ty).into_iter().find_map(|t| {
+            self.type_facts(t).annotation(name).map(|a| AnnotationSite {
+                annotation: a,
+                on: AnnotatedDeclaration::Type(t),
+            })
+        })
+    }
+
     /// Methods named `name` taking `arity` arguments, declared in `t` or inherited from project
     /// superclasses and interfaces.
     pub fn find_methods(&self, t: TypeId, name: &str, arity: usize) -> Vec<MethodId> {
@@ -468,6 +543,28 @@ impl<'a> Symbols<'a> {
     /// The project type a statement namespace names (the mapper interface).
     pub fn mapper_statement(&self, t: TypeId, method: &str) -> Option<StatementId> {
         self.statement(&format!("{}.{method}", self.type_facts(t).symbol))
+    }
+}
+
+/// Where an annotation that applies to a method is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnotatedDeclaration {
+    Method(MethodId),
+    Type(TypeId),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct AnnotationSite<'s> {
+    pub annotation: &'s super::syntax::Annotation,
+    pub on: AnnotatedDeclaration,
+}
+
+/// `name(P1,P2)` of a method symbol `pkg.Type.name(P1,P2)`.
+pub fn member_signature(symbol: &str) -> &str {
+    let open = symbol.find('(').unwrap_or(symbol.len());
+    match symbol[..open].rfind('.') {
+        Some(dot) => &symbol[dot + 1..],
+        None => symbol,
     }
 }
 

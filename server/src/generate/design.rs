@@ -294,6 +294,24 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
+/// A status rule in Chinese, from its path facts (the English is the rule's statement).
+fn status_rule_zh(rule: &crate::analysis::Rule) -> String {
+    use crate::analysis::path_text::{outcome_zh, rule_sentence_zh};
+    let code = rule
+        .consequence
+        .as_deref()
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    match &rule.when {
+        Some(when) => rule_sentence_zh(
+            &short_method(&rule.symbol),
+            &outcome_zh(rule.outcome, &code, rule.message.as_deref()),
+            when,
+        ),
+        None => format!("`{}` 校验 `{}`。", short_method(&rule.symbol), rule.condition),
+    }
+}
+
 fn design_for(
     analysis: &Analysis,
     lookup: &ChunkLookup<'_>,
@@ -349,10 +367,20 @@ fn design_for(
         .service
         .map(|s| s.symbol.as_str())
         .unwrap_or_default();
-    let transactional = analysis
-        .rules
-        .iter()
-        .any(|r| r.kind == RuleKind::Transaction && r.symbol == service_symbol);
+    // On the method, inherited from its interface method (a rule of the method), or on its
+    // class (a rule of the class).
+    let service_type = service_symbol.split('(').next().and_then(|s| s.rsplit_once('.'));
+    let transaction_rule = analysis.rules.iter().find(|r| {
+        r.kind == RuleKind::Transaction
+            && !r.statement.contains("without a transaction")
+            && (r.symbol == service_symbol || service_type.is_some_and(|(t, _)| r.symbol == t))
+    });
+    // The chunks that show the annotation (the interface method's, when it is inherited) are
+    // evidence: the design names `@Transactional` on their authority.
+    let transaction_ids: Vec<ChunkId> = transaction_rule
+        .map(|r| r.chunk_ids.iter().filter_map(|id| evidence.add(id)).collect())
+        .unwrap_or_default();
+    let transactional = transaction_rule.is_some() && !transaction_ids.is_empty();
     let status_rule = analysis
         .rules
         .iter()
@@ -451,19 +479,10 @@ fn design_for(
     if let Some(rule) = status_rule {
         consistency.push(t(
             format!(
-                "record the audit row only after the existing status check `{}` passed",
-                rule.condition
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                "keep the existing status check in front of the write: {}",
+                rule.statement.trim_end_matches('.')
             ),
-            format!(
-                "仅在现有状态校验 `{}` 通过后写审计记录",
-                rule.condition
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            format!("保留写库前现有的状态校验：{}", status_rule_zh(rule)),
         ));
     }
 
@@ -560,21 +579,22 @@ fn design_for(
     {
         trace.push(step(
             t(
+                rule.statement.clone(),
+                status_rule_zh(rule),
+            ),
+            id,
+        ));
+    }
+    if let Some(rule) = transaction_rule.filter(|r| r.inherited_from.is_some())
+        && let Some(id) = transaction_ids.last()
+    {
+        trace.push(step(
+            t(
+                rule.statement.clone(),
                 format!(
-                    "`{}` guards the change with `{}`.",
-                    service.clone().unwrap_or_default(),
+                    "`{}` 的事务注解 `{}` 声明在它实现的接口方法上，Spring 会应用到实现类。",
+                    short_method(&rule.symbol),
                     rule.condition
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-                format!(
-                    "`{}` 用 `{}` 校验状态。",
-                    service.clone().unwrap_or_default(),
-                    rule.condition
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
                 ),
             ),
             id,

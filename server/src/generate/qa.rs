@@ -2,6 +2,10 @@
 //! state values, transitions), several phrasings each, in English and Chinese. Answers name the
 //! identifiers and values the code uses and every trace step cites the chunk it rests on.
 
+use crate::analysis::path_text::{
+    context_en, context_zh, outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh, when_en,
+    when_zh,
+};
 use crate::analysis::rules::RuleSource;
 use crate::analysis::{Analysis, Flow, Rule, RuleKind, StateMachine, Transition};
 use crate::dataset::sample::{Evidence, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
@@ -15,7 +19,7 @@ use super::{SampleRequest, Written};
 /// Longest condition quoted verbatim in a question.
 const MAX_QUOTED: usize = 140;
 /// Most chunks a flow answer walks through.
-const MAX_FLOW_EVIDENCE: usize = 8;
+const MAX_FLOW_EVIDENCE: usize = 10;
 
 pub fn qa_samples(
     analysis: &Analysis,
@@ -101,27 +105,43 @@ fn rule_samples(
     let mut written = Vec::new();
     let method = short_method(&rule.symbol);
     let condition = one_line(&rule.condition);
+    // The rule's own condition in the polarity under which its consequence happens.
+    let firing = rule
+        .when
+        .as_ref()
+        .and_then(|w| w.conditions.last())
+        .map(|c| c.as_expression());
     let templates: Vec<(&str, &str)> = match rule.kind {
         RuleKind::Guard
         | RuleKind::StatusCheck
         | RuleKind::StockCheck
         | RuleKind::AmountCheck
         | RuleKind::Locking => {
-            let mut t = vec![(
-                "what-happens-if",
-                by_lang(
-                    language,
-                    pick(
-                        seed,
-                        &rule.rule_id,
-                        &[
-                            "What happens in `{method}` when `{condition}`?",
-                            "In `{method}`, what does the code do if `{condition}` holds?",
-                        ],
+            // A guard that only restates CRUD plumbing (`if (count > 0) return success; return
+            // failed();`, a bare null check) teaches nothing about the business: no sample.
+            if is_plumbing(rule) {
+                return written;
+            }
+            let mut t = Vec::new();
+            // Asked about the condition under which the consequence happens, in that polarity,
+            // never about the `if` as written (its consequence may run when it is false).
+            if firing.is_some() {
+                t.push((
+                    "what-happens-if",
+                    by_lang(
+                        language,
+                        pick(
+                            seed,
+                            &rule.rule_id,
+                            &[
+                                "What happens in `{method}` when `{firing}`?",
+                                "In `{method}`, what does the code do if `{firing}`?",
+                            ],
+                        ),
+                        "在 `{method}` 中，当 `{firing}` 时会发生什么？",
                     ),
-                    "在 `{method}` 中，当 `{condition}` 成立时会发生什么？",
-                ),
-            )];
+                ));
+            }
             let topic = match (rule.kind, language) {
                 (RuleKind::StatusCheck, SampleLanguage::En) => {
                     "Which status check does `{method}` make, and what happens when it fails?"
@@ -200,7 +220,10 @@ fn rule_samples(
         )],
     };
     for (kind, template) in templates {
-        if template.contains("{condition}") && condition.chars().count() > MAX_QUOTED {
+        let firing = firing.clone().unwrap_or_default();
+        if (template.contains("{condition}") && condition.chars().count() > MAX_QUOTED)
+            || (template.contains("{firing}") && firing.chars().count() > MAX_QUOTED)
+        {
             continue;
         }
         let mut evidence = EvidenceSet::new(lookup);
@@ -237,6 +260,7 @@ fn rule_samples(
             &[
                 ("method", &method),
                 ("condition", &condition),
+                ("firing", &firing),
                 ("symbol", &symbol_short),
                 ("field", &field),
             ],
@@ -305,6 +329,12 @@ fn rule_samples(
     written
 }
 
+/// A guard with no business value: no message, no named constant, not a status, stock or
+/// amount check.
+fn is_plumbing(rule: &Rule) -> bool {
+    rule.kind == RuleKind::Guard && rule.message.is_none() && rule.values.is_empty()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rule_answer(
     rule: &Rule,
@@ -317,117 +347,187 @@ fn rule_answer(
     prompt: &str,
 ) -> (String, Vec<TraceStep>) {
     let at = format!("`{}`", rule.path);
-    // A SQL rule's consequence is a description (rows not updated), not code to quote.
     let sql = rule.source == RuleSource::Sql;
-    let consequence = if sql {
-        None
-    } else {
-        rule.consequence.as_deref().map(one_line)
-    };
-    let mut trace = Vec::new();
-    let answer = match language {
-        SampleLanguage::En => {
+    let zh = language == SampleLanguage::Zh;
+    // Checks and computations say what happens under the full path from method entry.
+    let path_sentence = rule.when.as_ref().map(|when| {
+        let code = rule.consequence.as_deref().map(one_line).unwrap_or_default();
+        let code = shorten(&code, 120);
+        match (rule.kind, zh) {
+            (RuleKind::Computation, false) => rule.statement.clone(),
+            (RuleKind::Computation, true) => {
+                let mut a = format!("`{method}` 计算 `{condition}`");
+                if let Some(w) = when_zh(when) {
+                    a = format!("{w}，{a}");
+                }
+                for c in context_zh(when) {
+                    a = format!("{c}，{a}");
+                }
+                a.push('。');
+                a
+            }
+            (_, false) => rule_sentence_en(
+                method,
+                &outcome_en(rule.outcome, &code, rule.message.as_deref()),
+                when,
+            ),
+            (_, true) => rule_sentence_zh(
+                method,
+                &outcome_zh(rule.outcome, &code, rule.message.as_deref()),
+                when,
+            ),
+        }
+    });
+    let mut answer = match (&path_sentence, language) {
+        (Some(sentence), _) => sentence.clone(),
+        (None, SampleLanguage::En) => {
             let mut a = rule.statement.clone();
             if rule.kind == RuleKind::Transaction {
-                a = format!(
-                    "Yes. `{method}` is annotated `{condition}`, so everything it writes is committed together or rolled back together when it throws."
-                );
+                a = transaction_answer_en(rule, method, condition);
             } else if !ungrounded_terms(&a, evidence, prompt).is_empty() {
-                // The analysis' sentence names something the evidence does not show (a row
-                // count, a value resolved elsewhere): state the code itself instead.
-                a = format!("`{method}` checks `{condition}`");
-                if let Some(c) = &consequence {
-                    a.push_str(&format!(" and then runs `{c}`"));
-                }
-                a.push('.');
+                // The analysis' sentence names something the evidence does not show (a value
+                // resolved elsewhere): name the code itself instead.
+                a = format!("`{method}` has the rule `{condition}`.");
             }
-            match rule.kind {
-                RuleKind::Computation if !rule.terms.is_empty() => {
-                    a.push_str(&format!(
-                        " The terms are {}.",
-                        rule.terms
-                            .iter()
-                            .map(|t| format!("`{t}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                RuleKind::Schedule => {
-                    if let Some(timing) = &rule.timing {
-                        a.push_str(&format!(" Its timing is `{}`.", one_line(timing)));
-                    }
-                }
-                _ => {}
-            }
-            a.push_str(&format!(" See `{method}` in {at}."));
-            if kind == "why"
-                && let Some(comment) = &rule.comment
-            {
-                a = format!(
-                    "The comment next to the check says: \"{}\". {a}",
-                    one_line(comment)
-                );
+            if let (RuleKind::Schedule, Some(timing)) = (rule.kind, &rule.timing) {
+                a.push_str(&format!(" Its timing is `{}`.", one_line(timing)));
             }
             a
         }
-        SampleLanguage::Zh => {
-            let mut a = format!("`{method}` 中的规则：条件为 `{condition}`");
-            if let Some(c) = &consequence {
-                a.push_str(&format!("，成立时执行 `{c}`"));
-            }
+        (None, SampleLanguage::Zh) => {
+            let mut a = match rule.kind {
+                RuleKind::Transaction => transaction_answer_zh(rule, method, condition),
+                _ if sql => format!(
+                    "`{method}` 的 WHERE 子句包含 `{condition}`，不满足该条件的行不会被修改。"
+                ),
+                _ => format!("`{method}` 的规则为 `{condition}`。"),
+            };
             if let Some(message) = &rule.message {
-                a.push_str(&format!("（提示信息 \"{message}\"）"));
-            }
-            if !rule.terms.is_empty() {
-                a.push_str(&format!(
-                    "，涉及 {}",
-                    rule.terms
-                        .iter()
-                        .map(|t| format!("`{t}`"))
-                        .collect::<Vec<_>>()
-                        .join("、")
-                ));
+                a.push_str(&format!("提示信息为 \"{message}\"。"));
             }
             if let Some(timing) = &rule.timing {
-                a.push_str(&format!("，执行时间为 `{}`", one_line(timing)));
-            }
-            a.push_str(&format!("。代码位置：{at}。"));
-            if kind == "why"
-                && let Some(comment) = &rule.comment
-            {
-                a = format!("代码旁的注释说明：\"{}\"。{a}", one_line(comment));
+                a.push_str(&format!("执行时间为 `{}`。", one_line(timing)));
             }
             a
         }
     };
-    trace.push(step(
-        match language {
-            SampleLanguage::En if rule.kind == RuleKind::Transaction => {
-                format!("`{method}` carries `{condition}`.")
-            }
-            SampleLanguage::En => format!("`{method}` evaluates `{condition}`."),
-            SampleLanguage::Zh => format!("`{method}` 判断 `{condition}`。"),
-        },
-        &[primary],
-    ));
-    trace.push(step(
-        match (&consequence, language) {
-            (Some(c), SampleLanguage::En) => format!("When it holds, `{c}` runs."),
-            (Some(c), SampleLanguage::Zh) => format!("条件成立时执行 `{c}`。"),
-            (None, SampleLanguage::En) if sql => format!(
-                "The WHERE clause of `{method}` contains `{condition}`, so a row that fails it is not updated."
+    if rule.kind == RuleKind::Computation && !rule.terms.is_empty() {
+        let terms = rule
+            .terms
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>();
+        answer.push_str(&match language {
+            SampleLanguage::En => format!(" The terms are {}.", terms.join(", ")),
+            SampleLanguage::Zh => format!("涉及 {}。", terms.join("、")),
+        });
+    }
+    answer.push_str(&match language {
+        SampleLanguage::En => format!(" See `{method}` in {at}."),
+        SampleLanguage::Zh => format!("代码位置：{at}。"),
+    });
+    if kind == "why"
+        && let Some(comment) = &rule.comment
+    {
+        answer = match language {
+            SampleLanguage::En => format!(
+                "The comment next to the check says: \"{}\". {answer}",
+                one_line(comment)
             ),
-            (None, SampleLanguage::Zh) if sql => format!(
-                "`{method}` 的 WHERE 子句包含 `{condition}`，不满足条件的行不会被更新。"
-            ),
-            (None, SampleLanguage::En) => {
-                format!("This is a {} rule of `{method}`.", rule.kind.as_str())
+            SampleLanguage::Zh => format!("代码旁的注释说明：\"{}\"。{answer}", one_line(comment)),
+        };
+    }
+    let mut trace = Vec::new();
+    match (&rule.when, language) {
+        (Some(when), _) if !when.conditions.is_empty() => {
+            // One step per condition on the way, outermost first, then what happens.
+            for c in &when.conditions {
+                let e = c.as_expression();
+                trace.push(step(
+                    match language {
+                        SampleLanguage::En => format!("On this path `{e}` holds in `{method}`."),
+                        SampleLanguage::Zh => format!("在这条路径上，`{method}` 中 `{e}` 成立。"),
+                    },
+                    &[primary],
+                ));
             }
-            (None, SampleLanguage::Zh) => format!("规则类型为 {}。", rule.kind.as_str()),
-        },
-        &[primary],
-    ));
+        }
+        (_, SampleLanguage::En) if rule.kind == RuleKind::Transaction => {
+            trace.push(step(format!("`{method}` carries `{condition}`."), &[primary]));
+        }
+        (_, SampleLanguage::En) if sql => trace.push(step(
+            format!(
+                "The WHERE clause of `{method}` contains `{condition}`, so a row that fails it is not changed."
+            ),
+            &[primary],
+        )),
+        (_, SampleLanguage::Zh) if sql => trace.push(step(
+            format!("`{method}` 的 WHERE 子句包含 `{condition}`，不满足条件的行不会被修改。"),
+            &[primary],
+        )),
+        (_, SampleLanguage::En) => {
+            trace.push(step(format!("`{method}` declares `{condition}`."), &[primary]))
+        }
+        (_, SampleLanguage::Zh) => {
+            trace.push(step(format!("`{method}` 声明了 `{condition}`。"), &[primary]))
+        }
+    }
+    if let Some(sentence) = path_sentence {
+        trace.push(step(sentence, &[primary]));
+    } else if rule.kind != RuleKind::Transaction && !sql {
+        trace.push(step(
+            match language {
+                SampleLanguage::En => format!("This is a {} rule of `{method}`.", rule.kind.as_str()),
+                SampleLanguage::Zh => format!("规则类型为 {}。", rule.kind.as_str()),
+            },
+            &[primary],
+        ));
+    }
     (answer, trace)
+}
+
+fn transaction_answer_en(rule: &Rule, method: &str, condition: &str) -> String {
+    let effect = if rule.statement.contains("without a transaction") {
+        "so it runs without a transaction".to_owned()
+    } else if rule.statement.contains("joins the caller") {
+        "so it joins a caller's transaction when there is one and runs without one otherwise"
+            .to_owned()
+    } else {
+        "so everything it writes is committed together or rolled back together when it throws"
+            .to_owned()
+    };
+    let answer = if rule.statement.contains("without a transaction") {
+        "No"
+    } else if rule.statement.contains("joins the caller") {
+        "Only inside a caller's transaction"
+    } else {
+        "Yes"
+    };
+    match &rule.inherited_from {
+        Some(from) => format!(
+            "{answer}. `{method}` itself carries no annotation, but it implements `{}`, which is annotated `{condition}`; Spring applies that to the implementation, {effect}.",
+            short_method(from)
+        ),
+        None => format!("{answer}. `{method}` is annotated `{condition}`, {effect}."),
+    }
+}
+
+fn transaction_answer_zh(rule: &Rule, method: &str, condition: &str) -> String {
+    match &rule.inherited_from {
+        Some(from) => format!(
+            "是。`{method}` 本身没有注解，但它实现的 `{}` 标注了 `{condition}`，Spring 会把它应用到实现类方法上。",
+            short_method(from)
+        ),
+        None => format!("是。`{method}` 标注了 `{condition}`。"),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}...")
 }
 
 fn flow_sample(
@@ -455,8 +555,11 @@ fn flow_sample(
         &[&entry_id],
     )];
     let mut lines = Vec::new();
-    for flow_step in &flow.steps {
+    let mut omitted = 0;
+    for (n, flow_step) in flow.steps.iter().enumerate() {
         if evidence.len() >= MAX_FLOW_EVIDENCE {
+            // The list is cut: say so, never let it read as the whole flow.
+            omitted = flow.steps.len() - n;
             break;
         }
         let Some(id) = flow_step.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
@@ -477,6 +580,7 @@ fn flow_sample(
             (_, _, SampleLanguage::En) => format!("`{name}` is called"),
             (_, _, SampleLanguage::Zh) => format!("调用 `{name}`"),
         };
+        let line = format!("{line}{}", step_path_clause(flow_step, language));
         let line = if flow_step.alternative {
             format!(
                 "{line}{}",
@@ -522,6 +626,12 @@ fn flow_sample(
     for (n, line) in lines.iter().enumerate() {
         answer.push_str(&format!("{}. {line}\n", n + 1));
     }
+    if omitted > 0 {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!("({omitted} further steps are not listed here.)\n"),
+            SampleLanguage::Zh => format!("（另有 {omitted} 个后续步骤未列出。）\n"),
+        });
+    }
     let source = SampleSource {
         kind: "flow-steps".to_owned(),
         flow_ids: vec![flow.flow_id.clone()],
@@ -537,6 +647,37 @@ fn flow_sample(
         body,
         trace,
     })
+}
+
+/// Where a flow step's call happens when that is not on every run: ", in `caller`, only when
+/// `c`", ", inside `for (...)`", ", asynchronously ...".
+fn step_path_clause(flow_step: &crate::analysis::FlowStep, language: SampleLanguage) -> String {
+    let when = &flow_step.when;
+    let caller = short_method(&flow_step.called_from);
+    let mut clause = String::new();
+    match language {
+        SampleLanguage::En => {
+            if let Some(w) = when_en(when) {
+                clause.push_str(&format!(" (in `{caller}`, only {})", w.trim_start_matches("only ")));
+            } else if !when.complete {
+                clause.push_str(&format!(" (in `{caller}`, on some paths only)"));
+            }
+            for c in context_en(when) {
+                clause.push_str(&format!(", {c}"));
+            }
+        }
+        SampleLanguage::Zh => {
+            if let Some(w) = when_zh(when) {
+                clause.push_str(&format!("（在 `{caller}` 中，{w}才调用）"));
+            } else if !when.complete {
+                clause.push_str(&format!("（在 `{caller}` 中，仅在部分路径上调用）"));
+            }
+            for c in context_zh(when) {
+                clause.push_str(&format!("，{c}"));
+            }
+        }
+    }
+    clause
 }
 
 fn value_label(machine: &StateMachine, value: i64) -> String {
@@ -696,16 +837,23 @@ fn transition_sample(
         "{}.{}:{:?}->{}:{}",
         machine.symbol, machine.field, transition.from, transition.to, transition.method
     );
-    let prompt = match (from.is_empty(), language) {
-        (true, SampleLanguage::En) => format!(
+    // Only an insert creates; an update without a recognised guard is a plain write.
+    let prompt = match (transition.creation, from.is_empty(), language) {
+        (true, _, SampleLanguage::En) => format!(
             "Where is a new `{}` created, and with which `{}` value?",
             machine.entity, machine.field
         ),
-        (true, SampleLanguage::Zh) => format!(
+        (true, _, SampleLanguage::Zh) => format!(
             "新的 `{}` 在哪里创建？`{}` 的初始值是什么？",
             machine.entity, machine.field
         ),
-        (false, SampleLanguage::En) => fill(
+        (false, true, SampleLanguage::En) => {
+            format!("Which method sets `{field}` to {}?", transition.to)
+        }
+        (false, true, SampleLanguage::Zh) => {
+            format!("哪个方法会把 `{field}` 改为 {}？", transition.to)
+        }
+        (false, false, SampleLanguage::En) => fill(
             pick(
                 seed,
                 &key,
@@ -716,7 +864,7 @@ fn transition_sample(
             ),
             &[("field", &field), ("to", &transition.to.to_string())],
         ),
-        (false, SampleLanguage::Zh) => format!(
+        (false, false, SampleLanguage::Zh) => format!(
             "哪个方法会把 `{field}` 改为 {}？需要满足什么条件？",
             transition.to
         ),
@@ -756,10 +904,14 @@ fn transition_sample(
                 format!("`{method}` checks `{}` before the change.", one_line(g))
             }
             (Some(g), SampleLanguage::Zh) => format!("`{method}` 在修改前检查 `{}`。", one_line(g)),
-            (None, SampleLanguage::En) => {
+            (None, SampleLanguage::En) if transition.creation => {
                 format!("`{method}` sets the value when it creates the record.")
             }
-            (None, SampleLanguage::Zh) => format!("`{method}` 在创建记录时设置该值。"),
+            (None, SampleLanguage::Zh) if transition.creation => {
+                format!("`{method}` 在创建记录时设置该值。")
+            }
+            (None, SampleLanguage::En) => format!("`{method}` sets the new value."),
+            (None, SampleLanguage::Zh) => format!("`{method}` 设置新值。"),
         },
         &[&primary],
     )];
