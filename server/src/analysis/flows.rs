@@ -29,6 +29,56 @@ pub struct FlowEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
     pub chunk_id: Option<ChunkId>,
+    /// Access-control annotations that apply to the entry (on the method, its class or what it
+    /// implements), as written: `@PreAuthorize("hasAuthority('pms:brand:create')")`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security: Vec<String>,
+    /// The chunks those annotations are written in, when not the entry's own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_chunks: Vec<ChunkId>,
+}
+
+/// Access-control annotations of Spring Security, Jakarta, Shiro and Sa-Token.
+const SECURITY: &[&str] = &[
+    "PreAuthorize",
+    "PostAuthorize",
+    "Secured",
+    "RolesAllowed",
+    "PermitAll",
+    "DenyAll",
+    "RequiresPermissions",
+    "RequiresRoles",
+    "RequiresAuthentication",
+    "RequiresUser",
+    "RequiresGuest",
+    "SaCheckPermission",
+    "SaCheckRole",
+    "SaCheckLogin",
+];
+
+/// The access-control annotations Spring applies to `m`, with the chunk of each declaration
+/// other than `m`'s own.
+fn security_of(symbols: &Symbols<'_>, m: MethodId) -> (Vec<String>, Vec<ChunkId>) {
+    use super::symbols::AnnotatedDeclaration;
+    let mut texts = Vec::new();
+    let mut chunks = Vec::new();
+    for name in SECURITY {
+        let Some(site) = symbols.effective_annotation(m, name) else {
+            continue;
+        };
+        texts.push(site.annotation.text.clone());
+        let chunk = match site.on {
+            AnnotatedDeclaration::Method(o) if o == m => None,
+            AnnotatedDeclaration::Method(o) => symbols.methods[o].chunk_id.clone(),
+            AnnotatedDeclaration::Type(t) => symbols.types[t].chunk_id.clone(),
+        };
+        if let Some(c) = chunk
+            && !chunks.contains(&c)
+        {
+            chunks.push(c);
+        }
+    }
+    (texts, chunks)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -108,6 +158,8 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 timing: None,
                 destination: None,
                 chunk_id: entry.chunk_id.clone(),
+                security: Vec::new(),
+                security_chunks: Vec::new(),
             })
         } else if let Some(a) = facts.annotation("Scheduled") {
             let timing = a
@@ -128,6 +180,8 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 timing: Some(timing),
                 destination: None,
                 chunk_id: entry.chunk_id.clone(),
+                security: Vec::new(),
+                security_chunks: Vec::new(),
             })
         } else {
             let listener = facts
@@ -155,11 +209,14 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                     .find_map(|k| a.arg(k))
                     .map(str::to_owned),
                 chunk_id: entry.chunk_id.clone(),
+                security: Vec::new(),
+                security_chunks: Vec::new(),
             })
         };
-        let Some(flow_entry) = kind_entry else {
+        let Some(mut flow_entry) = kind_entry else {
             continue;
         };
+        (flow_entry.security, flow_entry.security_chunks) = security_of(symbols, m);
         let mut steps = Vec::new();
         let mut seen = vec![m];
         walk(symbols, graph, m, 1, false, &mut seen, &mut steps);
@@ -265,9 +322,7 @@ fn walk(
                     let entry = &symbols.methods[callee];
                     let mut when = site.clone();
                     // Spring runs an `@Async` bean method on its task executor.
-                    if symbols.effective_annotation(callee, "Async").is_some()
-                        && !when.is_async()
-                    {
+                    if symbols.effective_annotation(callee, "Async").is_some() && !when.is_async() {
                         when.context.push(Context::Async {
                             how: "@Async".to_owned(),
                         });

@@ -21,6 +21,7 @@ pub mod call_graph;
 pub mod domains;
 pub mod flows;
 pub mod generated;
+pub mod handlers;
 pub mod path_text;
 pub mod paths;
 pub mod report;
@@ -51,6 +52,8 @@ pub struct Analysis {
     pub rules: Vec<Rule>,
     pub flows: Vec<Flow>,
     pub states: Vec<StateMachine>,
+    /// `@ExceptionHandler` methods: where thrown business errors become responses.
+    pub handlers: Vec<handlers::ExceptionHandler>,
     pub stats: AnalysisStats,
     /// Problems that did not stop the analysis (bad globs in acdp.toml ...).
     pub warnings: Vec<String>,
@@ -164,6 +167,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
     clock.lap("flows");
     let states = states::extract(&symbols, &graph);
     clock.lap("states");
+    let handlers = handlers::extract(&symbols);
     let domain_map = domains::summarise(domain_map, &symbols, &flows, &rules);
     clock.lap("summary");
 
@@ -193,6 +197,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         rules,
         flows,
         states,
+        handlers,
         stats,
         warnings,
     }

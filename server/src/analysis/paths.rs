@@ -127,7 +127,21 @@ fn is_atomic(expr: &str) -> bool {
         || (!has_top_level(
             e,
             &[
-                "&&", "||", "==", "!=", "<", ">", "?", "+", "-", "*", "/", " instanceof ",
+                "&&",
+                "||",
+                "==",
+                "!=",
+                "<=",
+                ">=",
+                "<",
+                ">",
+                "?",
+                "+",
+                "-",
+                "*",
+                "/",
+                "->",
+                " instanceof ",
             ],
         ) && !e.starts_with('!'))
 }
@@ -165,9 +179,8 @@ fn split_top_level<'e>(expr: &'e str, op: &str) -> Option<(&'e str, &'e str)> {
             let glued = single
                 && (matches!(after, b'=' | b'<' | b'>')
                     || matches!(before, b'-' | b'<' | b'>' | b'!' | b'='));
-            let double_glued = op.len() == 2
-                && matches!(op, "==" | "!=" | "<=" | ">=")
-                && matches!(after, b'=');
+            let double_glued =
+                op.len() == 2 && matches!(op, "==" | "!=" | "<=" | ">=") && matches!(after, b'=');
             if !glued && !double_glued {
                 return Some((&expr[..i], &expr[i + op.len()..]));
             }
@@ -348,9 +361,10 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
 
     /// The syntax node of the call whose invocation starts at `start` (a call-graph site).
     pub fn call_node(&self, start: usize, end: usize) -> Option<Node<'t>> {
-        let mut node = self
-            .declaration
-            .descendant_for_byte_range(start, end.max(start + 1).min(self.declaration.end_byte()))?;
+        let mut node = self.declaration.descendant_for_byte_range(
+            start,
+            end.max(start + 1).min(self.declaration.end_byte()),
+        )?;
         while node.start_byte() != start || node.end_byte() != end {
             node = node.parent()?;
             if node.start_byte() < start {
@@ -425,7 +439,11 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                 "lambda_expression" if field == Some("body") => {
                     context.push(self.callback_context(parent));
                 }
-                "class_body" if parent.parent().is_some_and(|p| p.kind() == "object_creation_expression") => {
+                "class_body"
+                    if parent
+                        .parent()
+                        .is_some_and(|p| p.kind() == "object_creation_expression") =>
+                {
                     if let Some(creation) = parent.parent() {
                         context.push(self.callback_context(creation));
                     }
@@ -600,7 +618,10 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                 for label in labels_of(g) {
                     let mut c = label.walk();
                     for value in label.named_children(&mut c) {
-                        others.push(format!("{subject} == {}", compact(node_text(value, self.text))));
+                        others.push(format!(
+                            "{subject} == {}",
+                            compact(node_text(value, self.text))
+                        ));
                     }
                 }
             }
@@ -652,7 +673,10 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                 _ => break,
             }
         }
-        let holder = if matches!(node.kind(), "object_creation_expression" | "method_invocation") {
+        let holder = if matches!(
+            node.kind(),
+            "object_creation_expression" | "method_invocation"
+        ) {
             node
         } else if function.kind() == "object_creation_expression" {
             function
@@ -674,7 +698,9 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                 } else if holder == function {
                     // An anonymous class passed on: look at the call that receives it.
                     match holder.parent().map(|p| p.kind()) {
-                        Some("argument_list") => self.callback_context(holder.parent().unwrap_or(holder)),
+                        Some("argument_list") => {
+                            self.callback_context(holder.parent().unwrap_or(holder))
+                        }
                         _ => Context::Callback {
                             call: format!("new {ty}"),
                         },
@@ -703,9 +729,7 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                 let on_executor = ["executor", "pool", "threads", "async"]
                     .iter()
                     .any(|w| executor.contains(w));
-                if ASYNC_CALLS.contains(&name)
-                    || (EXECUTOR_CALLS.contains(&name) && on_executor)
-                {
+                if ASYNC_CALLS.contains(&name) || (EXECUTOR_CALLS.contains(&name) && on_executor) {
                     Context::Async { how: call }
                 } else if PER_ELEMENT_CALLS.contains(&name) {
                     Context::Loop { header: call }
@@ -782,11 +806,9 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                     .map(|n| node_text(n, self.text))
                     .unwrap_or("");
                 // `log.error(...)` reports, it does not fail.
-                let logger = call.child_by_field_name("object").is_some_and(|o| {
-                    node_text(o, self.text)
-                        .to_ascii_lowercase()
-                        .contains("log")
-                });
+                let logger = call
+                    .child_by_field_name("object")
+                    .is_some_and(|o| node_text(o, self.text).to_ascii_lowercase().contains("log"));
                 (FAIL_CALLS.contains(&name) && !logger).then_some(Outcome::Fails)
             }
             "return_statement" => {
@@ -874,6 +896,56 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
             }
             Target::Statement(_) => false,
         })
+    }
+
+    /// The exception type a failing statement throws, when the code says it: `throw new X(..)`,
+    /// a project helper whose body is `throw new X(..)`, or a library assertion's documented
+    /// exception.
+    pub fn thrown_type(&self, statement: Node<'t>) -> Option<String> {
+        let created = |written: &str| -> Option<String> {
+            let rest = written.trim().strip_prefix("throw")?.trim_start();
+            let rest = rest.strip_prefix("new")?.trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            let simple = name.rsplit('.').next().unwrap_or(&name).to_owned();
+            (!simple.is_empty()).then_some(simple)
+        };
+        match statement.kind() {
+            "throw_statement" => created(node_text(statement, self.text)),
+            "expression_statement" => {
+                let call = statement
+                    .named_child(0)
+                    .filter(|c| c.kind() == "method_invocation")?;
+                let site = self.body.call_at(call.start_byte());
+                if let Some(Target::Method(m)) = site.and_then(|s| s.targets.first().copied()) {
+                    let facts = self.symbols.method_facts(m);
+                    let text = self.symbols.text(self.symbols.methods[m].ty);
+                    let (start, end) = facts.body?;
+                    let body = text[start..end]
+                        .trim_start_matches('{')
+                        .trim_end_matches('}');
+                    // The helper's own `throw new X(...)` (the only one, or its guard's).
+                    let at = body.find("throw ")?;
+                    return created(&body[at..]);
+                }
+                let name = call
+                    .child_by_field_name("name")
+                    .map(|n| node_text(n, self.text))?;
+                Some(
+                    match name {
+                        "state" | "checkState" => "IllegalStateException",
+                        "requireNonNull" | "checkNotNull" => "NullPointerException",
+                        "isTrue" | "isFalse" | "notNull" | "isNull" | "notEmpty" | "hasText"
+                        | "hasLength" | "notBlank" | "checkArgument" => "IllegalArgumentException",
+                        _ => return None,
+                    }
+                    .to_owned(),
+                )
+            }
+            _ => None,
+        }
     }
 
     /// For an assertion statement, the condition that must hold for execution to go on (it
@@ -972,7 +1044,9 @@ fn result_kind_by_name(name: &str) -> Option<bool> {
 /// The documented semantics of library assertions: the condition under which they pass.
 fn library_assertion(name: &str, arg: &str) -> Option<Condition> {
     let (expr, holds) = match name {
-        "isTrue" | "state" | "checkArgument" | "checkState" | "assertTrue" => (arg.to_owned(), true),
+        "isTrue" | "state" | "checkArgument" | "checkState" | "assertTrue" => {
+            (arg.to_owned(), true)
+        }
         "isFalse" | "assertFalse" => (arg.to_owned(), false),
         "notNull" | "checkNotNull" | "requireNonNull" | "assertNotNull" => {
             (format!("{arg} != null"), true)
@@ -1020,7 +1094,14 @@ fn substitute_param(test: &str, param: &str, arg: &str) -> Option<String> {
 
 /// Which field of `parent` holds `child`.
 fn field_of<'p>(parent: Node<'p>, child: Node<'_>) -> Option<&'static str> {
-    for field in ["consequence", "alternative", "condition", "body", "right", "left"] {
+    for field in [
+        "consequence",
+        "alternative",
+        "condition",
+        "body",
+        "right",
+        "left",
+    ] {
         if parent.child_by_field_name(field) == Some(child) {
             return Some(field);
         }
@@ -1068,8 +1149,14 @@ mod tests {
 
     #[test]
     fn helper_tests_are_substituted() {
-        assert_eq!(substitute_param("!b", "b", "user != null").as_deref(), Some("!(user != null)"));
-        assert_eq!(substitute_param("(o == null)", "o", "order").as_deref(), Some("order == null"));
+        assert_eq!(
+            substitute_param("!b", "b", "user != null").as_deref(),
+            Some("!(user != null)")
+        );
+        assert_eq!(
+            substitute_param("(o == null)", "o", "order").as_deref(),
+            Some("order == null")
+        );
         assert_eq!(substitute_param("b", "b", "ok").as_deref(), Some("ok"));
         assert_eq!(substitute_param("b && c", "b", "ok"), None);
     }
@@ -1077,7 +1164,10 @@ mod tests {
     #[test]
     fn library_assertions_have_their_documented_polarity() {
         let pass = |name, arg| library_assertion(name, arg).map(|c| c.as_expression());
-        assert_eq!(pass("state", "user != null").as_deref(), Some("user != null"));
+        assert_eq!(
+            pass("state", "user != null").as_deref(),
+            Some("user != null")
+        );
         assert_eq!(pass("isFalse", "done").as_deref(), Some("!done"));
         assert_eq!(pass("isNull", "x").as_deref(), Some("x == null"));
         assert_eq!(pass("requireNonNull", "x").as_deref(), Some("x != null"));

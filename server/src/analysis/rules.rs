@@ -127,6 +127,12 @@ pub struct Rule {
     /// from, when it is not on the method itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inherited_from: Option<String>,
+    /// The exception type the consequence throws (simple name), when the code says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throws: Option<String>,
+    /// `throws` and its known supertypes, nearest first (what exception handlers match on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub throws_chain: Vec<String>,
 }
 
 /// Constraint annotations of Bean Validation (and Hibernate Validator's common extras).
@@ -439,6 +445,7 @@ struct Draft {
     when: Option<Path>,
     outcome: Option<Outcome>,
     inherited_from: Option<String>,
+    throws: Option<String>,
     /// Extra evidence: the declaration an inherited annotation is written on.
     extra_chunks: Vec<ChunkId>,
 }
@@ -462,6 +469,7 @@ impl Draft {
             when: None,
             outcome: None,
             inherited_from: None,
+            throws: None,
             extra_chunks: Vec::new(),
         }
     }
@@ -589,6 +597,12 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 when: d.when,
                 outcome: d.outcome,
                 inherited_from: d.inherited_from,
+                throws_chain: d
+                    .throws
+                    .as_deref()
+                    .map(|t| super::handlers::exception_chain(self.symbols, self.ty, t))
+                    .unwrap_or_default(),
+                throws: d.throws,
             })
             .collect()
     }
@@ -834,11 +848,12 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 return;
             }
         } else if facts.status {
-            if facts.status_equality
-                && !facts.other
-                && failure.is_none()
-                && then_outcome == Some(Outcome::Returns)
-            {
+            // `if (status == PAID) return;`: an idempotent exit. A branch that returns a value
+            // (`return "draft";`) maps the status, it does not guard anything.
+            let bare_exit = then_outcome == Some(Outcome::ReturnsSuccess)
+                || (then_outcome == Some(Outcome::Returns)
+                    && last_statement(then).is_some_and(|s| s.named_child_count() == 0));
+            if facts.status_equality && !facts.other && failure.is_none() && bare_exit {
                 RuleKind::Locking
             } else {
                 RuleKind::StatusCheck
@@ -919,6 +934,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             }
             _ => format!("{sentence}{values}."),
         };
+        d.throws = failure.and_then(|f| paths.thrown_type(f));
         d.consequence = Some(consequence);
         d.message = message;
         d.when = Some(path);
@@ -960,10 +976,12 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         } else {
             RuleKind::Guard
         };
+        // It fails when the required condition does not hold.
         let mut path = paths.path_to(node);
         path.conditions.push(Condition {
-            holds: !required.holds,
-            ..required
+            expr: required.as_expression(),
+            holds: false,
+            origin: required.origin,
         });
         let mut d = Draft::new(
             kind,
@@ -980,6 +998,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             message.as_deref(),
         );
         d.statement = rule_sentence_en(&self.owner(), &what, &path);
+        d.throws = paths.thrown_type(node);
         d.consequence = Some(code);
         d.message = message;
         d.when = Some(path);
@@ -1077,7 +1096,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             if let Some(when) = path.as_ref().and_then(when_en) {
                 statement.push_str(&format!(", {when}"));
             }
-            for c in path.as_ref().map(super::path_text::context_en).unwrap_or_default() {
+            for c in path
+                .as_ref()
+                .map(super::path_text::context_en)
+                .unwrap_or_default()
+            {
                 statement.push_str(&format!(", {c}"));
             }
             statement.push('.');
@@ -1144,12 +1167,17 @@ fn block_content(node: Node<'_>, text: &str) -> String {
     compact(inner)
 }
 
-fn shorten(text: &str, max: usize) -> String {
+/// `text` cut to at most `max` characters at a word boundary, with `...` when cut, so that no
+/// identifier is quoted half.
+pub fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
     let cut: String = text.chars().take(max).collect();
-    format!("{cut}...")
+    let boundary = cut
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .unwrap_or(cut.len());
+    format!("{}...", cut[..boundary].trim_end())
 }
 
 /// `Type.method` of a method symbol, `Type` of a type symbol.
@@ -1466,6 +1494,8 @@ fn field_validations(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
             when: None,
             outcome: None,
             inherited_from: None,
+            throws: None,
+            throws_chain: Vec::new(),
         });
     }
     out
@@ -1500,6 +1530,8 @@ fn class_transaction(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
         when: None,
         outcome: None,
         inherited_from: None,
+        throws: None,
+        throws_chain: Vec::new(),
     })
 }
 
@@ -1588,6 +1620,8 @@ fn sql_rules(
                 when: None,
                 outcome: None,
                 inherited_from: None,
+                throws: None,
+                throws_chain: Vec::new(),
             });
         }
     }

@@ -140,13 +140,18 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
         }
         // A compare-and-set statement guards the write itself: a constant from-value passed
         // as its argument, or written in its WHERE clause (`... WHERE status = 0`).
-        let argument = argument_guard(symbols, graph, w).or_else(|| {
-            sql_literal_guard(st, &snake_case(&w.field)).map(|(from, text)| Guard {
-                from: vec![from],
-                text,
-                line: line_at(symbols, w.method, w.call_start),
-            })
-        });
+        let argument = argument_guard(symbols, graph, w)
+            .map(|g| (g, "argument"))
+            .or_else(|| {
+                sql_literal_guard(st, &snake_case(&w.field)).map(|(from, text)| {
+                    let guard = Guard {
+                        from: vec![from],
+                        text,
+                        line: line_at(symbols, w.method, w.call_start),
+                    };
+                    (guard, "sql")
+                })
+            });
         let facts = symbols.method_facts(w.method);
         let callers: Vec<MethodId> = graph
             .callers
@@ -180,10 +185,10 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
             );
             let (from, guard, guard_in, line) = match (java, &argument) {
                 (Some(g), _) => (g.from, Some(g.text), Some("java"), g.line),
-                (None, Some(g)) => (
+                (None, Some((g, guard_in))) => (
                     g.from.clone(),
                     Some(g.text.clone()),
-                    Some("argument"),
+                    Some(*guard_in),
                     g.line,
                 ),
                 (None, None) => (Vec::new(), None, None, line_at(symbols, holder, position)),

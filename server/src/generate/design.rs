@@ -308,7 +308,11 @@ fn status_rule_zh(rule: &crate::analysis::Rule) -> String {
             &outcome_zh(rule.outcome, &code, rule.message.as_deref()),
             when,
         ),
-        None => format!("`{}` 校验 `{}`。", short_method(&rule.symbol), rule.condition),
+        None => format!(
+            "`{}` 校验 `{}`。",
+            short_method(&rule.symbol),
+            rule.condition
+        ),
     }
 }
 
@@ -369,7 +373,10 @@ fn design_for(
         .unwrap_or_default();
     // On the method, inherited from its interface method (a rule of the method), or on its
     // class (a rule of the class).
-    let service_type = service_symbol.split('(').next().and_then(|s| s.rsplit_once('.'));
+    let service_type = service_symbol
+        .split('(')
+        .next()
+        .and_then(|s| s.rsplit_once('.'));
     let transaction_rule = analysis.rules.iter().find(|r| {
         r.kind == RuleKind::Transaction
             && !r.statement.contains("without a transaction")
@@ -378,7 +385,12 @@ fn design_for(
     // The chunks that show the annotation (the interface method's, when it is inherited) are
     // evidence: the design names `@Transactional` on their authority.
     let transaction_ids: Vec<ChunkId> = transaction_rule
-        .map(|r| r.chunk_ids.iter().filter_map(|id| evidence.add(id)).collect())
+        .map(|r| {
+            r.chunk_ids
+                .iter()
+                .filter_map(|id| evidence.add(id))
+                .collect()
+        })
         .unwrap_or_default();
     let transactional = transaction_rule.is_some() && !transaction_ids.is_empty();
     let status_rule = analysis
@@ -577,13 +589,7 @@ fn design_for(
     if let Some(rule) = status_rule
         && let Some(id) = service_id.as_ref().filter(|id| rule.chunk_ids.contains(id))
     {
-        trace.push(step(
-            t(
-                rule.statement.clone(),
-                status_rule_zh(rule),
-            ),
-            id,
-        ));
+        trace.push(step(t(rule.statement.clone(), status_rule_zh(rule)), id));
     }
     if let Some(rule) = transaction_rule.filter(|r| r.inherited_from.is_some())
         && let Some(id) = transaction_ids.last()

@@ -50,6 +50,8 @@ impl SampleRequest {
     }
 }
 
+mod balance;
+mod composed;
 mod design;
 mod evidence;
 pub mod llm;
@@ -130,7 +132,7 @@ pub fn write_offline(
     options: &OfflineOptions,
 ) -> Vec<Written> {
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
-    let mut written = qa::qa_samples(analysis, &lookup, options.seed, &options.languages);
+    let mut written = qa_all(analysis, &lookup, options);
     written.extend(design::derived_designs(
         analysis,
         &lookup,
@@ -160,10 +162,22 @@ pub fn qa_citing_chunk(
     chunk: &ChunkId,
 ) -> Vec<Written> {
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
-    qa::qa_samples(analysis, &lookup, options.seed, &options.languages)
+    qa_all(analysis, &lookup, options)
         .into_iter()
         .filter(|w| w.request.evidence.iter().any(|e| &e.chunk_id == chunk))
         .collect()
+}
+
+/// Single-fact and composed QA samples, the family mix balanced (no family over
+/// [`balance::MAX_FAMILY_SHARE`] of the QA samples).
+fn qa_all(analysis: &Analysis, lookup: &ChunkLookup<'_>, options: &OfflineOptions) -> Vec<Written> {
+    let mut written = qa::qa_samples(analysis, lookup, options.seed, &options.languages);
+    written.extend(composed::composed_samples(
+        analysis,
+        lookup,
+        &options.languages,
+    ));
+    balance::cap_families(written, options.seed)
 }
 
 /// Design samples (one per language) for a requirement the user wrote, anchored on a writing

@@ -6,7 +6,7 @@ use crate::analysis::path_text::{
     context_en, context_zh, outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh, when_en,
     when_zh,
 };
-use crate::analysis::rules::RuleSource;
+use crate::analysis::rules::{RuleSource, shorten};
 use crate::analysis::{Analysis, Flow, Rule, RuleKind, StateMachine, Transition};
 use crate::dataset::sample::{Evidence, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
 use crate::dataset::validate::ungrounded_terms;
@@ -48,7 +48,7 @@ pub fn qa_samples(
     out
 }
 
-fn request(
+pub(super) fn request(
     language: SampleLanguage,
     domain: &str,
     prompt: String,
@@ -65,7 +65,7 @@ fn request(
     }
 }
 
-fn step(claim: String, ids: &[&ChunkId]) -> TraceStep {
+pub(super) fn step(claim: String, ids: &[&ChunkId]) -> TraceStep {
     TraceStep {
         claim,
         evidence: ids.iter().map(|id| (*id).clone()).collect(),
@@ -144,7 +144,7 @@ fn rule_samples(
             }
             let topic = match (rule.kind, language) {
                 (RuleKind::StatusCheck, SampleLanguage::En) => {
-                    "Which status check does `{method}` make, and what happens when it fails?"
+                    "Which status check does `{method}` make, and what follows from it?"
                 }
                 (RuleKind::StockCheck, SampleLanguage::En) => {
                     "How does `{method}` make sure there is enough stock?"
@@ -159,7 +159,7 @@ fn rule_samples(
                     "Which precondition does `{method}` enforce here, and with what result?"
                 }
                 (RuleKind::StatusCheck, SampleLanguage::Zh) => {
-                    "`{method}` 做了哪些状态校验？校验失败会怎样？"
+                    "`{method}` 做了哪些状态判断？结果如何？"
                 }
                 (RuleKind::StockCheck, SampleLanguage::Zh) => "`{method}` 如何确保库存充足？",
                 (RuleKind::AmountCheck, SampleLanguage::Zh) => "`{method}` 对金额做了什么校验？",
@@ -331,7 +331,7 @@ fn rule_samples(
 
 /// A guard with no business value: no message, no named constant, not a status, stock or
 /// amount check.
-fn is_plumbing(rule: &Rule) -> bool {
+pub(super) fn is_plumbing(rule: &Rule) -> bool {
     rule.kind == RuleKind::Guard && rule.message.is_none() && rule.values.is_empty()
 }
 
@@ -351,7 +351,11 @@ fn rule_answer(
     let zh = language == SampleLanguage::Zh;
     // Checks and computations say what happens under the full path from method entry.
     let path_sentence = rule.when.as_ref().map(|when| {
-        let code = rule.consequence.as_deref().map(one_line).unwrap_or_default();
+        let code = rule
+            .consequence
+            .as_deref()
+            .map(one_line)
+            .unwrap_or_default();
         let code = shorten(&code, 120);
         match (rule.kind, zh) {
             (RuleKind::Computation, false) => rule.statement.clone(),
@@ -452,6 +456,21 @@ fn rule_answer(
                 ));
             }
         }
+        (_, _) if rule.kind == RuleKind::Transaction && rule.inherited_from.is_some() => {
+            trace.push(step(
+                match language {
+                    SampleLanguage::En => format!(
+                        "`{method}` implements `{}` and carries no annotation itself.",
+                        short_method(rule.inherited_from.as_deref().unwrap_or_default())
+                    ),
+                    SampleLanguage::Zh => format!(
+                        "`{method}` 实现了 `{}`，自身没有注解。",
+                        short_method(rule.inherited_from.as_deref().unwrap_or_default())
+                    ),
+                },
+                &[primary],
+            ));
+        }
         (_, SampleLanguage::En) if rule.kind == RuleKind::Transaction => {
             trace.push(step(format!("`{method}` carries `{condition}`."), &[primary]));
         }
@@ -474,10 +493,54 @@ fn rule_answer(
     }
     if let Some(sentence) = path_sentence {
         trace.push(step(sentence, &[primary]));
-    } else if rule.kind != RuleKind::Transaction && !sql {
+    } else if rule.kind == RuleKind::Transaction {
+        // The declaration that carries the annotation, when it is inherited (the interface
+        // method's chunk is the rule's second chunk).
+        let declared = rule.inherited_from.as_ref().zip(
+            rule.chunk_ids
+                .get(1)
+                .filter(|id| evidence.iter().any(|e| &e.chunk_id == *id)),
+        );
+        trace.push(match (declared, language) {
+            (Some((from, id)), SampleLanguage::En) => step(
+                format!(
+                    "`{}` carries `{condition}`, and Spring applies it to `{method}`.",
+                    short_method(from)
+                ),
+                &[id],
+            ),
+            (Some((from, id)), SampleLanguage::Zh) => step(
+                format!(
+                    "`{}` 标注了 `{condition}`，Spring 将其应用到 `{method}`。",
+                    short_method(from)
+                ),
+                &[id],
+            ),
+            (None, SampleLanguage::En) => step(
+                format!("So what `{method}` writes commits or rolls back as one unit."),
+                &[primary],
+            ),
+            (None, SampleLanguage::Zh) => step(
+                format!("`{method}` 的写操作在同一事务中提交或回滚。"),
+                &[primary],
+            ),
+        });
+    } else if sql {
         trace.push(step(
             match language {
-                SampleLanguage::En => format!("This is a {} rule of `{method}`.", rule.kind.as_str()),
+                SampleLanguage::En => format!(
+                    "`{method}` only changes rows where `{condition}`; other rows are left as they are."
+                ),
+                SampleLanguage::Zh => format!("`{method}` 只修改满足 `{condition}` 的行，其他行保持不变。"),
+            },
+            &[primary],
+        ));
+    } else {
+        trace.push(step(
+            match language {
+                SampleLanguage::En => {
+                    format!("This is a {} rule of `{method}`.", rule.kind.as_str())
+                }
                 SampleLanguage::Zh => format!("规则类型为 {}。", rule.kind.as_str()),
             },
             &[primary],
@@ -522,14 +585,6 @@ fn transaction_answer_zh(rule: &Rule, method: &str, condition: &str) -> String {
     }
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max).collect();
-    format!("{cut}...")
-}
-
 fn flow_sample(
     flow: &Flow,
     lookup: &ChunkLookup<'_>,
@@ -572,7 +627,14 @@ fn flow_sample(
         };
         let line = match (&flow_step.table, &flow_step.operation, language) {
             (Some(table), Some(op), SampleLanguage::En) => {
-                format!("`{name}` runs a {op} on `{table}`")
+                format!(
+                    "`{name}` runs {} {op} on `{table}`",
+                    if op.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    }
+                )
             }
             (Some(table), Some(op), SampleLanguage::Zh) => {
                 format!("`{name}` 对 `{table}` 执行 {op}")
@@ -596,7 +658,9 @@ fn flow_sample(
         trace.push(step(format!("{line}."), &[&id]));
         lines.push(line);
     }
-    if lines.is_empty() {
+    // A request that does one unconditional thing (`list` -> one select) restates one line.
+    let plain = flow.steps.iter().all(|s| s.when.is_unconditional());
+    if lines.is_empty() || (lines.len() < 2 && plain) {
         return None;
     }
     let prompt = match (flow.entry.kind.as_str(), language) {
@@ -628,8 +692,8 @@ fn flow_sample(
     }
     if omitted > 0 {
         answer.push_str(&match language {
-            SampleLanguage::En => format!("({omitted} further steps are not listed here.)\n"),
-            SampleLanguage::Zh => format!("（另有 {omitted} 个后续步骤未列出。）\n"),
+            SampleLanguage::En => "(Further steps follow that are not listed here.)\n".to_owned(),
+            SampleLanguage::Zh => "（后续还有步骤未在此列出。）\n".to_owned(),
         });
     }
     let source = SampleSource {
@@ -651,14 +715,20 @@ fn flow_sample(
 
 /// Where a flow step's call happens when that is not on every run: ", in `caller`, only when
 /// `c`", ", inside `for (...)`", ", asynchronously ...".
-fn step_path_clause(flow_step: &crate::analysis::FlowStep, language: SampleLanguage) -> String {
+pub(super) fn step_path_clause(
+    flow_step: &crate::analysis::FlowStep,
+    language: SampleLanguage,
+) -> String {
     let when = &flow_step.when;
     let caller = short_method(&flow_step.called_from);
     let mut clause = String::new();
     match language {
         SampleLanguage::En => {
             if let Some(w) = when_en(when) {
-                clause.push_str(&format!(" (in `{caller}`, only {})", w.trim_start_matches("only ")));
+                clause.push_str(&format!(
+                    " (in `{caller}`, only {})",
+                    w.trim_start_matches("only ")
+                ));
             } else if !when.complete {
                 clause.push_str(&format!(" (in `{caller}`, on some paths only)"));
             }
@@ -680,7 +750,7 @@ fn step_path_clause(flow_step: &crate::analysis::FlowStep, language: SampleLangu
     clause
 }
 
-fn value_label(machine: &StateMachine, value: i64) -> String {
+pub(super) fn value_label(machine: &StateMachine, value: i64) -> String {
     match machine.values.iter().find(|v| v.value == value) {
         Some(v) => match (&v.name, &v.meaning) {
             (Some(name), Some(meaning)) => format!("{value} (`{name}`, {meaning})"),
@@ -694,7 +764,7 @@ fn value_label(machine: &StateMachine, value: i64) -> String {
 
 /// The domain of a state machine: that of the class of its first transition, else of the
 /// entity.
-fn machine_domain(analysis: &Analysis, machine: &StateMachine) -> String {
+pub(super) fn machine_domain(analysis: &Analysis, machine: &StateMachine) -> String {
     let class_of = |symbol: &str| {
         symbol
             .split('(')
@@ -879,10 +949,21 @@ fn transition_sample(
             SampleLanguage::Zh => format!("，仅当当前值为 {}", from.join(" 或 ")),
         });
     }
+    // The guard as written: an `if` that stops other values (Java), the WHERE clause the row
+    // must match (SQL), or the from-value passed to a compare-and-set statement.
     if let Some(guard) = &transition.guard {
-        answer.push_str(&match language {
-            SampleLanguage::En => format!(" (guard: `{}`)", one_line(guard)),
-            SampleLanguage::Zh => format!("（判断条件：`{}`）", one_line(guard)),
+        let guard = one_line(guard);
+        answer.push_str(&match (transition.guard_in.as_deref(), language) {
+            (Some("java"), SampleLanguage::En) => {
+                format!(" (other values are stopped by the check `if ({guard})`)")
+            }
+            (Some("java"), SampleLanguage::Zh) => format!("（其他取值被 `if ({guard})` 拦下）"),
+            (Some("sql"), SampleLanguage::En) => {
+                format!(" (the statement's WHERE clause requires `{guard}`)")
+            }
+            (Some("sql"), SampleLanguage::Zh) => format!("（语句的 WHERE 条件要求 `{guard}`）"),
+            (_, SampleLanguage::En) => format!(" (the from-value is passed in `{guard}`)"),
+            (_, SampleLanguage::Zh) => format!("（原状态值通过 `{guard}` 传入）"),
         });
     }
     // Name the statement only when its code is part of the evidence (not generated code).

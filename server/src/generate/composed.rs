@@ -1,0 +1,804 @@
+//! Composed QA samples: questions a developer asks about more than one line of code, each
+//! answered from several analysis facts across methods, with a trace step per fact citing the
+//! chunk it rests on.
+//!
+//! Families (the `source.kind` of each sample):
+//! - `method-checks`: every check of one method that makes it fail, in order, each with its
+//!   full path condition;
+//! - `endpoint-failures`: the failures an entry point can end in, across the methods it calls;
+//! - `error-response`: how one business error reaches the API client (throw -> the
+//!   `@ExceptionHandler` Spring picks -> what it returns);
+//! - `flow-writes`: which tables an entry point changes and under which conditions;
+//! - `async-work`: what an entry point hands to other threads;
+//! - `status-lifecycle`: how a status field moves through its values and which methods move it;
+//! - `endpoint-access`: who may call an endpoint (access-control annotations);
+//! - `scheduled-job`: what a scheduled job does and when.
+//!
+//! Every sentence about existing code comes from the same path facts as the single-fact
+//! samples (`analysis::path_text`); nothing is said that the facts do not hold.
+
+use crate::analysis::handlers::handler_for;
+use crate::analysis::path_text::{outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh};
+use crate::analysis::rules::shorten;
+use crate::analysis::{Analysis, Flow, Rule, RuleKind, StateMachine};
+use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, TraceStep};
+use crate::index::ChunkId;
+
+use super::Written;
+use super::evidence::{ChunkLookup, EvidenceSet, short_method};
+use super::qa::{is_plumbing, machine_domain, request, step, step_path_clause, value_label};
+use super::text::one_line;
+
+/// Most facts one composed answer lists (answers stay readable and within model context).
+const MAX_FACTS: usize = 8;
+
+pub fn composed_samples(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    languages: &[SampleLanguage],
+) -> Vec<Written> {
+    let mut out = Vec::new();
+    let by_method = failure_rules_by_method(analysis);
+    for &language in languages {
+        for (symbol, rules) in &by_method {
+            out.extend(method_checks(symbol, rules, lookup, language));
+        }
+        for flow in &analysis.flows {
+            let rules = flow_failure_rules(analysis, flow);
+            out.extend(endpoint_failures(flow, &rules, lookup, language));
+            out.extend(error_response(analysis, flow, &rules, lookup, language));
+            out.extend(flow_writes(flow, lookup, language));
+            out.extend(async_work(flow, lookup, language));
+            out.extend(endpoint_access(flow, lookup, language));
+            out.extend(scheduled_job(analysis, flow, lookup, language));
+        }
+        for machine in &analysis.states {
+            out.extend(status_lifecycle(analysis, machine, lookup, language));
+        }
+    }
+    out
+}
+
+/// A rule that makes its method fail, with its full path: the facts failure questions use.
+fn is_failure_rule(rule: &Rule) -> bool {
+    rule.when.is_some()
+        && rule.outcome.is_some_and(|o| o.is_failure())
+        && rule.kind != RuleKind::Computation
+        && !is_plumbing(rule)
+}
+
+/// Failure rules grouped by method, in source order; methods with at least two.
+fn failure_rules_by_method(analysis: &Analysis) -> Vec<(String, Vec<&Rule>)> {
+    let mut groups: Vec<(String, Vec<&Rule>)> = Vec::new();
+    for rule in analysis.rules.iter().filter(|r| is_failure_rule(r)) {
+        match groups.iter_mut().find(|(s, _)| *s == rule.symbol) {
+            Some((_, rules)) => rules.push(rule),
+            None => groups.push((rule.symbol.clone(), vec![rule])),
+        }
+    }
+    groups.retain(|(_, rules)| rules.len() >= 2);
+    for (_, rules) in &mut groups {
+        rules.sort_by_key(|r| r.start_line);
+    }
+    groups
+}
+
+/// The failure rules of a flow's entry and method steps, in step order.
+fn flow_failure_rules<'a>(analysis: &'a Analysis, flow: &Flow) -> Vec<&'a Rule> {
+    let methods = std::iter::once(flow.entry.symbol.as_str()).chain(
+        flow.steps
+            .iter()
+            .filter(|s| s.kind == "method")
+            .map(|s| s.symbol.as_str()),
+    );
+    let mut out = Vec::new();
+    for symbol in methods {
+        let mut rules: Vec<&Rule> = analysis
+            .rules
+            .iter()
+            .filter(|r| r.symbol == symbol && is_failure_rule(r))
+            .collect();
+        rules.sort_by_key(|r| r.start_line);
+        out.extend(rules);
+    }
+    out
+}
+
+fn rule_sentence(rule: &Rule, language: SampleLanguage) -> Option<String> {
+    let when = rule.when.as_ref()?;
+    let method = short_method(&rule.symbol);
+    let code = shorten(
+        &one_line(rule.consequence.as_deref().unwrap_or_default()),
+        120,
+    );
+    Some(match language {
+        SampleLanguage::En => rule_sentence_en(
+            &method,
+            &outcome_en(rule.outcome, &code, rule.message.as_deref()),
+            when,
+        ),
+        SampleLanguage::Zh => rule_sentence_zh(
+            &method,
+            &outcome_zh(rule.outcome, &code, rule.message.as_deref()),
+            when,
+        ),
+    })
+}
+
+fn written(
+    language: SampleLanguage,
+    domain: &str,
+    question: String,
+    answer: String,
+    evidence: EvidenceSet<'_, '_>,
+    trace: Vec<TraceStep>,
+    source: SampleSource,
+) -> Option<Written> {
+    if trace.len() < 2 {
+        return None;
+    }
+    Some(Written {
+        request: request(language, domain, question.clone(), evidence, source),
+        body: SampleBody::Qa { question, answer },
+        trace,
+    })
+}
+
+fn numbered(lines: &[String]) -> String {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| format!("{}. {l}", n + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn trigger(flow: &Flow) -> String {
+    match (&flow.entry.verb, &flow.entry.path) {
+        (Some(verb), Some(path)) => format!("`{verb} {path}`"),
+        _ => format!("`{}`", short_method(&flow.entry.symbol)),
+    }
+}
+
+fn method_checks(
+    symbol: &str,
+    rules: &[&Rule],
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let first = rules.first()?;
+    let mut evidence = EvidenceSet::new(lookup);
+    let primary = evidence.add(first.chunk_ids.first()?)?;
+    let method = short_method(symbol);
+    let mut lines = Vec::new();
+    let mut trace = Vec::new();
+    for rule in rules.iter().take(MAX_FACTS) {
+        let sentence = rule_sentence(rule, language)?;
+        trace.push(step(sentence.clone(), &[&primary]));
+        lines.push(sentence);
+    }
+    let question = match language {
+        SampleLanguage::En => {
+            format!("Which checks can make `{method}` fail, and what happens in each case?")
+        }
+        SampleLanguage::Zh => format!("`{method}` 中有哪些校验会导致失败？各自的结果是什么？"),
+    };
+    let answer = match language {
+        SampleLanguage::En => format!(
+            "`{method}` fails in these cases, checked in this order:\n{}",
+            numbered(&lines)
+        ),
+        SampleLanguage::Zh => format!("`{method}` 按以下顺序校验：\n{}", numbered(&lines)),
+    };
+    let source = SampleSource {
+        kind: "method-checks".into(),
+        rule_ids: rules.iter().map(|r| r.rule_id.clone()).collect(),
+        twin_key: format!("{symbol}:method-checks"),
+        ..Default::default()
+    };
+    written(
+        language,
+        &first.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn endpoint_failures(
+    flow: &Flow,
+    rules: &[&Rule],
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    // Composed means across methods: at least two rules, not all in the entry.
+    let methods: std::collections::BTreeSet<&str> =
+        rules.iter().map(|r| r.symbol.as_str()).collect();
+    if rules.len() < 2 || methods.len() < 2 {
+        return None;
+    }
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let trigger = trigger(flow);
+    let entry = short_method(&flow.entry.symbol);
+    let mut trace = vec![step(
+        match language {
+            SampleLanguage::En => format!("{trigger} enters at `{entry}`."),
+            SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入。"),
+        },
+        &[&entry_id],
+    )];
+    let mut lines = Vec::new();
+    let mut used = Vec::new();
+    for rule in rules.iter().take(MAX_FACTS) {
+        let Some(id) = rule.chunk_ids.first().and_then(|id| evidence.add(id)) else {
+            continue;
+        };
+        let sentence = rule_sentence(rule, language)?;
+        trace.push(step(sentence.clone(), &[&id]));
+        lines.push(sentence);
+        used.push(rule.rule_id.clone());
+    }
+    if lines.len() < 2 {
+        return None;
+    }
+    let (question, answer) = match language {
+        SampleLanguage::En => (
+            format!("In which cases does {trigger} fail, and with what result?"),
+            format!(
+                "Handling {trigger} ({}) can end in these failures:\n{}",
+                format_args!("`{entry}` and the methods it calls"),
+                numbered(&lines)
+            ),
+        ),
+        SampleLanguage::Zh => (
+            format!("{trigger} 在哪些情况下会失败？结果分别是什么？"),
+            format!(
+                "处理 {trigger}（`{entry}` 及其调用的方法）时可能出现以下失败：\n{}",
+                numbered(&lines)
+            ),
+        ),
+    };
+    let source = SampleSource {
+        kind: "endpoint-failures".into(),
+        rule_ids: used,
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:endpoint-failures", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn error_response(
+    analysis: &Analysis,
+    flow: &Flow,
+    rules: &[&Rule],
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    if flow.entry.kind != "http" {
+        return None;
+    }
+    let controller = flow
+        .entry
+        .symbol
+        .split('(')
+        .next()?
+        .rsplit_once('.')?
+        .0
+        .to_owned();
+    // The first failure that throws with a message and that a handler catches.
+    let (rule, handler) = rules.iter().find_map(|r| {
+        r.message.as_ref()?;
+        let h = handler_for(&analysis.handlers, &controller, &r.throws_chain)?;
+        Some((*r, h))
+    })?;
+    let thrown = rule.throws.as_deref()?;
+    if handler.returns.is_empty() {
+        return None;
+    }
+    let returns = handler
+        .returns
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>();
+    let returns = match language {
+        SampleLanguage::En if returns.len() > 1 => {
+            format!(
+                "one of {} (depending on its own checks)",
+                returns.join(", ")
+            )
+        }
+        SampleLanguage::Zh if returns.len() > 1 => {
+            format!("{} 之一（取决于它自身的判断）", returns.join("、"))
+        }
+        _ => returns.join(""),
+    };
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let rule_id = evidence.add(rule.chunk_ids.first()?)?;
+    let handler_id = evidence.add(handler.chunk_id.as_ref()?)?;
+    let trigger = trigger(flow);
+    let handler_name = short_method(&handler.symbol);
+    let message = rule.message.as_deref().unwrap_or_default();
+    let sentence = rule_sentence(rule, language)?;
+    let caught = handler
+        .handles
+        .iter()
+        .find(|h| rule.throws_chain.contains(h))
+        .cloned()
+        .unwrap_or_else(|| thrown.to_owned());
+    let (question, answer, handler_claim) = match language {
+        SampleLanguage::En => {
+            let claim = format!(
+                "`{handler_name}` is the exception handler for `{caught}` and returns {returns}."
+            );
+            (
+                format!(
+                    "When {trigger} fails with \"{message}\", what does the API client receive?"
+                ),
+                format!(
+                    "{sentence} That failure is a `{thrown}`. Spring passes it to `{handler_name}`, the `@ExceptionHandler` for `{caught}`{}, which returns {returns}: that is the response body the client receives.",
+                    if handler.global {
+                        " in the global advice"
+                    } else {
+                        " of the controller"
+                    }
+                ),
+                claim,
+            )
+        }
+        SampleLanguage::Zh => {
+            let claim = format!("`{handler_name}` 处理 `{caught}`，返回 {returns}。");
+            (
+                format!("{trigger} 因 \"{message}\" 失败时，调用方会收到什么？"),
+                format!(
+                    "{sentence}该失败是一个 `{thrown}`。Spring 把它交给处理 `{caught}` 的 `@ExceptionHandler` 方法 `{handler_name}`，它返回 {returns}，这就是调用方收到的响应。"
+                ),
+                claim,
+            )
+        }
+    };
+    let trace = vec![
+        step(
+            match language {
+                SampleLanguage::En => format!(
+                    "{trigger} enters at `{}`.",
+                    short_method(&flow.entry.symbol)
+                ),
+                SampleLanguage::Zh => {
+                    format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
+                }
+            },
+            &[&entry_id],
+        ),
+        step(sentence.clone(), &[&rule_id]),
+        step(handler_claim, &[&handler_id]),
+    ];
+    let source = SampleSource {
+        kind: "error-response".into(),
+        rule_ids: vec![rule.rule_id.clone()],
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:error-response", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -> Option<Written> {
+    let writes: Vec<_> = flow
+        .steps
+        .iter()
+        .filter(|s| {
+            s.kind == "statement"
+                && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
+        })
+        .collect();
+    // A single unconditional write is what flow-steps already says.
+    let conditional = writes.iter().any(|s| !s.when.is_unconditional());
+    if writes.is_empty() || (writes.len() < 2 && !conditional) {
+        return None;
+    }
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let trigger = trigger(flow);
+    let mut trace = vec![step(
+        match language {
+            SampleLanguage::En => format!(
+                "{trigger} enters at `{}`.",
+                short_method(&flow.entry.symbol)
+            ),
+            SampleLanguage::Zh => {
+                format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
+            }
+        },
+        &[&entry_id],
+    )];
+    let mut lines = Vec::new();
+    for write in writes.iter().take(MAX_FACTS) {
+        let Some(id) = write.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
+            continue;
+        };
+        // The call site's condition is in the caller: cite it too.
+        let caller = flow
+            .steps
+            .iter()
+            .find(|s| s.symbol == write.called_from)
+            .and_then(|s| s.chunk_id.as_ref())
+            .or(flow
+                .entry
+                .chunk_id
+                .as_ref()
+                .filter(|_| write.called_from == flow.entry.symbol))
+            .and_then(|id| evidence.add(id));
+        let op = write.operation.as_deref().unwrap_or_default();
+        let table = write.table.as_deref().unwrap_or_default();
+        let clause = step_path_clause(write, language);
+        let line = match language {
+            SampleLanguage::En => format!("`{}` ({op}) changes `{table}`{clause}", write.symbol),
+            SampleLanguage::Zh => format!("`{}`（{op}）修改 `{table}`{clause}", write.symbol),
+        };
+        let mut ids = vec![&id];
+        if let Some(c) = caller.as_ref() {
+            ids.push(c);
+        }
+        trace.push(step(format!("{line}."), &ids));
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let (question, answer) = match language {
+        SampleLanguage::En => (
+            format!("Which tables does {trigger} change, and under which conditions?"),
+            format!(
+                "{trigger} writes through these statements:\n{}",
+                numbered(&lines)
+            ),
+        ),
+        SampleLanguage::Zh => (
+            format!("{trigger} 会修改哪些表？分别在什么条件下？"),
+            format!("{trigger} 通过以下语句写库：\n{}", numbered(&lines)),
+        ),
+    };
+    let source = SampleSource {
+        kind: "flow-writes".into(),
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:flow-writes", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -> Option<Written> {
+    let steps: Vec<_> = flow.steps.iter().filter(|s| s.when.is_async()).collect();
+    if steps.is_empty() {
+        return None;
+    }
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let trigger = trigger(flow);
+    let mut trace = vec![step(
+        match language {
+            SampleLanguage::En => format!(
+                "{trigger} enters at `{}`.",
+                short_method(&flow.entry.symbol)
+            ),
+            SampleLanguage::Zh => {
+                format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
+            }
+        },
+        &[&entry_id],
+    )];
+    let mut lines = Vec::new();
+    for s in steps.iter().take(MAX_FACTS) {
+        // The hand-off is written in the caller: that is the evidence.
+        let caller = flow
+            .steps
+            .iter()
+            .find(|c| c.symbol == s.called_from)
+            .and_then(|c| c.chunk_id.as_ref())
+            .or(flow
+                .entry
+                .chunk_id
+                .as_ref()
+                .filter(|_| s.called_from == flow.entry.symbol))
+            .and_then(|id| evidence.add(id));
+        let Some(caller) = caller else { continue };
+        let name = if s.kind == "statement" {
+            s.symbol.clone()
+        } else {
+            short_method(&s.symbol)
+        };
+        let clause = step_path_clause(s, language);
+        let line = match language {
+            SampleLanguage::En => format!("`{name}`{clause}"),
+            SampleLanguage::Zh => format!("`{name}`{clause}"),
+        };
+        trace.push(step(format!("{line}."), &[&caller]));
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let (question, answer) = match language {
+        SampleLanguage::En => (
+            format!("Which work of {trigger} runs asynchronously, and how is it started?"),
+            format!(
+                "These calls of {trigger} run on another thread, not in order with the rest of the request:\n{}",
+                numbered(&lines)
+            ),
+        ),
+        SampleLanguage::Zh => (
+            format!("{trigger} 中哪些工作是异步执行的？如何启动？"),
+            format!(
+                "{trigger} 中以下调用在另一个线程中执行，不与请求的其余部分按顺序进行：\n{}",
+                numbered(&lines)
+            ),
+        ),
+    };
+    let source = SampleSource {
+        kind: "async-work".into(),
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:async-work", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn endpoint_access(
+    flow: &Flow,
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    if flow.entry.kind != "http" || flow.entry.security.is_empty() {
+        return None;
+    }
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let declared: Vec<ChunkId> = flow
+        .entry
+        .security_chunks
+        .iter()
+        .filter_map(|id| evidence.add(id))
+        .collect();
+    if declared.len() != flow.entry.security_chunks.len() {
+        return None;
+    }
+    let trigger = trigger(flow);
+    let entry = short_method(&flow.entry.symbol);
+    let annotations = flow
+        .entry
+        .security
+        .iter()
+        .map(|a| format!("`{}`", one_line(a)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cite: Vec<&ChunkId> = std::iter::once(&entry_id).chain(declared.iter()).collect();
+    let (question, answer, claim) = match language {
+        SampleLanguage::En => (
+            format!("Who may call {trigger}?"),
+            format!(
+                "{trigger} is handled by `{entry}`, and Spring checks {annotations} before it runs: only callers that satisfy it get through."
+            ),
+            format!("The access rule that applies to `{entry}` is {annotations}."),
+        ),
+        SampleLanguage::Zh => (
+            format!("谁可以调用 {trigger}？"),
+            format!(
+                "{trigger} 由 `{entry}` 处理，执行前会校验 {annotations}，只有满足条件的调用方才能访问。"
+            ),
+            format!("作用于 `{entry}` 的访问控制为 {annotations}。"),
+        ),
+    };
+    let trace = vec![
+        step(
+            match language {
+                SampleLanguage::En => format!("{trigger} is handled by `{entry}`."),
+                SampleLanguage::Zh => format!("{trigger} 由 `{entry}` 处理。"),
+            },
+            &[&entry_id],
+        ),
+        step(claim, &cite),
+    ];
+    let source = SampleSource {
+        kind: "endpoint-access".into(),
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:endpoint-access", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn scheduled_job(
+    analysis: &Analysis,
+    flow: &Flow,
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    if flow.entry.kind != "scheduled" || flow.steps.is_empty() {
+        return None;
+    }
+    let schedule = analysis
+        .rules
+        .iter()
+        .find(|r| r.kind == RuleKind::Schedule && r.symbol == flow.entry.symbol)?;
+    let mut evidence = EvidenceSet::new(lookup);
+    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
+    let entry = short_method(&flow.entry.symbol);
+    let timing = one_line(&schedule.condition);
+    let mut trace = vec![step(
+        match language {
+            SampleLanguage::En => format!("`{entry}` is annotated `{timing}`."),
+            SampleLanguage::Zh => format!("`{entry}` 标注了 `{timing}`。"),
+        },
+        &[&entry_id],
+    )];
+    let mut lines = Vec::new();
+    for s in flow.steps.iter() {
+        if lines.len() >= MAX_FACTS {
+            break;
+        }
+        let Some(id) = s.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
+            continue;
+        };
+        let name = if s.kind == "statement" {
+            s.symbol.clone()
+        } else {
+            short_method(&s.symbol)
+        };
+        let what = match (&s.table, &s.operation, language) {
+            (Some(t), Some(op), SampleLanguage::En) => format!("`{name}` ({op} on `{t}`)"),
+            (Some(t), Some(op), SampleLanguage::Zh) => format!("`{name}`（对 `{t}` 执行 {op}）"),
+            _ => format!("`{name}`"),
+        };
+        let line = format!("{what}{}", step_path_clause(s, language));
+        trace.push(step(format!("{line}."), &[&id]));
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let (question, answer) = match language {
+        SampleLanguage::En => (
+            format!("What does the scheduled job `{entry}` do, and when does it run?"),
+            format!(
+                "`{entry}` runs on the schedule `{timing}`. Each run calls, in order:\n{}",
+                numbered(&lines)
+            ),
+        ),
+        SampleLanguage::Zh => (
+            format!("定时任务 `{entry}` 做什么？什么时候执行？"),
+            format!(
+                "`{entry}` 按 `{timing}` 执行，每次依次调用：\n{}",
+                numbered(&lines)
+            ),
+        ),
+    };
+    let source = SampleSource {
+        kind: "scheduled-job".into(),
+        rule_ids: vec![schedule.rule_id.clone()],
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:scheduled-job", flow.flow_id),
+        ..Default::default()
+    };
+    written(
+        language,
+        &flow.domain,
+        question,
+        answer,
+        evidence,
+        trace,
+        source,
+    )
+}
+
+fn status_lifecycle(
+    analysis: &Analysis,
+    machine: &StateMachine,
+    lookup: &ChunkLookup<'_>,
+    language: SampleLanguage,
+) -> Option<Written> {
+    if machine.transitions.len() < 2 {
+        return None;
+    }
+    let field = format!("{}.{}", machine.entity, machine.field);
+    let mut evidence = EvidenceSet::new(lookup);
+    let mut trace = Vec::new();
+    let mut lines = Vec::new();
+    for t in machine.transitions.iter().take(MAX_FACTS) {
+        let Some(id) = t.chunk_ids.first().and_then(|id| evidence.add(id)) else {
+            continue;
+        };
+        for extra in t.chunk_ids.iter().skip(1) {
+            evidence.add(extra);
+        }
+        let method = short_method(&t.method);
+        let to = value_label(machine, t.to);
+        let from: Vec<String> = t.from.iter().map(|v| value_label(machine, *v)).collect();
+        let line = match (t.creation, from.is_empty(), language) {
+            (true, _, SampleLanguage::En) => format!("`{method}` creates it with {to}"),
+            (true, _, SampleLanguage::Zh) => format!("`{method}` 创建时设为 {to}"),
+            (false, true, SampleLanguage::En) => format!("`{method}` sets it to {to}"),
+            (false, true, SampleLanguage::Zh) => format!("`{method}` 将其设为 {to}"),
+            (false, false, SampleLanguage::En) => {
+                format!("`{method}` moves it from {} to {to}", from.join(" or "))
+            }
+            (false, false, SampleLanguage::Zh) => {
+                format!("`{method}` 将其从 {} 改为 {to}", from.join(" 或 "))
+            }
+        };
+        trace.push(step(format!("{line}."), &[&id]));
+        lines.push(line);
+    }
+    if lines.len() < 2 {
+        return None;
+    }
+    let (question, answer) = match language {
+        SampleLanguage::En => (
+            format!("How does `{field}` move through its values, and which methods move it?"),
+            format!(
+                "These writes of `{field}` were found, each with the values it accepts before the change:\n{}",
+                numbered(&lines)
+            ),
+        ),
+        SampleLanguage::Zh => (
+            format!("`{field}` 的状态如何流转？由哪些方法修改？"),
+            format!(
+                "代码中对 `{field}` 的写入如下（含修改前允许的取值）：\n{}",
+                numbered(&lines)
+            ),
+        ),
+    };
+    let key = format!("{}.{}", machine.symbol, machine.field);
+    let source = SampleSource {
+        kind: "status-lifecycle".into(),
+        state_ids: vec![key.clone()],
+        twin_key: format!("{key}:lifecycle"),
+        ..Default::default()
+    };
+    let domain = machine_domain(analysis, machine);
+    written(language, &domain, question, answer, evidence, trace, source)
+}
