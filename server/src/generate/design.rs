@@ -294,25 +294,30 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
-/// A status rule in Chinese, from its path facts (the English is the rule's statement).
-fn status_rule_zh(rule: &crate::analysis::Rule) -> String {
-    use crate::analysis::path_text::{outcome_zh, rule_sentence_zh};
+/// A status rule from its path facts, without the constant values the rule statement adds
+/// (their declarations are not part of a design's evidence).
+fn status_rule_text(rule: &crate::analysis::Rule, language: SampleLanguage) -> String {
+    use crate::analysis::path_text::{outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh};
     let code = rule
         .consequence
         .as_deref()
         .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    match &rule.when {
-        Some(when) => rule_sentence_zh(
-            &short_method(&rule.symbol),
+    let code = crate::analysis::rules::shorten(&code, 120);
+    let method = short_method(&rule.symbol);
+    match (&rule.when, language) {
+        (Some(when), SampleLanguage::En) => rule_sentence_en(
+            &method,
+            &outcome_en(rule.outcome, &code, rule.message.as_deref()),
+            when,
+        ),
+        (Some(when), SampleLanguage::Zh) => rule_sentence_zh(
+            &method,
             &outcome_zh(rule.outcome, &code, rule.message.as_deref()),
             when,
         ),
-        None => format!(
-            "`{}` 校验 `{}`。",
-            short_method(&rule.symbol),
-            rule.condition
-        ),
+        (None, SampleLanguage::En) => format!("`{method}` checks `{}`.", rule.condition),
+        (None, SampleLanguage::Zh) => format!("`{method}` 校验 `{}`。", rule.condition),
     }
 }
 
@@ -492,9 +497,12 @@ fn design_for(
         consistency.push(t(
             format!(
                 "keep the existing status check in front of the write: {}",
-                rule.statement.trim_end_matches('.')
+                status_rule_text(rule, SampleLanguage::En).trim_end_matches('.')
             ),
-            format!("保留写库前现有的状态校验：{}", status_rule_zh(rule)),
+            format!(
+                "保留写库前现有的状态校验：{}",
+                status_rule_text(rule, SampleLanguage::Zh)
+            ),
         ));
     }
 
@@ -589,7 +597,13 @@ fn design_for(
     if let Some(rule) = status_rule
         && let Some(id) = service_id.as_ref().filter(|id| rule.chunk_ids.contains(id))
     {
-        trace.push(step(t(rule.statement.clone(), status_rule_zh(rule)), id));
+        trace.push(step(
+            t(
+                status_rule_text(rule, SampleLanguage::En),
+                status_rule_text(rule, SampleLanguage::Zh),
+            ),
+            id,
+        ));
     }
     if let Some(rule) = transaction_rule.filter(|r| r.inherited_from.is_some())
         && let Some(id) = transaction_ids.last()
