@@ -106,6 +106,17 @@ pub struct FlowStep {
     /// thread, an `@Async` method). Unconditional calls have no conditions and no context.
     #[serde(skip_serializing_if = "is_plain")]
     pub when: Path,
+    /// What must hold for `called_from` itself to run, accumulated over the call sites from the
+    /// entry point down to it (conditions and context in the callers above).
+    #[serde(skip_serializing_if = "is_plain")]
+    pub outer: Path,
+}
+
+impl FlowStep {
+    /// Runs on every run of the flow that gets this far: no condition here or above.
+    pub fn is_unconditional(&self) -> bool {
+        self.when.is_unconditional() && self.outer.is_unconditional()
+    }
 }
 
 fn is_plain(path: &Path) -> bool {
@@ -219,7 +230,19 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
         (flow_entry.security, flow_entry.security_chunks) = security_of(symbols, m);
         let mut steps = Vec::new();
         let mut seen = vec![m];
-        walk(symbols, graph, m, 1, false, &mut seen, &mut steps);
+        walk(
+            symbols,
+            graph,
+            m,
+            1,
+            false,
+            &Path {
+                complete: true,
+                ..Path::default()
+            },
+            &mut seen,
+            &mut steps,
+        );
         let mut chunk_ids: Vec<ChunkId> = flow_entry.chunk_id.iter().cloned().collect();
         for s in &steps {
             if let Some(c) = &s.chunk_id
@@ -268,6 +291,7 @@ fn walk(
     m: MethodId,
     depth: u32,
     alternative: bool,
+    outer: &Path,
     seen: &mut Vec<MethodId>,
     steps: &mut Vec<FlowStep>,
 ) {
@@ -290,7 +314,7 @@ fn walk(
                 Target::Statement(s) => {
                     let st = &symbols.statements[s];
                     if let Some(step) = steps.iter_mut().find(|step| step.symbol == st.symbol) {
-                        step.when = common_path(&step.when, &site);
+                        merge_site(step, &caller, &site, outer);
                         continue;
                     }
                     steps.push(FlowStep {
@@ -305,6 +329,7 @@ fn walk(
                         alternative: alternative || call.all_impls,
                         called_from: caller.clone(),
                         when: site.clone(),
+                        outer: outer.clone(),
                     });
                 }
                 Target::Method(callee) => {
@@ -314,7 +339,7 @@ fn walk(
                     if seen.contains(&callee) {
                         let symbol = &symbols.methods[callee].symbol;
                         if let Some(step) = steps.iter_mut().find(|step| &step.symbol == symbol) {
-                            step.when = common_path(&step.when, &site);
+                            merge_site(step, &caller, &site, outer);
                         }
                         continue;
                     }
@@ -338,7 +363,8 @@ fn walk(
                         key_columns: Vec::new(),
                         alternative: alternative || call.all_impls,
                         called_from: caller.clone(),
-                        when,
+                        when: when.clone(),
+                        outer: outer.clone(),
                     });
                     walk(
                         symbols,
@@ -346,6 +372,7 @@ fn walk(
                         callee,
                         depth + 1,
                         alternative || call.all_impls,
+                        &then(outer, &when),
                         seen,
                         steps,
                     );
@@ -353,6 +380,42 @@ fn walk(
             }
         }
     }
+}
+
+/// `outer` followed by `inner`: what must hold to get through both.
+fn then(outer: &Path, inner: &Path) -> Path {
+    let mut conditions = outer.conditions.clone();
+    for c in &inner.conditions {
+        if !conditions.contains(c) {
+            conditions.push(c.clone());
+        }
+    }
+    let mut context = outer.context.clone();
+    context.extend(inner.context.iter().cloned());
+    Path {
+        conditions,
+        context,
+        complete: outer.complete && inner.complete,
+    }
+}
+
+/// A step reached again from another call site: keep only what holds on both routes. The
+/// local part stays local only when both sites are in the same caller.
+fn merge_site(step: &mut FlowStep, caller: &str, site: &Path, outer: &Path) {
+    if then(outer, site).is_unconditional() || step.is_unconditional() {
+        step.when = Path {
+            complete: true,
+            ..Path::default()
+        };
+        step.outer = step.when.clone();
+        return;
+    }
+    step.outer = common_path(&step.outer, outer);
+    step.when = if step.called_from == caller {
+        common_path(&step.when, site)
+    } else {
+        Path::default()
+    };
 }
 
 /// What holds at both of two call sites of one step: the conditions and context they share. A

@@ -204,6 +204,9 @@ pub enum Context {
     Catch { exception: String },
     /// Inside a `finally` block: runs on every way out of the `try`.
     Finally,
+    /// Inside the body of a `try` with `catch` clauses: an exception thrown here may be caught
+    /// in the same method, so a `throw` here need not make the method fail.
+    Try { catches: Vec<String> },
     /// Inside a lambda or anonymous class body run by a call (`list.forEach(...)`,
     /// `template.execute(...)`): when and how often is up to that call.
     Callback { call: String },
@@ -237,6 +240,13 @@ impl Path {
         self.context
             .iter()
             .any(|c| matches!(c, Context::Catch { .. }))
+    }
+
+    /// Inside a `try` body whose `catch` may take what is thrown here.
+    pub fn in_try(&self) -> bool {
+        self.context
+            .iter()
+            .any(|c| matches!(c, Context::Try { .. }))
     }
 
     pub fn in_loop(&self) -> bool {
@@ -436,6 +446,24 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                     context.push(Context::Catch { exception });
                 }
                 "finally_clause" => context.push(Context::Finally),
+                "try_statement" | "try_with_resources_statement" if field == Some("body") => {
+                    let catches: Vec<String> = parent
+                        .named_children(&mut parent.walk())
+                        .filter(|c| c.kind() == "catch_clause")
+                        .filter_map(|c| {
+                            c.named_children(&mut c.walk())
+                                .find(|p| p.kind() == "catch_formal_parameter")
+                                .and_then(|p| {
+                                    p.named_children(&mut p.walk())
+                                        .find(|t| t.kind() == "catch_type")
+                                })
+                                .map(|t| compact(node_text(t, self.text)))
+                        })
+                        .collect();
+                    if !catches.is_empty() {
+                        context.push(Context::Try { catches });
+                    }
+                }
                 "lambda_expression" if field == Some("body") => {
                     context.push(self.callback_context(parent));
                 }

@@ -876,6 +876,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             None => then_outcome,
         };
         let path = paths.path_to(consequence_node);
+        // A throw inside a `try` whose `catch` may take it need not make the method fail: say
+        // nothing rather than guess which catch applies.
+        if path.in_try() && matches!(outcome, Some(Outcome::Throws | Outcome::Fails)) {
+            return;
+        }
         let message = failure.and_then(|f| first_string_literal(node_text(f, text)));
         let mut d = Draft::new(
             kind,
@@ -978,6 +983,9 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         };
         // It fails when the required condition does not hold.
         let mut path = paths.path_to(node);
+        if path.in_try() {
+            return;
+        }
         path.conditions.push(Condition {
             expr: required.as_expression(),
             holds: false,
@@ -1106,6 +1114,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             statement.push('.');
             d.statement = statement;
             d.terms = terms;
+            d.field = Some(target);
             d.when = path;
             self.drafts.push(d);
         }

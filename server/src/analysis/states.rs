@@ -20,7 +20,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use super::call_graph::{CallGraph, MethodBody, Target, method_node};
-use super::paths::MethodPaths;
+use super::paths::{MethodPaths, Path};
 use super::sql::SqlOperation;
 use super::symbols::{MethodId, StatementId, Symbols, TypeId};
 use super::syntax::{TypeKind, camel_case, compact, node_text, property_of_accessor};
@@ -56,6 +56,32 @@ pub struct Transition {
     pub chunk_ids: Vec<ChunkId>,
     pub path: String,
     pub line: u32,
+    /// Where in `method` the write happens: the conditions and context of its call site (the
+    /// status guard among them), from method entry.
+    #[serde(skip_serializing_if = "is_plain")]
+    pub when: Path,
+}
+
+fn is_plain(path: &Path) -> bool {
+    path.conditions.is_empty() && path.context.is_empty() && path.complete
+}
+
+/// The path to the call that starts at `position` in `m` (unknown: an empty, incomplete path).
+fn call_path(symbols: &Symbols<'_>, graph: &CallGraph, m: MethodId, position: usize) -> Path {
+    let unknown = Path {
+        complete: false,
+        ..Path::default()
+    };
+    let Some(paths) = MethodPaths::new(symbols, graph, m) else {
+        return unknown;
+    };
+    let Some(call) = graph.bodies[m].call_at(position) else {
+        return unknown;
+    };
+    match paths.call_node(call.start, call.end) {
+        Some(node) => paths.path_to(node),
+        None => unknown,
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -133,6 +159,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                     chunk_ids,
                     path: symbols.path(symbols.methods[w.method].ty).to_owned(),
                     line: line_at(symbols, w.method, w.call_start),
+                    when: call_path(symbols, graph, w.method, w.call_start),
                 },
                 w.constants,
             ));
@@ -214,6 +241,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                     chunk_ids: ids,
                     path: symbols.path(symbols.methods[holder].ty).to_owned(),
                     line,
+                    when: call_path(symbols, graph, holder, position),
                 },
                 w.constants,
             ));
@@ -635,6 +663,11 @@ fn sql_transitions(
                 })
                 .collect();
             for m in callers {
+                let position = graph.bodies[m]
+                    .calls
+                    .iter()
+                    .find(|c| c.targets.contains(&Target::Statement(s)))
+                    .map_or(0, |c| c.start);
                 let mut chunk_ids: Vec<ChunkId> =
                     symbols.methods[m].chunk_id.iter().cloned().collect();
                 chunk_ids.push(st.chunk_id.clone());
@@ -653,6 +686,7 @@ fn sql_transitions(
                         chunk_ids,
                         path: symbols.path(symbols.methods[m].ty).to_owned(),
                         line: st.start_line,
+                        when: call_path(symbols, graph, m, position),
                     },
                     None,
                 ));

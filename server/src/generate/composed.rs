@@ -60,11 +60,11 @@ pub fn composed_samples(
 }
 
 /// A rule that makes its method fail, with its full path: the facts failure questions use.
+/// Trivial guards count too: a list that says "these are the checks" must hold all of them.
 fn is_failure_rule(rule: &Rule) -> bool {
     rule.when.is_some()
         && rule.outcome.is_some_and(|o| o.is_failure())
         && rule.kind != RuleKind::Computation
-        && !is_plumbing(rule)
 }
 
 /// Failure rules grouped by method, in source order; methods with at least two.
@@ -76,7 +76,8 @@ fn failure_rules_by_method(analysis: &Analysis) -> Vec<(String, Vec<&Rule>)> {
             None => groups.push((rule.symbol.clone(), vec![rule])),
         }
     }
-    groups.retain(|(_, rules)| rules.len() >= 2);
+    // Two checks at least, one of them more than plumbing.
+    groups.retain(|(_, rules)| rules.len() >= 2 && rules.iter().any(|r| !is_plumbing(r)));
     for (_, rules) in &mut groups {
         rules.sort_by_key(|r| r.start_line);
     }
@@ -153,6 +154,24 @@ fn numbered(lines: &[String]) -> String {
         .join("\n")
 }
 
+/// The chunks of the methods that lead to a step, its direct caller first, up to the entry.
+fn caller_chain<'f>(flow: &'f Flow, step: &crate::analysis::FlowStep) -> Vec<&'f ChunkId> {
+    let mut out = Vec::new();
+    let mut caller = step.called_from.as_str();
+    for _ in 0..16 {
+        if caller == flow.entry.symbol {
+            out.extend(flow.entry.chunk_id.as_ref());
+            break;
+        }
+        let Some(parent) = flow.steps.iter().find(|s| s.symbol == caller) else {
+            break;
+        };
+        out.extend(parent.chunk_id.as_ref());
+        caller = parent.called_from.as_str();
+    }
+    out
+}
+
 fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {
         (Some(verb), Some(path)) => format!("`{verb} {path}`"),
@@ -185,10 +204,13 @@ fn method_checks(
     };
     let answer = match language {
         SampleLanguage::En => format!(
-            "`{method}` fails in these cases, checked in this order:\n{}",
+            "The checks written in `{method}` itself, in source order (checks inside the methods it calls are not part of this list):\n{}",
             numbered(&lines)
         ),
-        SampleLanguage::Zh => format!("`{method}` 按以下顺序校验：\n{}", numbered(&lines)),
+        SampleLanguage::Zh => format!(
+            "`{method}` 自身按源码顺序的校验如下（其调用的方法中的校验不在此列）：\n{}",
+            numbered(&lines)
+        ),
     };
     let source = SampleSource {
         kind: "method-checks".into(),
@@ -216,7 +238,7 @@ fn endpoint_failures(
     // Composed means across methods: at least two rules, not all in the entry.
     let methods: std::collections::BTreeSet<&str> =
         rules.iter().map(|r| r.symbol.as_str()).collect();
-    if rules.len() < 2 || methods.len() < 2 {
+    if rules.len() < 2 || methods.len() < 2 || rules.iter().all(|r| is_plumbing(r)) {
         return None;
     }
     let mut evidence = EvidenceSet::new(lookup);
@@ -246,17 +268,16 @@ fn endpoint_failures(
     }
     let (question, answer) = match language {
         SampleLanguage::En => (
-            format!("In which cases does {trigger} fail, and with what result?"),
+            format!("Which checks along {trigger} make it fail, and with what result?"),
             format!(
-                "Handling {trigger} ({}) can end in these failures:\n{}",
-                format_args!("`{entry}` and the methods it calls"),
+                "The checks written in `{entry}` and the service methods it calls, in call order (checks in other code it reaches are not listed):\n{}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
-            format!("{trigger} 在哪些情况下会失败？结果分别是什么？"),
+            format!("{trigger} 沿途有哪些校验会导致失败？结果分别是什么？"),
             format!(
-                "处理 {trigger}（`{entry}` 及其调用的方法）时可能出现以下失败：\n{}",
+                "`{entry}` 及其调用的服务方法中的校验，按调用顺序（其他代码中的校验未列出）：\n{}",
                 numbered(&lines)
             ),
         ),
@@ -413,7 +434,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
         })
         .collect();
     // A single unconditional write is what flow-steps already says.
-    let conditional = writes.iter().any(|s| !s.when.is_unconditional());
+    let conditional = writes.iter().any(|s| !s.is_unconditional());
     if writes.is_empty() || (writes.len() < 2 && !conditional) {
         return None;
     }
@@ -437,18 +458,11 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
         let Some(id) = write.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
             continue;
         };
-        // The call site's condition is in the caller: cite it too.
-        let caller = flow
-            .steps
-            .iter()
-            .find(|s| s.symbol == write.called_from)
-            .and_then(|s| s.chunk_id.as_ref())
-            .or(flow
-                .entry
-                .chunk_id
-                .as_ref()
-                .filter(|_| write.called_from == flow.entry.symbol))
-            .and_then(|id| evidence.add(id));
+        // The conditions are written in the callers, from the entry down: cite them all.
+        let callers: Vec<ChunkId> = caller_chain(flow, write)
+            .into_iter()
+            .filter_map(|id| evidence.add(id))
+            .collect();
         let op = write.operation.as_deref().unwrap_or_default();
         let table = write.table.as_deref().unwrap_or_default();
         let clause = step_path_clause(write, language);
@@ -457,9 +471,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
             SampleLanguage::Zh => format!("`{}`（{op}）修改 `{table}`{clause}", write.symbol),
         };
         let mut ids = vec![&id];
-        if let Some(c) = caller.as_ref() {
-            ids.push(c);
-        }
+        ids.extend(callers.iter());
         trace.push(step(format!("{line}."), &ids));
         lines.push(line);
     }
@@ -519,18 +531,12 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
     let mut lines = Vec::new();
     for s in steps.iter().take(MAX_FACTS) {
         // The hand-off is written in the caller: that is the evidence.
-        let caller = flow
-            .steps
-            .iter()
-            .find(|c| c.symbol == s.called_from)
-            .and_then(|c| c.chunk_id.as_ref())
-            .or(flow
-                .entry
-                .chunk_id
-                .as_ref()
-                .filter(|_| s.called_from == flow.entry.symbol))
+        let caller = caller_chain(flow, s)
+            .first()
             .and_then(|id| evidence.add(id));
         let Some(caller) = caller else { continue };
+        // The step's own chunk names it (and shows an `@Async` on it).
+        let own = s.chunk_id.as_ref().and_then(|id| evidence.add(id));
         let name = if s.kind == "statement" {
             s.symbol.clone()
         } else {
@@ -541,7 +547,9 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
             SampleLanguage::En => format!("`{name}`{clause}"),
             SampleLanguage::Zh => format!("`{name}`{clause}"),
         };
-        trace.push(step(format!("{line}."), &[&caller]));
+        let mut ids = vec![&caller];
+        ids.extend(own.iter());
+        trace.push(step(format!("{line}."), &ids));
         lines.push(line);
     }
     if lines.is_empty() {
@@ -613,7 +621,7 @@ fn endpoint_access(
         SampleLanguage::En => (
             format!("Who may call {trigger}?"),
             format!(
-                "{trigger} is handled by `{entry}`, and Spring checks {annotations} before it runs: only callers that satisfy it get through."
+                "{trigger} is handled by `{entry}`, and {annotations} applies to it: the framework that defines the annotation refuses callers that do not satisfy it before `{entry}` runs."
             ),
             format!("The access rule that applies to `{entry}` is {annotations}."),
         ),
@@ -752,9 +760,12 @@ fn status_lifecycle(
         let Some(id) = t.chunk_ids.first().and_then(|id| evidence.add(id)) else {
             continue;
         };
-        for extra in t.chunk_ids.iter().skip(1) {
-            evidence.add(extra);
-        }
+        let extra: Vec<ChunkId> = t
+            .chunk_ids
+            .iter()
+            .skip(1)
+            .filter_map(|c| evidence.add(c))
+            .collect();
         let method = short_method(&t.method);
         let to = value_label(machine, t.to);
         let from: Vec<String> = t.from.iter().map(|v| value_label(machine, *v)).collect();
@@ -770,7 +781,8 @@ fn status_lifecycle(
                 format!("`{method}` 将其从 {} 改为 {to}", from.join(" 或 "))
             }
         };
-        trace.push(step(format!("{line}."), &[&id]));
+        let ids: Vec<&ChunkId> = std::iter::once(&id).chain(extra.iter()).collect();
+        trace.push(step(format!("{line}."), &ids));
         lines.push(line);
     }
     if lines.len() < 2 {
@@ -780,7 +792,7 @@ fn status_lifecycle(
         SampleLanguage::En => (
             format!("How does `{field}` move through its values, and which methods move it?"),
             format!(
-                "These writes of `{field}` were found, each with the values it accepts before the change:\n{}",
+                "Writes of `{field}` in the code, each with the values it accepts before the change (other writes may exist):\n{}",
                 numbered(&lines)
             ),
         ),

@@ -107,28 +107,29 @@ pub fn derived_designs(
             .is_empty()
             .then(|| borrowed_anchor(analysis, domain))
             .flatten();
-        let Some(first) = anchors.first().or(borrowed.as_ref()) else {
-            continue;
-        };
-        for &language in languages {
-            let table = first.write.table.as_deref().unwrap_or_default();
-            let trigger = trigger(first.flow);
-            let requirement = match language {
-                SampleLanguage::En => format!(
-                    "Record an audit entry (operator, time, old and new values) every time {trigger} changes `{table}`, and let administrators list the entries of one record."
-                ),
-                SampleLanguage::Zh => format!(
-                    "每次 {trigger} 修改 `{table}` 时记录一条审计日志（操作人、时间、修改前后的值），并允许管理员查询某条记录的审计日志。"
-                ),
-            };
-            out.extend(design_for(
-                analysis,
-                lookup,
-                first,
-                &requirement,
-                "derived-audit",
-                language,
-            ));
+        // The first anchor whose design can be written (and cited) in every language.
+        let candidates = anchors.iter().chain(borrowed.iter());
+        for anchor in candidates {
+            let designs: Vec<Written> = languages
+                .iter()
+                .filter_map(|&language| {
+                    let table = anchor.write.table.as_deref().unwrap_or_default();
+                    let trigger = trigger(anchor.flow);
+                    let requirement = match language {
+                        SampleLanguage::En => format!(
+                            "Record an audit entry (operator, time, old and new values) every time {trigger} changes `{table}`, and let administrators list the entries of one record."
+                        ),
+                        SampleLanguage::Zh => format!(
+                            "每次 {trigger} 修改 `{table}` 时记录一条审计日志（操作人、时间、修改前后的值），并允许管理员查询某条记录的审计日志。"
+                        ),
+                    };
+                    design_for(analysis, lookup, anchor, &requirement, "derived-audit", language)
+                })
+                .collect();
+            if designs.len() == languages.len() {
+                out.extend(designs);
+                break;
+            }
         }
     }
     out
@@ -576,6 +577,35 @@ fn design_for(
             ),
             id,
         ));
+    }
+    // A generated mapper statement is not evidence: the method whose call issues it is.
+    let writer = flow
+        .steps
+        .iter()
+        .find(|s| s.symbol == anchor.write.called_from)
+        .and_then(|s| s.chunk_id.as_ref())
+        .or(flow
+            .entry
+            .chunk_id
+            .as_ref()
+            .filter(|_| anchor.write.called_from == flow.entry.symbol));
+    if write_id.is_none()
+        && let Some(id) = writer.and_then(|id| evidence.add(id))
+        && let Some(code) = evidence.get(&id).map(|e| e.code.clone())
+    {
+        let statement_id = anchor.write.symbol.rsplit('.').next().unwrap_or_default();
+        let caller = short_method(&anchor.write.called_from);
+        if code.contains(&format!(".{statement_id}(")) {
+            trace.push(step(
+                t(
+                    format!(
+                        "`{caller}` writes `{table}` by calling the generated mapper method `{statement_id}`."
+                    ),
+                    format!("`{caller}` 通过调用生成的 mapper 方法 `{statement_id}` 写入 `{table}` 表。"),
+                ),
+                &id,
+            ));
+        }
     }
     if let (Some(id), Some(w)) = (&wrapper_id, &wrapper) {
         reused.push(ReusedComponent {

@@ -111,6 +111,26 @@ fn rule_samples(
         .as_ref()
         .and_then(|w| w.conditions.last())
         .map(|c| c.as_expression());
+    // A computation inside a branch is asked about in that branch.
+    let scope = rule
+        .when
+        .as_ref()
+        .filter(|w| !w.conditions.is_empty() && rule.kind == RuleKind::Computation)
+        .map(|w| {
+            w.conditions
+                .iter()
+                .map(|c| c.as_expression())
+                .collect::<Vec<_>>()
+                .join(" && ")
+        });
+    let scope_en = scope
+        .as_ref()
+        .map(|s| format!(" when `{s}`"))
+        .unwrap_or_default();
+    let scope_zh = scope
+        .as_ref()
+        .map(|s| format!(" 在 `{s}` 时"))
+        .unwrap_or_default();
     let templates: Vec<(&str, &str)> = match rule.kind {
         RuleKind::Guard
         | RuleKind::StatusCheck
@@ -187,13 +207,23 @@ fn rule_samples(
                     seed,
                     &rule.rule_id,
                     &[
-                        "How is the amount computed in `{method}`?",
-                        "Which terms make up the amount that `{method}` computes?",
+                        "How does `{method}` compute `{target}`{scope}?",
+                        "Which terms make up `{target}` in `{method}`{scope}?",
                     ],
                 ),
-                "`{method}` 中的金额是如何计算的？",
+                "`{method}`{scope_zh}如何计算 `{target}`？",
             ),
         )],
+        // A bare `@NotNull` without a message restates one annotation.
+        RuleKind::Validation
+            if rule.message.is_none()
+                && rule
+                    .annotations
+                    .iter()
+                    .all(|a| matches!(a.as_str(), "@NotNull" | "@NotEmpty" | "@NotBlank")) =>
+        {
+            Vec::new()
+        }
         RuleKind::Validation => vec![(
             "validation",
             by_lang(
@@ -261,6 +291,9 @@ fn rule_samples(
                 ("method", &method),
                 ("condition", &condition),
                 ("firing", &firing),
+                ("target", rule.field.as_deref().unwrap_or("the amount")),
+                ("scope", &scope_en),
+                ("scope_zh", &scope_zh),
                 ("symbol", &symbol_short),
                 ("field", &field),
             ],
@@ -658,9 +691,13 @@ fn flow_sample(
         trace.push(step(format!("{line}."), &[&id]));
         lines.push(line);
     }
-    // A request that does one unconditional thing (`list` -> one select) restates one line.
-    let plain = flow.steps.iter().all(|s| s.when.is_unconditional());
-    if lines.is_empty() || (lines.len() < 2 && plain) {
+    // A request that only reads, on every path (`list` -> selects), restates its wiring.
+    let plain = flow.steps.iter().all(|s| s.is_unconditional());
+    let reads_only = flow
+        .steps
+        .iter()
+        .all(|s| s.kind != "statement" || s.operation.as_deref() == Some("select"));
+    if lines.is_empty() || (plain && (lines.len() < 2 || reads_only)) {
         return None;
     }
     let prompt = match (flow.entry.kind.as_str(), language) {
@@ -684,7 +721,9 @@ fn flow_sample(
         (_, SampleLanguage::Zh) => format!("`{entry}` 依次做了哪些事情？"),
     };
     let mut answer = match language {
-        SampleLanguage::En => format!("{trigger} enters at `{entry}`. Then:\n"),
+        SampleLanguage::En => format!(
+            "{trigger} enters at `{entry}`. The project methods and SQL statements it goes through, in call order:\n"
+        ),
         SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入，之后：\n"),
     };
     for (n, line) in lines.iter().enumerate() {
@@ -714,12 +753,13 @@ fn flow_sample(
 }
 
 /// Where a flow step's call happens when that is not on every run: ", in `caller`, only when
-/// `c`", ", inside `for (...)`", ", asynchronously ...".
+/// `c`", ", inside `for (...)`", ", asynchronously ...", and what must hold above the caller.
 pub(super) fn step_path_clause(
     flow_step: &crate::analysis::FlowStep,
     language: SampleLanguage,
 ) -> String {
     let when = &flow_step.when;
+    let outer = &flow_step.outer;
     let caller = short_method(&flow_step.called_from);
     let mut clause = String::new();
     match language {
@@ -735,6 +775,17 @@ pub(super) fn step_path_clause(
             for c in context_en(when) {
                 clause.push_str(&format!(", {c}"));
             }
+            if let Some(w) = when_en(outer) {
+                clause.push_str(&format!(
+                    "; `{caller}` itself is reached only {}",
+                    w.trim_start_matches("only ")
+                ));
+            } else if !outer.complete {
+                clause.push_str(&format!("; `{caller}` itself is reached on some paths only"));
+            }
+            for c in context_en(outer) {
+                clause.push_str(&format!("; `{caller}` itself runs {c}"));
+            }
         }
         SampleLanguage::Zh => {
             if let Some(w) = when_zh(when) {
@@ -744,6 +795,14 @@ pub(super) fn step_path_clause(
             }
             for c in context_zh(when) {
                 clause.push_str(&format!("，{c}"));
+            }
+            if let Some(w) = when_zh(outer) {
+                clause.push_str(&format!("；`{caller}` 本身仅{w}才会执行"));
+            } else if !outer.complete {
+                clause.push_str(&format!("；`{caller}` 本身仅在部分路径上执行"));
+            }
+            for c in context_zh(outer) {
+                clause.push_str(&format!("；`{caller}` 本身{c}执行"));
             }
         }
     }
@@ -907,42 +966,55 @@ fn transition_sample(
         "{}.{}:{:?}->{}:{}",
         machine.symbol, machine.field, transition.from, transition.to, transition.method
     );
-    // Only an insert creates; an update without a recognised guard is a plain write.
-    let prompt = match (transition.creation, from.is_empty(), language) {
-        (true, _, SampleLanguage::En) => format!(
-            "Where is a new `{}` created, and with which `{}` value?",
+    // Asked about one method, so the answer never reads as the list of every writer.
+    let prompt = match (transition.creation, language) {
+        (true, SampleLanguage::En) => format!(
+            "When `{method}` creates a `{}`, which `{}` value does it start with?",
             machine.entity, machine.field
         ),
-        (true, _, SampleLanguage::Zh) => format!(
-            "新的 `{}` 在哪里创建？`{}` 的初始值是什么？",
+        (true, SampleLanguage::Zh) => format!(
+            "`{method}` 创建 `{}` 时，`{}` 的初始值是什么？",
             machine.entity, machine.field
         ),
-        (false, true, SampleLanguage::En) => {
-            format!("Which method sets `{field}` to {}?", transition.to)
-        }
-        (false, true, SampleLanguage::Zh) => {
-            format!("哪个方法会把 `{field}` 改为 {}？", transition.to)
-        }
-        (false, false, SampleLanguage::En) => fill(
+        (false, SampleLanguage::En) => fill(
             pick(
                 seed,
                 &key,
                 &[
-                    "Which method sets `{field}` to {to}, and under what condition?",
-                    "How does `{field}` change to {to}?",
+                    "What does `{method}` set `{field}` to, and under which conditions?",
+                    "How does `{method}` change `{field}`?",
                 ],
             ),
-            &[("field", &field), ("to", &transition.to.to_string())],
+            &[("field", &field), ("method", &method)],
         ),
-        (false, false, SampleLanguage::Zh) => format!(
-            "哪个方法会把 `{field}` 改为 {}？需要满足什么条件？",
-            transition.to
-        ),
+        (false, SampleLanguage::Zh) => {
+            format!("`{method}` 会把 `{field}` 改成什么？在什么条件下？")
+        }
     };
     let mut answer = match language {
         SampleLanguage::En => format!("`{method}` sets `{field}` to {to}"),
         SampleLanguage::Zh => format!("`{method}` 将 `{field}` 设为 {to}"),
     };
+    // The write's own call site: its conditions and context (a loop, a scheduled batch).
+    let site = match language {
+        SampleLanguage::En => when_en(&transition.when),
+        SampleLanguage::Zh => when_zh(&transition.when),
+    };
+    if let Some(site) = site {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!(" {site}"),
+            SampleLanguage::Zh => format!("（{site}）"),
+        });
+    }
+    for c in match language {
+        SampleLanguage::En => context_en(&transition.when),
+        SampleLanguage::Zh => context_zh(&transition.when),
+    } {
+        answer.push_str(&match language {
+            SampleLanguage::En => format!(", {c}"),
+            SampleLanguage::Zh => format!("，{c}"),
+        });
+    }
     if !from.is_empty() {
         answer.push_str(&match language {
             SampleLanguage::En => format!(", only from {}", from.join(" or ")),
