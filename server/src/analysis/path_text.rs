@@ -48,7 +48,10 @@ pub fn context_en(path: &Path) -> Vec<String> {
             Context::Catch { exception } => format!("in the `catch ({exception})` block"),
             Context::Finally => "in a `finally` block".to_owned(),
             Context::Try { catches } => {
-                format!("inside a `try` block with `catch ({})`", catches.join(" | "))
+                format!(
+                    "inside a `try` block with `catch ({})`",
+                    catches.join(" | ")
+                )
             }
             Context::Callback { call } => format!("inside a callback passed to `{call}`"),
             Context::Async { how } => format!("asynchronously, on another thread (`{how}`)"),
@@ -63,7 +66,9 @@ pub fn context_zh(path: &Path) -> Vec<String> {
             Context::Loop { header } => format!("在 `{header}` 循环中"),
             Context::Catch { exception } => format!("在 `catch ({exception})` 块中"),
             Context::Finally => "在 `finally` 块中".to_owned(),
-            Context::Try { catches } => format!("在带有 `catch ({})` 的 `try` 块中", catches.join(" | ")),
+            Context::Try { catches } => {
+                format!("在带有 `catch ({})` 的 `try` 块中", catches.join(" | "))
+            }
             Context::Callback { call } => format!("在传给 `{call}` 的回调中"),
             Context::Async { how } => format!("在另一个线程中异步执行（`{how}`）"),
         })

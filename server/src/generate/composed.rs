@@ -18,7 +18,9 @@
 //! samples (`analysis::path_text`); nothing is said that the facts do not hold.
 
 use crate::analysis::handlers::handler_for;
-use crate::analysis::path_text::{outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh};
+use crate::analysis::path_text::{
+    outcome_en, outcome_zh, rule_sentence_en, rule_sentence_zh, when_en, when_zh,
+};
 use crate::analysis::rules::shorten;
 use crate::analysis::{Analysis, Flow, Rule, RuleKind, StateMachine};
 use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, TraceStep};
@@ -270,14 +272,14 @@ fn endpoint_failures(
         SampleLanguage::En => (
             format!("Which checks along {trigger} make it fail, and with what result?"),
             format!(
-                "The checks written in `{entry}` and the service methods it calls, in call order (checks in other code it reaches are not listed):\n{}",
+                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; checks in other code it reaches are not listed):\n{}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 沿途有哪些校验会导致失败？结果分别是什么？"),
             format!(
-                "`{entry}` 及其调用的服务方法中的校验，按调用顺序（其他代码中的校验未列出）：\n{}",
+                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；其他代码中的校验未列出）：\n{}",
                 numbered(&lines)
             ),
         ),
@@ -488,7 +490,10 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 会修改哪些表？分别在什么条件下？"),
-            format!("{trigger} 通过以下语句写库：\n{}", numbered(&lines)),
+            format!(
+                "{trigger} 通过以下 mapper 语句写库（通过反射或非组件工具类进行的写入未列出）：\n{}",
+                numbered(&lines)
+            ),
         ),
     };
     let source = SampleSource {
@@ -769,16 +774,24 @@ fn status_lifecycle(
         let method = short_method(&t.method);
         let to = value_label(machine, t.to);
         let from: Vec<String> = t.from.iter().map(|v| value_label(machine, *v)).collect();
+        let site = match language {
+            SampleLanguage::En => when_en(&t.when).map(|w| format!(" {w}")),
+            SampleLanguage::Zh => when_zh(&t.when).map(|w| format!("（{w}）")),
+        }
+        .unwrap_or_default();
         let line = match (t.creation, from.is_empty(), language) {
-            (true, _, SampleLanguage::En) => format!("`{method}` creates it with {to}"),
-            (true, _, SampleLanguage::Zh) => format!("`{method}` 创建时设为 {to}"),
-            (false, true, SampleLanguage::En) => format!("`{method}` sets it to {to}"),
-            (false, true, SampleLanguage::Zh) => format!("`{method}` 将其设为 {to}"),
+            (true, _, SampleLanguage::En) => format!("`{method}` creates it with {to}{site}"),
+            (true, _, SampleLanguage::Zh) => format!("`{method}`{site}创建时设为 {to}"),
+            (false, true, SampleLanguage::En) => format!("`{method}` sets it to {to}{site}"),
+            (false, true, SampleLanguage::Zh) => format!("`{method}`{site}将其设为 {to}"),
             (false, false, SampleLanguage::En) => {
-                format!("`{method}` moves it from {} to {to}", from.join(" or "))
+                format!(
+                    "`{method}` moves it from {} to {to}{site}",
+                    from.join(" or ")
+                )
             }
             (false, false, SampleLanguage::Zh) => {
-                format!("`{method}` 将其从 {} 改为 {to}", from.join(" 或 "))
+                format!("`{method}`{site}将其从 {} 改为 {to}", from.join(" 或 "))
             }
         };
         let ids: Vec<&ChunkId> = std::iter::once(&id).chain(extra.iter()).collect();

@@ -37,21 +37,39 @@ struct Anchor<'f> {
 }
 
 fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
+    // Designs extend requests: a scheduled job or a listener has no mapping or response.
+    if flow.entry.kind != "http" {
+        return None;
+    }
     let write = flow.steps.iter().find(|s| {
         s.kind == "statement"
             && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
             && s.table.is_some()
     })?;
-    let service = flow
-        .steps
-        .iter()
-        .find(|s| s.kind == "method" && !s.alternative);
+    let service = service_of(flow, write).filter(|s| !s.alternative);
     Some(Anchor {
         flow,
         service,
         write,
         domain: &flow.domain,
     })
+}
+
+/// The method the entry calls on the way to `write`: the service that does the work (not a
+/// private helper of the controller that only validates).
+fn service_of<'f>(
+    flow: &'f Flow,
+    write: &crate::analysis::FlowStep,
+) -> Option<&'f crate::analysis::FlowStep> {
+    let mut current = write.called_from.as_str();
+    for _ in 0..16 {
+        let step = flow.steps.iter().find(|s| s.symbol == current)?;
+        if step.called_from == flow.entry.symbol {
+            return Some(step);
+        }
+        current = step.called_from.as_str();
+    }
+    None
 }
 
 /// The first flow step that writes one of `domain`'s tables, with the domain's own method
@@ -67,22 +85,27 @@ fn borrowed_anchor<'f>(
             .and_then(|s| s.rsplit_once('.'))
             .map(|(c, _)| c.to_owned())
     };
-    analysis.flows.iter().find_map(|flow| {
-        let write_at = flow.steps.iter().position(|s| {
-            s.kind == "statement"
-                && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
-                && s.table.as_ref().is_some_and(|t| domain.tables.contains(t))
-        })?;
-        let service = flow.steps[..write_at].iter().rev().find(|s| {
-            s.kind == "method" && class_of(&s.symbol).is_some_and(|c| domain.classes.contains(&c))
-        })?;
-        Some(Anchor {
-            flow,
-            service: Some(service),
-            write: &flow.steps[write_at],
-            domain: &domain.name,
+    analysis
+        .flows
+        .iter()
+        .filter(|f| f.entry.kind == "http")
+        .find_map(|flow| {
+            let write_at = flow.steps.iter().position(|s| {
+                s.kind == "statement"
+                    && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
+                    && s.table.as_ref().is_some_and(|t| domain.tables.contains(t))
+            })?;
+            let service = flow.steps[..write_at].iter().rev().find(|s| {
+                s.kind == "method"
+                    && class_of(&s.symbol).is_some_and(|c| domain.classes.contains(&c))
+            })?;
+            Some(Anchor {
+                flow,
+                service: Some(service),
+                write: &flow.steps[write_at],
+                domain: &domain.name,
+            })
         })
-    })
 }
 
 /// Requirements derived from the domain map: for each domain, its first writing HTTP flow.

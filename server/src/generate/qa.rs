@@ -166,11 +166,10 @@ fn rule_samples(
                 (RuleKind::StatusCheck, SampleLanguage::En) => {
                     "Which status check does `{method}` make, and what follows from it?"
                 }
-                (RuleKind::StockCheck, SampleLanguage::En) => {
-                    "How does `{method}` make sure there is enough stock?"
-                }
-                (RuleKind::AmountCheck, SampleLanguage::En) => {
-                    "Which amount check does `{method}` make?"
+                // Stock and amount are told by words in the condition: a question that names
+                // the topic could presuppose what the check is not about.
+                (RuleKind::StockCheck | RuleKind::AmountCheck, SampleLanguage::En) => {
+                    "Which check on `{condition}` does `{method}` make, and what follows from it?"
                 }
                 (RuleKind::Locking, SampleLanguage::En) => {
                     "How does `{method}` guard against concurrent or repeated execution?"
@@ -181,8 +180,9 @@ fn rule_samples(
                 (RuleKind::StatusCheck, SampleLanguage::Zh) => {
                     "`{method}` 做了哪些状态判断？结果如何？"
                 }
-                (RuleKind::StockCheck, SampleLanguage::Zh) => "`{method}` 如何确保库存充足？",
-                (RuleKind::AmountCheck, SampleLanguage::Zh) => "`{method}` 对金额做了什么校验？",
+                (RuleKind::StockCheck | RuleKind::AmountCheck, SampleLanguage::Zh) => {
+                    "`{method}` 对 `{condition}` 做了什么判断？结果如何？"
+                }
                 (RuleKind::Locking, SampleLanguage::Zh) => "`{method}` 如何防止并发或重复执行？",
                 (_, SampleLanguage::Zh) => "`{method}` 在这里校验了什么前置条件？结果如何？",
             };
@@ -697,7 +697,7 @@ fn flow_sample(
         .steps
         .iter()
         .all(|s| s.kind != "statement" || s.operation.as_deref() == Some("select"));
-    if lines.is_empty() || (plain && (lines.len() < 2 || reads_only)) {
+    if lines.is_empty() || (plain && (lines.len() < 3 || reads_only)) {
         return None;
     }
     let prompt = match (flow.entry.kind.as_str(), language) {
@@ -781,7 +781,9 @@ pub(super) fn step_path_clause(
                     w.trim_start_matches("only ")
                 ));
             } else if !outer.complete {
-                clause.push_str(&format!("; `{caller}` itself is reached on some paths only"));
+                clause.push_str(&format!(
+                    "; `{caller}` itself is reached on some paths only"
+                ));
             }
             for c in context_en(outer) {
                 clause.push_str(&format!("; `{caller}` itself runs {c}"));
