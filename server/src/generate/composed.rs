@@ -622,18 +622,32 @@ fn endpoint_access(
         .collect::<Vec<_>>()
         .join(", ");
     let cite: Vec<&ChunkId> = std::iter::once(&entry_id).chain(declared.iter()).collect();
+    let meanings: Vec<String> = flow
+        .entry
+        .security
+        .iter()
+        .filter_map(|a| access_meaning(a, language))
+        .collect();
+    let meaning = if meanings.is_empty() {
+        String::new()
+    } else {
+        match language {
+            SampleLanguage::En => format!(" That is: {}.", meanings.join("; ")),
+            SampleLanguage::Zh => format!("即：{}。", meanings.join("；")),
+        }
+    };
     let (question, answer, claim) = match language {
         SampleLanguage::En => (
             format!("Who may call {trigger}?"),
             format!(
-                "{trigger} is handled by `{entry}`, and {annotations} applies to it: the framework that defines the annotation refuses callers that do not satisfy it before `{entry}` runs."
+                "{trigger} is handled by `{entry}`, and {annotations} applies to it: the framework that defines the annotation refuses callers that do not satisfy it before `{entry}` runs.{meaning}"
             ),
             format!("The access rule that applies to `{entry}` is {annotations}."),
         ),
         SampleLanguage::Zh => (
             format!("谁可以调用 {trigger}？"),
             format!(
-                "{trigger} 由 `{entry}` 处理，执行前会校验 {annotations}，只有满足条件的调用方才能访问。"
+                "{trigger} 由 `{entry}` 处理，作用于它的访问控制为 {annotations}：定义该注解的框架会在 `{entry}` 执行前拒绝不满足条件的调用方。{meaning}"
             ),
             format!("作用于 `{entry}` 的访问控制为 {annotations}。"),
         ),
@@ -663,6 +677,75 @@ fn endpoint_access(
         trace,
         source,
     )
+}
+
+/// What an access annotation requires, by the documented semantics of its framework, when its
+/// argument is a plain literal; `None` for expressions it does not spell out.
+fn access_meaning(annotation: &str, language: SampleLanguage) -> Option<String> {
+    let name = annotation
+        .trim_start_matches('@')
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default();
+    let name = name.rsplit('.').next().unwrap_or(name);
+    let literals: Vec<String> = annotation
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Shiro's `logical = Logical.OR` turns "all of" into "any of".
+    let any = annotation.contains("Logical.OR") || annotation.contains("SaMode.OR");
+    let en = |s: String| (language == SampleLanguage::En).then_some(s);
+    let zh = |s: String| (language == SampleLanguage::Zh).then_some(s);
+    match name {
+        "RequiresPermissions" | "SaCheckPermission" if !literals.is_empty() => {
+            let list = quoted(&literals);
+            en(format!(
+                "the caller must hold {} the permission(s) {list}",
+                if any { "any of" } else { "all of" }
+            ))
+            .or_else(|| {
+                zh(format!(
+                    "调用方必须拥有{}权限 {list}",
+                    if any { "其中任一" } else { "全部" }
+                ))
+            })
+        }
+        "RequiresRoles" | "SaCheckRole" | "RolesAllowed" | "Secured" if !literals.is_empty() => {
+            let list = quoted(&literals);
+            let any = any || matches!(name, "RolesAllowed" | "Secured");
+            en(format!(
+                "the caller must have {} the role(s) {list}",
+                if any { "one of" } else { "all of" }
+            ))
+            .or_else(|| {
+                zh(format!(
+                    "调用方必须具有{}角色 {list}",
+                    if any { "其中任一" } else { "全部" }
+                ))
+            })
+        }
+        "RequiresAuthentication" | "SaCheckLogin" => en("the caller must be logged in".to_owned())
+            .or_else(|| zh("调用方必须已登录".to_owned())),
+        "RequiresUser" => en("the caller must be logged in or remembered".to_owned())
+            .or_else(|| zh("调用方必须已登录或被记住".to_owned())),
+        "RequiresGuest" => en("only callers that are not logged in may call it".to_owned())
+            .or_else(|| zh("只有未登录的调用方可以调用".to_owned())),
+        "PermitAll" => en("every caller may call it".to_owned())
+            .or_else(|| zh("所有调用方都可以调用".to_owned())),
+        "DenyAll" => {
+            en("no caller may call it".to_owned()).or_else(|| zh("任何调用方都不能调用".to_owned()))
+        }
+        _ => None,
+    }
 }
 
 fn scheduled_job(

@@ -186,7 +186,14 @@ fn rule_samples(
                 (RuleKind::Locking, SampleLanguage::Zh) => "`{method}` 如何防止并发或重复执行？",
                 (_, SampleLanguage::Zh) => "`{method}` 在这里校验了什么前置条件？结果如何？",
             };
-            t.push(("rule-check", topic));
+            // One question per check: the same answer twice under two phrasings teaches
+            // nothing new. The family is picked by seed so both stay in the mix.
+            let what_if = t.pop();
+            let prefer_what_if = pick(seed, &rule.rule_id, &["a", "b"]) == "a";
+            match what_if {
+                Some(w) if prefer_what_if => t.push(w),
+                _ => t.push(("rule-check", topic)),
+            }
             if rule.comment.is_some() {
                 t.push((
                     "why",
@@ -232,6 +239,12 @@ fn rule_samples(
                 "`{symbol}` 的校验{field}要求什么？",
             ),
         )],
+        // A transaction around no write says nothing a reader needs.
+        RuleKind::Transaction
+            if !rule.statement.contains("writes to") && rule.inherited_from.is_none() =>
+        {
+            Vec::new()
+        }
         RuleKind::Transaction => vec![(
             "transaction",
             by_lang(
