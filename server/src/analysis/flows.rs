@@ -230,19 +230,15 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
         (flow_entry.security, flow_entry.security_chunks) = security_of(symbols, m);
         let mut steps = Vec::new();
         let mut seen = vec![m];
-        walk(
-            symbols,
-            graph,
-            m,
-            1,
-            false,
-            &Path {
+        let start = Route {
+            depth: 1,
+            alternative: false,
+            outer: Path {
                 complete: true,
                 ..Path::default()
             },
-            &mut seen,
-            &mut steps,
-        );
+        };
+        walk(symbols, graph, m, &start, &mut seen, &mut steps);
         let mut chunk_ids: Vec<ChunkId> = flow_entry.chunk_id.iter().cloned().collect();
         for s in &steps {
             if let Some(c) = &s.chunk_id
@@ -285,16 +281,27 @@ fn is_step(symbols: &Symbols<'_>, m: MethodId) -> bool {
     entry.component || ty.kind == super::syntax::TypeKind::Interface
 }
 
+/// How the walk got to a method: its call depth, whether through one of several
+/// implementations, and the path of the call sites above it.
+struct Route {
+    depth: u32,
+    alternative: bool,
+    outer: Path,
+}
+
 fn walk(
     symbols: &Symbols<'_>,
     graph: &CallGraph,
     m: MethodId,
-    depth: u32,
-    alternative: bool,
-    outer: &Path,
+    route: &Route,
     seen: &mut Vec<MethodId>,
     steps: &mut Vec<FlowStep>,
 ) {
+    let Route {
+        depth,
+        alternative,
+        ref outer,
+    } = *route;
     if depth > 12 {
         return;
     }
@@ -366,16 +373,12 @@ fn walk(
                         when: when.clone(),
                         outer: outer.clone(),
                     });
-                    walk(
-                        symbols,
-                        graph,
-                        callee,
-                        depth + 1,
-                        alternative || call.all_impls,
-                        &then(outer, &when),
-                        seen,
-                        steps,
-                    );
+                    let next = Route {
+                        depth: depth + 1,
+                        alternative: alternative || call.all_impls,
+                        outer: then(outer, &when),
+                    };
+                    walk(symbols, graph, callee, &next, seen, steps);
                 }
             }
         }
@@ -413,7 +416,14 @@ fn merge_site(step: &mut FlowStep, caller: &str, site: &Path, outer: &Path) {
     step.outer = common_path(&step.outer, outer);
     step.when = if step.called_from == caller {
         common_path(&step.when, site)
+    } else if step.when.is_unconditional() && site.is_unconditional() {
+        // Called unconditionally in both callers: nothing local to say.
+        Path {
+            complete: true,
+            ..Path::default()
+        }
     } else {
+        // Conditions of two different methods cannot be stated as one.
         Path::default()
     };
 }

@@ -476,12 +476,12 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                         context.push(self.callback_context(creation));
                     }
                 }
-                "switch_block_statement_group" | "switch_rule" => {
-                    if child.kind() != "switch_label" {
-                        match self.switch_condition(parent) {
-                            Some(c) => conditions.push(c),
-                            None => complete = false,
-                        }
+                "switch_block_statement_group" | "switch_rule"
+                    if child.kind() != "switch_label" =>
+                {
+                    match self.switch_condition(parent) {
+                        Some(c) => conditions.push(c),
+                        None => complete = false,
                     }
                 }
                 _ => {}
@@ -1121,20 +1121,17 @@ fn substitute_param(test: &str, param: &str, arg: &str) -> Option<String> {
 }
 
 /// Which field of `parent` holds `child`.
-fn field_of<'p>(parent: Node<'p>, child: Node<'_>) -> Option<&'static str> {
-    for field in [
+fn field_of(parent: Node<'_>, child: Node<'_>) -> Option<&'static str> {
+    [
         "consequence",
         "alternative",
         "condition",
         "body",
         "right",
         "left",
-    ] {
-        if parent.child_by_field_name(field) == Some(child) {
-            return Some(field);
-        }
-    }
-    None
+    ]
+    .into_iter()
+    .find(|field| parent.child_by_field_name(field) == Some(child))
 }
 
 /// An expression's text, whitespace compacted and outer parentheses removed.

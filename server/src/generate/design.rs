@@ -41,10 +41,13 @@ fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
     if flow.entry.kind != "http" {
         return None;
     }
+    // A write on every run of the request: a conditional helper write (`resetDefault` when
+    // a flag is set) is not "the" write a design can hook.
     let write = flow.steps.iter().find(|s| {
         s.kind == "statement"
             && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
             && s.table.is_some()
+            && s.is_unconditional()
     })?;
     let service = service_of(flow, write).filter(|s| !s.alternative);
     Some(Anchor {
@@ -53,6 +56,23 @@ fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
         write,
         domain: &flow.domain,
     })
+}
+
+/// The methods from the one issuing `write` up to (not including) the entry.
+fn write_chain(flow: &Flow, write: &crate::analysis::FlowStep) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = write.called_from.as_str();
+    for _ in 0..16 {
+        if current == flow.entry.symbol {
+            break;
+        }
+        out.push(current.to_owned());
+        match flow.steps.iter().find(|s| s.symbol == current) {
+            Some(step) => current = step.called_from.as_str(),
+            None => break,
+        }
+    }
+    out
 }
 
 /// The method the entry calls on the way to `write`: the service that does the work (not a
@@ -406,10 +426,20 @@ fn design_for(
         .split('(')
         .next()
         .and_then(|s| s.rsplit_once('.'));
+    // Any method on the way from the service down to the write may open the transaction.
+    let chain = write_chain(flow, anchor.write);
     let transaction_rule = analysis.rules.iter().find(|r| {
         r.kind == RuleKind::Transaction
             && !r.statement.contains("without a transaction")
-            && (r.symbol == service_symbol || service_type.is_some_and(|(t, _)| r.symbol == t))
+            && (r.symbol == service_symbol
+                || service_type.is_some_and(|(t, _)| r.symbol == t)
+                || chain.iter().any(|m| {
+                    *m == r.symbol
+                        || m.split('(')
+                            .next()
+                            .and_then(|s| s.rsplit_once('.'))
+                            .is_some_and(|(t, _)| r.symbol == t)
+                }))
     });
     // The chunks that show the annotation (the interface method's, when it is inherited) are
     // evidence: the design names `@Transactional` on their authority.
@@ -453,8 +483,16 @@ fn design_for(
             component: controller_class.clone(),
             action: ComponentAction::Modify,
             description: t(
-                format!("add `GET /{base_path}/audit/{{id}}` returning the entries in the same wrapper as `{entry}`"),
-                format!("新增 `GET /{base_path}/audit/{{id}}`，返回方式与 `{entry}` 相同"),
+                // Only a wrapper the repository defines is "the same": a plain `String`
+                // (payment callbacks) or `void` is not one.
+                match &wrapper_id.as_ref().and(wrapper.as_ref()) {
+                    Some(w) => format!("add `GET /{base_path}/audit/{{id}}` returning the entries in `{w}`, as `{entry}` returns its result"),
+                    None => format!("add `GET /{base_path}/audit/{{id}}` returning the entries of one record"),
+                },
+                match &wrapper_id.as_ref().and(wrapper.as_ref()) {
+                    Some(w) => format!("新增 `GET /{base_path}/audit/{{id}}`，与 `{entry}` 一样用 `{w}` 返回"),
+                    None => format!("新增 `GET /{base_path}/audit/{{id}}`，返回某条记录的审计日志"),
+                },
             ),
         },
         ComponentChange {

@@ -735,9 +735,11 @@ fn flow_sample(
     };
     let mut answer = match language {
         SampleLanguage::En => format!(
-            "{trigger} enters at `{entry}`. The project methods and SQL statements it goes through, in call order:\n"
+            "{trigger} enters at `{entry}`. The project methods and SQL statements it goes through, in call order (calls made through reflection or through helpers outside the project's components are not followed):\n"
         ),
-        SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入，之后：\n"),
+        SampleLanguage::Zh => format!(
+            "{trigger} 从 `{entry}` 进入，依次经过以下项目方法和 SQL 语句（通过反射或非组件工具类的调用未跟踪）：\n"
+        ),
     };
     for (n, line) in lines.iter().enumerate() {
         answer.push_str(&format!("{}. {line}\n", n + 1));
