@@ -174,6 +174,30 @@ fn caller_chain<'f>(flow: &'f Flow, step: &crate::analysis::FlowStep) -> Vec<&'f
     out
 }
 
+/// The first trace step of a flow question: where the request enters.
+fn entry_step(flow: &Flow, entry_id: &ChunkId, language: SampleLanguage) -> TraceStep {
+    let trigger = trigger(flow);
+    let entry = short_method(&flow.entry.symbol);
+    step(
+        match language {
+            SampleLanguage::En => format!("{trigger} enters at `{entry}`."),
+            SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入。"),
+        },
+        &[entry_id],
+    )
+}
+
+/// The source of a sample about one flow, in family `kind`.
+fn flow_source(kind: &str, flow: &Flow, rule_ids: Vec<String>) -> SampleSource {
+    SampleSource {
+        kind: kind.to_owned(),
+        rule_ids,
+        flow_ids: vec![flow.flow_id.clone()],
+        twin_key: format!("{}:{kind}", flow.flow_id),
+        ..Default::default()
+    }
+}
+
 fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {
         (Some(verb), Some(path)) => format!("`{verb} {path}`"),
@@ -247,13 +271,7 @@ fn endpoint_failures(
     let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
     let trigger = trigger(flow);
     let entry = short_method(&flow.entry.symbol);
-    let mut trace = vec![step(
-        match language {
-            SampleLanguage::En => format!("{trigger} enters at `{entry}`."),
-            SampleLanguage::Zh => format!("{trigger} 从 `{entry}` 进入。"),
-        },
-        &[&entry_id],
-    )];
+    let mut trace = vec![entry_step(flow, &entry_id, language)];
     let mut lines = Vec::new();
     let mut used = Vec::new();
     for rule in rules.iter().take(MAX_FACTS) {
@@ -284,13 +302,7 @@ fn endpoint_failures(
             ),
         ),
     };
-    let source = SampleSource {
-        kind: "endpoint-failures".into(),
-        rule_ids: used,
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:endpoint-failures", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("endpoint-failures", flow, used);
     written(
         language,
         &flow.domain,
@@ -393,28 +405,11 @@ fn error_response(
         }
     };
     let trace = vec![
-        step(
-            match language {
-                SampleLanguage::En => format!(
-                    "{trigger} enters at `{}`.",
-                    short_method(&flow.entry.symbol)
-                ),
-                SampleLanguage::Zh => {
-                    format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
-                }
-            },
-            &[&entry_id],
-        ),
+        entry_step(flow, &entry_id, language),
         step(sentence.clone(), &[&rule_id]),
         step(handler_claim, &[&handler_id]),
     ];
-    let source = SampleSource {
-        kind: "error-response".into(),
-        rule_ids: vec![rule.rule_id.clone()],
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:error-response", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("error-response", flow, vec![rule.rule_id.clone()]);
     written(
         language,
         &flow.domain,
@@ -443,18 +438,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
     let mut evidence = EvidenceSet::new(lookup);
     let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
     let trigger = trigger(flow);
-    let mut trace = vec![step(
-        match language {
-            SampleLanguage::En => format!(
-                "{trigger} enters at `{}`.",
-                short_method(&flow.entry.symbol)
-            ),
-            SampleLanguage::Zh => {
-                format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
-            }
-        },
-        &[&entry_id],
-    )];
+    let mut trace = vec![entry_step(flow, &entry_id, language)];
     let mut lines = Vec::new();
     for write in writes.iter().take(MAX_FACTS) {
         let Some(id) = write.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
@@ -484,7 +468,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
         SampleLanguage::En => (
             format!("Which tables does {trigger} change, and under which conditions?"),
             format!(
-                "{trigger} writes through these statements:\n{}",
+                "{trigger} writes through these mapper statements (writes made through reflection or through helpers outside the project's components are not listed):\n{}",
                 numbered(&lines)
             ),
         ),
@@ -496,12 +480,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
             ),
         ),
     };
-    let source = SampleSource {
-        kind: "flow-writes".into(),
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:flow-writes", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("flow-writes", flow, Vec::new());
     written(
         language,
         &flow.domain,
@@ -521,18 +500,7 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
     let mut evidence = EvidenceSet::new(lookup);
     let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
     let trigger = trigger(flow);
-    let mut trace = vec![step(
-        match language {
-            SampleLanguage::En => format!(
-                "{trigger} enters at `{}`.",
-                short_method(&flow.entry.symbol)
-            ),
-            SampleLanguage::Zh => {
-                format!("{trigger} 从 `{}` 进入。", short_method(&flow.entry.symbol))
-            }
-        },
-        &[&entry_id],
-    )];
+    let mut trace = vec![entry_step(flow, &entry_id, language)];
     let mut lines = Vec::new();
     for s in steps.iter().take(MAX_FACTS) {
         // The hand-off is written in the caller: that is the evidence.
@@ -576,12 +544,7 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
             ),
         ),
     };
-    let source = SampleSource {
-        kind: "async-work".into(),
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:async-work", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("async-work", flow, Vec::new());
     written(
         language,
         &flow.domain,
@@ -662,12 +625,7 @@ fn endpoint_access(
         ),
         step(claim, &cite),
     ];
-    let source = SampleSource {
-        kind: "endpoint-access".into(),
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:endpoint-access", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("endpoint-access", flow, Vec::new());
     written(
         language,
         &flow.domain,
@@ -813,13 +771,7 @@ fn scheduled_job(
             ),
         ),
     };
-    let source = SampleSource {
-        kind: "scheduled-job".into(),
-        rule_ids: vec![schedule.rule_id.clone()],
-        flow_ids: vec![flow.flow_id.clone()],
-        twin_key: format!("{}:scheduled-job", flow.flow_id),
-        ..Default::default()
-    };
+    let source = flow_source("scheduled-job", flow, vec![schedule.rule_id.clone()]);
     written(
         language,
         &flow.domain,
