@@ -172,7 +172,11 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 security: Vec::new(),
                 security_chunks: Vec::new(),
             })
-        } else if let Some(a) = facts.annotation("Scheduled") {
+        } else if let Some(a) = facts
+            .annotation("Scheduled")
+            // Spring schedules only beans: a class whose `@Component` is commented out never runs.
+            .filter(|_| symbols.types[t].component)
+        {
             let timing = a
                 .arg("cron")
                 .and_then(first_string_literal)
@@ -209,20 +213,22 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                             facts.name == "onMessage" || facts.annotation("RabbitHandler").is_some()
                         })
                 });
-            listener.map(|a| FlowEntry {
-                kind: "listener".into(),
-                verb: None,
-                path: None,
-                symbol: entry.symbol.clone(),
-                timing: None,
-                destination: ["queues", "topics", "destination", "topic", "value"]
-                    .iter()
-                    .find_map(|k| a.arg(k))
-                    .map(str::to_owned),
-                chunk_id: entry.chunk_id.clone(),
-                security: Vec::new(),
-                security_chunks: Vec::new(),
-            })
+            listener
+                .filter(|_| symbols.types[t].component)
+                .map(|a| FlowEntry {
+                    kind: "listener".into(),
+                    verb: None,
+                    path: None,
+                    symbol: entry.symbol.clone(),
+                    timing: None,
+                    destination: ["queues", "topics", "destination", "topic", "value"]
+                        .iter()
+                        .find_map(|k| a.arg(k))
+                        .map(str::to_owned),
+                    chunk_id: entry.chunk_id.clone(),
+                    security: Vec::new(),
+                    security_chunks: Vec::new(),
+                })
         };
         let Some(mut flow_entry) = kind_entry else {
             continue;

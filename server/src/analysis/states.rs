@@ -66,6 +66,29 @@ fn is_plain(path: &Path) -> bool {
     path.conditions.is_empty() && path.context.is_empty() && path.complete
 }
 
+/// What holds when a Java write stores its value: the setter's path and the mapper call's.
+fn write_path(symbols: &Symbols<'_>, graph: &CallGraph, w: &Write) -> Path {
+    let setter = call_path(symbols, graph, w.method, w.setter_start);
+    let write = call_path(symbols, graph, w.method, w.call_start);
+    let mut conditions = setter.conditions;
+    for c in write.conditions {
+        if !conditions.contains(&c) {
+            conditions.push(c);
+        }
+    }
+    let mut context = setter.context;
+    for c in write.context {
+        if !context.contains(&c) {
+            context.push(c);
+        }
+    }
+    Path {
+        conditions,
+        context,
+        complete: setter.complete && write.complete,
+    }
+}
+
 /// The path to the call that starts at `position` in `m` (unknown: an empty, incomplete path).
 fn call_path(symbols: &Symbols<'_>, graph: &CallGraph, m: MethodId, position: usize) -> Path {
     let unknown = Path {
@@ -111,6 +134,8 @@ struct Write {
     statement: StatementId,
     /// Start of the mapper call.
     call_start: usize,
+    /// Start of the setter call that puts the value in the entity.
+    setter_start: usize,
     /// Constants classes the value came from.
     constants: Option<TypeId>,
 }
@@ -159,7 +184,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                     chunk_ids,
                     path: symbols.path(symbols.methods[w.method].ty).to_owned(),
                     line: line_at(symbols, w.method, w.call_start),
-                    when: call_path(symbols, graph, w.method, w.call_start),
+                    when: write_path(symbols, graph, w),
                 },
                 w.constants,
             ));
@@ -241,7 +266,12 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
                     chunk_ids: ids,
                     path: symbols.path(symbols.methods[holder].ty).to_owned(),
                     line,
-                    when: call_path(symbols, graph, holder, position),
+                    // The value is set on the setter's path and written on the mapper call's:
+                    // both hold. Through a private helper, the caller's call site.
+                    when: match via {
+                        None => write_path(symbols, graph, w),
+                        Some(_) => call_path(symbols, graph, holder, position),
+                    },
                 },
                 w.constants,
             ));
@@ -430,6 +460,7 @@ fn java_writes(
                 to,
                 statement,
                 call_start,
+                setter_start: n.start_byte(),
                 constants,
             });
         }

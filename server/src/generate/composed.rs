@@ -468,14 +468,14 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
         SampleLanguage::En => (
             format!("Which tables does {trigger} change, and under which conditions?"),
             format!(
-                "{trigger} writes through these mapper statements (writes made through reflection or through helpers outside the project's components are not listed):\n{}",
+                "{trigger} writes through these mapper statements (writes behind calls whose target cannot be told from the source, made through reflection, or through helpers outside the project's components are not listed):\n{}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 会修改哪些表？分别在什么条件下？"),
             format!(
-                "{trigger} 通过以下 mapper 语句写库（通过反射或非组件工具类进行的写入未列出）：\n{}",
+                "{trigger} 通过以下 mapper 语句写库（无法从源码确定调用目标的、通过反射或非组件工具类进行的写入未列出）：\n{}",
                 numbered(&lines)
             ),
         ),
@@ -532,14 +532,14 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
         SampleLanguage::En => (
             format!("Which work of {trigger} runs asynchronously, and how is it started?"),
             format!(
-                "These calls of {trigger} run on another thread, not in order with the rest of the request:\n{}",
+                "These calls of {trigger} are handed to another thread where they are called, so they do not run in order with the rest of the request (tasks built first and submitted later through a variable are not traced):\n{}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 中哪些工作是异步执行的？如何启动？"),
             format!(
-                "{trigger} 中以下调用在另一个线程中执行，不与请求的其余部分按顺序进行：\n{}",
+                "{trigger} 中以下调用在调用处被交给另一个线程，不与请求的其余部分按顺序执行（先构造任务、再通过变量提交的情况未跟踪）：\n{}",
                 numbered(&lines)
             ),
         ),

@@ -452,6 +452,16 @@ fn design_for(
         })
         .unwrap_or_default();
     let transactional = transaction_rule.is_some() && !transaction_ids.is_empty();
+    // The method (or class) whose `@Transactional` the write runs in.
+    let tx_owner = transaction_rule
+        .map(|r| {
+            if r.symbol.contains('(') {
+                short_method(&r.symbol)
+            } else {
+                simple_name(&r.symbol).to_owned()
+            }
+        })
+        .unwrap_or_default();
     let status_rule = analysis
         .rules
         .iter()
@@ -535,12 +545,10 @@ fn design_for(
     let mut consistency = vec![if transactional {
         t(
             format!(
-                "write the audit row inside the existing `@Transactional` boundary of `{}` so it commits or rolls back with the change",
-                service.clone().unwrap_or_default()
+                "write the audit row inside the existing `@Transactional` boundary of `{tx_owner}` so it commits or rolls back with the change"
             ),
             format!(
-                "审计记录在 `{}` 已有的 `@Transactional` 事务内写入，与业务修改一起提交或回滚",
-                service.clone().unwrap_or_default()
+                "审计记录在 `{tx_owner}` 已有的 `@Transactional` 事务内写入，与业务修改一起提交或回滚"
             ),
         )
     } else {
@@ -596,28 +604,14 @@ fn design_for(
             chunk_id: id.clone(),
             symbol: service_symbol.to_owned(),
             how: t(
-                "the audit row is written right after its existing write".into(),
-                "在其现有写库操作之后写入审计记录".into(),
+                format!("the audit row is written on this path, after the write of `{table}`"),
+                format!("在这条路径上、`{table}` 写入之后写审计记录"),
             ),
         });
         trace.push(step(
             t(
-                format!(
-                    "`{service}` does the work of the request{}.",
-                    if transactional {
-                        " inside `@Transactional`"
-                    } else {
-                        ""
-                    }
-                ),
-                format!(
-                    "`{service}` 完成请求的业务处理{}。",
-                    if transactional {
-                        "（在 `@Transactional` 事务中）"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("`{entry}` calls `{service}` on the way to the write of `{table}`."),
+                format!("`{entry}` 在写入 `{table}` 的路径上调用 `{service}`。"),
             ),
             id,
         ));
@@ -696,20 +690,34 @@ fn design_for(
             id,
         ));
     }
-    if let Some(rule) = transaction_rule.filter(|r| r.inherited_from.is_some())
+    if let Some(rule) = transaction_rule
         && let Some(id) = transaction_ids.last()
     {
-        trace.push(step(
-            t(
-                rule.statement.clone(),
+        let claim = match &rule.inherited_from {
+            Some(from) => t(
                 format!(
-                    "`{}` 的事务注解 `{}` 声明在它实现的接口方法上，Spring 会应用到实现类。",
-                    short_method(&rule.symbol),
+                    "`{tx_owner}` carries no `@Transactional` itself; `{}` declares `{}`, which Spring applies to it, so the write runs in that transaction.",
+                    short_method(from),
+                    rule.condition
+                ),
+                format!(
+                    "`{tx_owner}` 自身没有 `@Transactional`；`{}` 声明了 `{}`，Spring 会应用到实现类，写库在该事务中进行。",
+                    short_method(from),
                     rule.condition
                 ),
             ),
-            id,
-        ));
+            None => t(
+                format!(
+                    "`{tx_owner}` is annotated `{}`, so the write runs in its transaction.",
+                    rule.condition
+                ),
+                format!(
+                    "`{tx_owner}` 标注了 `{}`，写库在其事务中进行。",
+                    rule.condition
+                ),
+            ),
+        };
+        trace.push(step(claim, id));
     }
     if trace.len() < Task::Design.min_trace_steps() {
         return None;

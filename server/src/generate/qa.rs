@@ -663,7 +663,13 @@ fn flow_sample(
             omitted = flow.steps.len() - n;
             break;
         }
-        let Some(id) = flow_step.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
+        let own = flow_step.chunk_id.as_ref().and_then(|id| evidence.add(id));
+        // A generated mapper statement is not evidence; the call to it in the caller is.
+        let generated_call = match (&own, flow_step.kind.as_str()) {
+            (None, "statement") => generated_statement_call(flow, flow_step, &mut evidence),
+            _ => None,
+        };
+        let Some(id) = own.or_else(|| generated_call.as_ref().map(|(id, _)| id.clone())) else {
             continue;
         };
         let name = if flow_step.kind == "statement" {
@@ -671,23 +677,37 @@ fn flow_sample(
         } else {
             short_method(&flow_step.symbol)
         };
-        let line = match (&flow_step.table, &flow_step.operation, language) {
-            (Some(table), Some(op), SampleLanguage::En) => {
-                format!(
-                    "`{name}` runs {} {op} on `{table}`",
-                    if op.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                        "an"
-                    } else {
-                        "a"
-                    }
-                )
-            }
-            (Some(table), Some(op), SampleLanguage::Zh) => {
-                format!("`{name}` 对 `{table}` 执行 {op}")
-            }
-            (_, _, SampleLanguage::En) => format!("`{name}` is called"),
-            (_, _, SampleLanguage::Zh) => format!("调用 `{name}`"),
+        let line = match (&generated_call, &flow_step.operation, language) {
+            (Some((_, method)), Some(op), SampleLanguage::En) => Some(format!(
+                "`{}` calls the generated mapper method `{method}` ({op})",
+                short_method(&flow_step.called_from)
+            )),
+            (Some((_, method)), Some(op), SampleLanguage::Zh) => Some(format!(
+                "`{}` 调用生成的 mapper 方法 `{method}`（{op}）",
+                short_method(&flow_step.called_from)
+            )),
+            _ => None,
         };
+        let line =
+            line.unwrap_or_else(
+                || match (&flow_step.table, &flow_step.operation, language) {
+                    (Some(table), Some(op), SampleLanguage::En) => {
+                        format!(
+                            "`{name}` runs {} {op} on `{table}`",
+                            if op.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                                "an"
+                            } else {
+                                "a"
+                            }
+                        )
+                    }
+                    (Some(table), Some(op), SampleLanguage::Zh) => {
+                        format!("`{name}` 对 `{table}` 执行 {op}")
+                    }
+                    (_, _, SampleLanguage::En) => format!("`{name}` is called"),
+                    (_, _, SampleLanguage::Zh) => format!("调用 `{name}`"),
+                },
+            );
         let line = format!("{line}{}", step_path_clause(flow_step, language));
         let line = if flow_step.alternative {
             format!(
@@ -765,6 +785,29 @@ fn flow_sample(
         body,
         trace,
     })
+}
+
+/// For a statement step whose own chunk cannot be evidence (generated mapper XML): the chunk of
+/// the method that calls it, when its code shows the call, and the mapper method's name.
+fn generated_statement_call(
+    flow: &Flow,
+    flow_step: &crate::analysis::FlowStep,
+    evidence: &mut EvidenceSet<'_, '_>,
+) -> Option<(ChunkId, String)> {
+    let method = flow_step.symbol.rsplit('.').next()?.to_owned();
+    let caller = if flow_step.called_from == flow.entry.symbol {
+        flow.entry.chunk_id.as_ref()
+    } else {
+        flow.steps
+            .iter()
+            .find(|s| s.symbol == flow_step.called_from)
+            .and_then(|s| s.chunk_id.as_ref())
+    }?;
+    let id = evidence.add(caller)?;
+    let shows = evidence
+        .get(&id)
+        .is_some_and(|e| e.code.contains(&format!(".{method}(")));
+    shows.then_some((id, method))
 }
 
 /// Where a flow step's call happens when that is not on every run: ", in `caller`, only when
@@ -984,6 +1027,7 @@ fn transition_sample(
         machine.symbol, machine.field, transition.from, transition.to, transition.method
     );
     // Asked about one method, so the answer never reads as the list of every writer.
+    let conditioned = transition.guard.is_some() || !transition.when.conditions.is_empty();
     let prompt = match (transition.creation, language) {
         (true, SampleLanguage::En) => format!(
             "When `{method}` creates a `{}`, which `{}` value does it start with?",
@@ -993,7 +1037,9 @@ fn transition_sample(
             "`{method}` 创建 `{}` 时，`{}` 的初始值是什么？",
             machine.entity, machine.field
         ),
-        (false, SampleLanguage::En) => fill(
+        // "Under which conditions" only when the answer names some: a guard or a condition
+        // on the write's path (guards in MBG criteria are not read, so none found is no claim).
+        (false, SampleLanguage::En) if conditioned => fill(
             pick(
                 seed,
                 &key,
@@ -1004,9 +1050,11 @@ fn transition_sample(
             ),
             &[("field", &field), ("method", &method)],
         ),
-        (false, SampleLanguage::Zh) => {
+        (false, SampleLanguage::Zh) if conditioned => {
             format!("`{method}` 会把 `{field}` 改成什么？在什么条件下？")
         }
+        (false, SampleLanguage::En) => format!("Which value does `{method}` write to `{field}`?"),
+        (false, SampleLanguage::Zh) => format!("`{method}` 会把 `{field}` 写成什么值？"),
     };
     let mut answer = match language {
         SampleLanguage::En => format!("`{method}` sets `{field}` to {to}"),
