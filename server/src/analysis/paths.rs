@@ -255,6 +255,23 @@ impl Path {
             .any(|c| matches!(c, Context::Loop { .. }))
     }
 
+    /// On the method's main line: only guards stand before it (earlier checks that leave when
+    /// they fail, assertions that passed), no optional branch, and no context that makes it
+    /// optional. What a request does when it succeeds.
+    pub fn is_main_line(&self) -> bool {
+        self.conditions.iter().all(|c| {
+            matches!(
+                c.origin,
+                ConditionOrigin::EarlyExit | ConditionOrigin::Assertion
+            )
+        }) && !self.context.iter().any(|c| {
+            matches!(
+                c,
+                Context::Catch { .. } | Context::Callback { .. } | Context::Async { .. }
+            )
+        })
+    }
+
     /// Runs on every call of the method that gets this far: no condition, no context that
     /// makes it optional.
     pub fn is_unconditional(&self) -> bool {

@@ -41,13 +41,14 @@ fn anchor(flow: &Flow) -> Option<Anchor<'_>> {
     if flow.entry.kind != "http" {
         return None;
     }
-    // A write on every run of the request: a conditional helper write (`resetDefault` when
-    // a flag is set) is not "the" write a design can hook.
+    // A write on the request's main line (only failing guards before it): a write in an
+    // optional branch (`resetDefault` when a flag is set) is not "the" write a design hooks.
     let write = flow.steps.iter().find(|s| {
         s.kind == "statement"
             && matches!(s.operation.as_deref(), Some("insert" | "update" | "delete"))
             && s.table.is_some()
-            && s.is_unconditional()
+            && s.when.is_main_line()
+            && s.outer.is_main_line()
     })?;
     let service = service_of(flow, write).filter(|s| !s.alternative);
     Some(Anchor {
