@@ -245,6 +245,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
             },
         };
         walk(symbols, graph, m, &start, &mut seen, &mut steps);
+        settle_outer_paths(&entry.symbol, &mut steps);
         let mut chunk_ids: Vec<ChunkId> = flow_entry.chunk_id.iter().cloned().collect();
         for s in &steps {
             if let Some(c) = &s.chunk_id
@@ -388,6 +389,25 @@ fn walk(
                 }
             }
         }
+    }
+}
+
+/// A method step reached again from another call site after its callees were walked keeps
+/// less; its callees' `outer` must not keep more than their caller now does. Parents come
+/// before their callees in `steps`, so one pass in order settles every level.
+fn settle_outer_paths(entry: &str, steps: &mut [FlowStep]) {
+    for i in 0..steps.len() {
+        if steps[i].called_from == entry {
+            continue;
+        }
+        let Some(parent) = steps[..i]
+            .iter()
+            .position(|p| p.kind == "method" && p.symbol == steps[i].called_from)
+        else {
+            continue;
+        };
+        let through_parent = then(&steps[parent].outer, &steps[parent].when);
+        steps[i].outer = common_path(&steps[i].outer, &through_parent);
     }
 }
 

@@ -513,18 +513,11 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
         }
         conditions.reverse();
         context.reverse();
-        // The same test twice on the way (`if (a) { ... if (a) ...`) is said once.
-        let mut unique: Vec<Condition> = Vec::with_capacity(conditions.len());
-        for c in conditions {
-            if !unique
-                .iter()
-                .any(|u| u.expr == c.expr && u.holds == c.holds)
-            {
-                unique.push(c);
-            }
-        }
+        // The same text twice is kept twice: a variable reassigned between two equal tests
+        // (`userList = byName(..); if (userList.size() > 0) ...; userList = byMobile(..); ...`)
+        // makes them two conditions.
         Path {
-            conditions: unique,
+            conditions,
             context,
             complete,
         }

@@ -777,9 +777,11 @@ fn design_for(
         reused,
     };
     let assumptions = vec![
+        // Whether the endpoint requires a login is often configured outside the code read
+        // here (URL whitelists): the design says what it needs instead of claiming it.
         t(
-            "the operator is known from the request's authenticated user".into(),
-            "操作人可从请求的登录用户中获得".into(),
+            "the operator is taken from the authenticated user when the endpoint requires a login; a call open to anonymous users is recorded without an operator".into(),
+            "接口需要登录时，操作人取自登录用户；允许匿名访问的调用记录为无操作人".into(),
         ),
         t(
             format!("audit rows are never updated or deleted; `{new_table}` only grows"),
