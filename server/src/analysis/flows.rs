@@ -104,11 +104,11 @@ pub struct FlowStep {
     /// Where in that body the call is: the conditions under which it happens (an `if` arm, a
     /// ternary arm, after guards) and its context (a loop, a `catch`, work handed to another
     /// thread, an `@Async` method). Unconditional calls have no conditions and no context.
-    #[serde(skip_serializing_if = "is_plain")]
+    #[serde(skip_serializing_if = "Path::is_plain")]
     pub when: Path,
     /// What must hold for `called_from` itself to run, accumulated over the call sites from the
     /// entry point down to it (conditions and context in the callers above).
-    #[serde(skip_serializing_if = "is_plain")]
+    #[serde(skip_serializing_if = "Path::is_plain")]
     pub outer: Path,
 }
 
@@ -117,10 +117,6 @@ impl FlowStep {
     pub fn is_unconditional(&self) -> bool {
         self.when.is_unconditional() && self.outer.is_unconditional()
     }
-}
-
-fn is_plain(path: &Path) -> bool {
-    path.conditions.is_empty() && path.context.is_empty() && path.complete
 }
 
 #[derive(Clone, Debug, Serialize)]

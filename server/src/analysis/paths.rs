@@ -228,6 +228,11 @@ pub struct Path {
 }
 
 impl Path {
+    /// Nothing to say: no condition, no context, nothing left out.
+    pub fn is_plain(&self) -> bool {
+        self.conditions.is_empty() && self.context.is_empty() && self.complete
+    }
+
     /// Runs on another thread.
     pub fn is_async(&self) -> bool {
         self.context

@@ -58,12 +58,8 @@ pub struct Transition {
     pub line: u32,
     /// Where in `method` the write happens: the conditions and context of its call site (the
     /// status guard among them), from method entry.
-    #[serde(skip_serializing_if = "is_plain")]
+    #[serde(skip_serializing_if = "Path::is_plain")]
     pub when: Path,
-}
-
-fn is_plain(path: &Path) -> bool {
-    path.conditions.is_empty() && path.context.is_empty() && path.complete
 }
 
 /// What holds when a Java write stores its value: the setter's path and the mapper call's.

@@ -147,6 +147,17 @@ fn written(
     })
 }
 
+/// "Further checks follow" when a list was cut at [`MAX_FACTS`]: it must not read as complete.
+fn more_note(total: usize, listed: usize, language: SampleLanguage) -> String {
+    if total <= listed {
+        return String::new();
+    }
+    match language {
+        SampleLanguage::En => "\n(Further checks follow that are not listed here.)".to_owned(),
+        SampleLanguage::Zh => "\n（后面还有校验未在此列出。）".to_owned(),
+    }
+}
+
 fn numbered(lines: &[String]) -> String {
     lines
         .iter()
@@ -228,13 +239,14 @@ fn method_checks(
         }
         SampleLanguage::Zh => format!("`{method}` 中有哪些校验会导致失败？各自的结果是什么？"),
     };
+    let more = more_note(rules.len(), lines.len(), language);
     let answer = match language {
         SampleLanguage::En => format!(
-            "The checks written in `{method}` itself, in source order (checks inside the methods it calls are not part of this list):\n{}",
+            "The checks written in `{method}` itself, in source order (checks inside the methods it calls are not part of this list):\n{}{more}",
             numbered(&lines)
         ),
         SampleLanguage::Zh => format!(
-            "`{method}` 自身按源码顺序的校验如下（其调用的方法中的校验不在此列）：\n{}",
+            "`{method}` 自身按源码顺序的校验如下（其调用的方法中的校验不在此列）：\n{}{more}",
             numbered(&lines)
         ),
     };
@@ -286,18 +298,19 @@ fn endpoint_failures(
     if lines.len() < 2 {
         return None;
     }
+    let more = more_note(rules.len(), lines.len(), language);
     let (question, answer) = match language {
         SampleLanguage::En => (
             format!("Which checks along {trigger} make it fail, and with what result?"),
             format!(
-                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; checks in other code it reaches are not listed):\n{}",
+                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; checks in other code it reaches are not listed):\n{}{more}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 沿途有哪些校验会导致失败？结果分别是什么？"),
             format!(
-                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；其他代码中的校验未列出）：\n{}",
+                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；其他代码中的校验未列出）：\n{}{more}",
                 numbered(&lines)
             ),
         ),
