@@ -53,6 +53,7 @@ impl SampleRequest {
 mod balance;
 mod composed;
 mod design;
+mod design_timeout;
 mod evidence;
 pub mod llm;
 mod qa;
@@ -134,6 +135,11 @@ pub fn write_offline(
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
     let mut written = qa_all(analysis, &lookup, options);
     written.extend(design::derived_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    written.extend(design_timeout::derived_timeout_designs(
         analysis,
         &lookup,
         &options.languages,
