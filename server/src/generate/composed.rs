@@ -27,7 +27,7 @@ use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, TraceStep
 use crate::index::ChunkId;
 
 use super::Written;
-use super::evidence::{ChunkLookup, EvidenceSet, short_method};
+use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method};
 use super::qa::{is_plumbing, machine_domain, request, step, step_path_clause, value_label};
 use super::text::one_line;
 
@@ -337,14 +337,7 @@ fn error_response(
     if flow.entry.kind != "http" {
         return None;
     }
-    let controller = flow
-        .entry
-        .symbol
-        .split('(')
-        .next()?
-        .rsplit_once('.')?
-        .0
-        .to_owned();
+    let controller = class_of(&flow.entry.symbol)?.to_owned();
     // The first failure that throws with a message and that a handler catches.
     let (rule, handler) = rules.iter().find_map(|r| {
         r.message.as_ref()?;
@@ -529,10 +522,7 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
             short_method(&s.symbol)
         };
         let clause = step_path_clause(s, language);
-        let line = match language {
-            SampleLanguage::En => format!("`{name}`{clause}"),
-            SampleLanguage::Zh => format!("`{name}`{clause}"),
-        };
+        let line = format!("`{name}`{clause}");
         let mut ids = vec![&caller];
         ids.extend(own.iter());
         trace.push(step(format!("{line}."), &ids));

@@ -17,7 +17,7 @@ use crate::dataset::sample::{
 };
 use crate::index::ChunkId;
 
-use super::evidence::{ChunkLookup, EvidenceSet, short_method, simple_name};
+use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::{SampleRequest, Written};
 
 static RETURN_TYPE: LazyLock<Regex> = LazyLock::new(|| {
@@ -380,14 +380,7 @@ fn design_for(
     let mut evidence = EvidenceSet::new(lookup);
     let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
     let entry = short_method(&flow.entry.symbol);
-    let controller_class = flow
-        .entry
-        .symbol
-        .split('(')
-        .next()?
-        .rsplit_once('.')?
-        .0
-        .to_owned();
+    let controller_class = class_of(&flow.entry.symbol)?.to_owned();
     let table = anchor.write.table.clone()?;
     let write_id = anchor
         .write

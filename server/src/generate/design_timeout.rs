@@ -16,7 +16,7 @@ use crate::dataset::sample::{
 };
 use crate::index::ChunkId;
 
-use super::evidence::{ChunkLookup, EvidenceSet, short_method, simple_name};
+use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::{SampleRequest, Written};
 
 pub fn derived_timeout_designs(
@@ -119,7 +119,7 @@ fn timeout_design(
     let mut evidence = EvidenceSet::new(lookup);
     let method_id = evidence.add(transition.chunk_ids.first()?)?;
     let method = short_method(&transition.method);
-    let service_class = transition.method.split('(').next()?.rsplit_once('.')?.0;
+    let service_class = class_of(&transition.method)?;
     let entity = &machine.entity;
     let field = format!("{entity}.{}", machine.field);
     let from: Vec<String> = transition.from.iter().map(|v| label(machine, *v)).collect();

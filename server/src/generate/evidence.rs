@@ -104,6 +104,11 @@ impl<'l, 'a> EvidenceSet<'l, 'a> {
     }
 }
 
+/// `pkg.Type` from a method symbol `pkg.Type.method(Args)`.
+pub fn class_of(symbol: &str) -> Option<&str> {
+    Some(symbol.split('(').next()?.rsplit_once('.')?.0)
+}
+
 /// `Type.method` from `pkg.Type.method(Args)`: how people name a method in prose.
 pub fn short_method(symbol: &str) -> String {
     let without_args = symbol.split('(').next().unwrap_or(symbol);
