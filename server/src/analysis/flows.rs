@@ -471,10 +471,24 @@ fn common_path(a: &Path, b: &Path) -> Path {
         .filter(|c| b.context.contains(c))
         .cloned()
         .collect();
-    let complete = a.complete
-        && b.complete
-        && conditions.len() == a.conditions.len()
-        && conditions.len() == b.conditions.len();
+    // What each route has beyond the common part. The two arms of one `if` (`c` and `!c`)
+    // together cover every run: nothing is left out then.
+    let only_a: Vec<_> = a
+        .conditions
+        .iter()
+        .filter(|c| !conditions.contains(c))
+        .collect();
+    let only_b: Vec<_> = b
+        .conditions
+        .iter()
+        .filter(|c| !conditions.contains(c))
+        .collect();
+    let complementary = match (only_a.as_slice(), only_b.as_slice()) {
+        ([x], [y]) => x.expr == y.expr && x.holds != y.holds,
+        ([], []) => true,
+        _ => false,
+    };
+    let complete = a.complete && b.complete && complementary;
     Path {
         conditions,
         context,

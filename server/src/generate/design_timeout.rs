@@ -59,6 +59,9 @@ pub fn derived_timeout_designs(
         }) else {
             continue;
         };
+        if user_scoped(lookup, transition) || request_bound_callees(analysis, lookup, transition) {
+            continue;
+        }
         let designs: Vec<Written> = languages
             .iter()
             .filter_map(|&language| timeout_design(analysis, lookup, machine, transition, language))
@@ -68,6 +71,63 @@ pub fn derived_timeout_designs(
         }
     }
     out
+}
+
+/// A method that acts for the logged-in user (reads the current user, or takes a user or
+/// member id to check ownership) cannot be called from a job, which has no user.
+fn user_scoped(lookup: &ChunkLookup<'_>, t: &Transition) -> bool {
+    let Some((file, chunk)) = t.chunk_ids.first().and_then(|id| lookup.index.chunk(id)) else {
+        return true;
+    };
+    let code = file.text[chunk.start_byte..chunk.end_byte].to_lowercase();
+    let header = code.split('{').next().unwrap_or_default();
+    [
+        "getcurrent",
+        "currentuser",
+        "loginuser",
+        "securitycontext",
+        "getsubject",
+    ]
+    .iter()
+    .any(|w| code.contains(w))
+        || ["userid", "memberid", "customerid", "accountid"]
+            .iter()
+            .any(|w| header.contains(w))
+}
+
+/// Code that needs a request or a logged-in user: a job has neither.
+const REQUEST_WORDS: &[&str] = &[
+    "getcurrent",
+    "currentuser",
+    "loginuser",
+    "securitycontext",
+    "getsubject",
+    "requestcontextholder",
+    "httpservletrequest",
+];
+
+/// Whether a method the transition's method calls (transitively, as flows record it) reads
+/// the request or the logged-in user, e.g. an operation log written from the request.
+fn request_bound_callees(analysis: &Analysis, lookup: &ChunkLookup<'_>, t: &Transition) -> bool {
+    for flow in &analysis.flows {
+        let mut callers = vec![t.method.as_str()];
+        for step in &flow.steps {
+            if !callers.contains(&step.called_from.as_str()) {
+                continue;
+            }
+            callers.push(step.symbol.as_str());
+            let code = step
+                .chunk_id
+                .as_ref()
+                .and_then(|id| lookup.index.chunk(id))
+                .map(|(file, c)| file.text[c.start_byte..c.end_byte].to_lowercase())
+                .unwrap_or_default();
+            if REQUEST_WORDS.iter().any(|w| code.contains(w)) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Words of methods and status names for steps that a deadline can trigger.
@@ -140,11 +200,18 @@ fn timeout_design(
     let transaction_id = transaction
         .and_then(|r| r.chunk_ids.last())
         .and_then(|id| evidence.add(id));
-    // An existing job to follow: the first `@Scheduled` method with a chunk.
+    // An existing job to follow: the first scheduled entry point (flows only admit jobs on
+    // Spring beans, so a class whose `@Component` is commented out is not one).
     let job = analysis
-        .rules
+        .flows
         .iter()
-        .find(|r| r.kind == RuleKind::Schedule)
+        .filter(|f| f.entry.kind == "scheduled")
+        .find_map(|f| {
+            analysis
+                .rules
+                .iter()
+                .find(|r| r.kind == RuleKind::Schedule && r.symbol == f.entry.symbol)
+        })
         .and_then(|r| Some((r, evidence.add(r.chunk_ids.first()?)?)));
     let job_class = format!("{entity}StatusTimeoutTask");
     // The statement that writes the status, when its code can be cited (not generated).
@@ -265,14 +332,27 @@ fn timeout_design(
         },
     ];
     let consistency = vec![
-        t(
-            format!(
-                "each record goes through `{method}`, so a record that left {from} in the meantime is not moved (its check `{guard}` still applies)"
-            ),
-            format!(
-                "每条记录都经过 `{method}`，期间已离开 {from} 的记录不会被修改（`{guard}` 的校验仍然生效）"
-            ),
-        ),
+        // Only a guard in the write's own WHERE clause holds against a concurrent change; a
+        // Java check reads the status first and writes afterwards.
+        if matches!(transition.guard_in.as_deref(), Some("sql" | "argument")) {
+            t(
+                format!(
+                    "each record goes through `{method}`, whose write re-checks the status in the database (`{guard}`), so a record that left {from} in the meantime is not changed"
+                ),
+                format!(
+                    "每条记录都经过 `{method}`，其写库语句在数据库中再次校验状态（`{guard}`），期间已离开 {from} 的记录不会被修改"
+                ),
+            )
+        } else {
+            t(
+                format!(
+                    "`{method}` checks the status it read (`{guard}`) before it writes, but the write itself does not re-check it: add the status to the update's WHERE clause, or the job and a request can overwrite each other's change"
+                ),
+                format!(
+                    "`{method}` 在写库前检查读到的状态（`{guard}`），但写库语句本身不再校验：需要把状态加入 update 的 WHERE 条件，否则任务与请求可能互相覆盖修改"
+                ),
+            )
+        },
         match transaction {
             Some(_) => t(
                 format!(
@@ -339,11 +419,8 @@ fn timeout_design(
         "停机后可能积压：限制每次运行处理的条数，保证单次运行时间可控".into(),
     )];
     let key = format!(
-        "{}.{}:{}->{}",
-        machine.symbol,
-        machine.field,
-        transition.from.len(),
-        transition.to
+        "{}.{}:{:?}->{}",
+        machine.symbol, machine.field, transition.from, transition.to
     );
     let source = SampleSource {
         kind: "derived-status-timeout".into(),
