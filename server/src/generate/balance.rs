@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::Written;
-use super::text::pick;
+use super::text::seeded_rank;
 
 /// Most a family may hold of the QA candidates. Below the 30% a dataset promises, because
 /// deduplication afterwards removes more of the many-phrasings families (guards) than of the
@@ -49,17 +49,7 @@ pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
             }
         }
         let mut order: Vec<(&str, usize)> = groups.into_iter().collect();
-        order.sort_by_key(|(key, evidence)| {
-            (
-                *evidence,
-                pick(
-                    seed,
-                    key,
-                    &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-                ),
-                *key,
-            )
-        });
+        order.sort_by_key(|(key, evidence)| (*evidence, seeded_rank(seed, key), *key));
         let per_group = (count as f64 / order.len().max(1) as f64).max(1.0);
         let excess = count - allowed;
         let drop_groups = ((excess as f64) / per_group).ceil() as usize;

@@ -5,15 +5,19 @@ use crate::dataset::sample::SampleLanguage;
 /// Picks one of `options` deterministically from a seed and a key (a rule or flow id), so
 /// phrasing varies across samples but not across runs.
 pub fn pick<'t>(seed: u64, key: &str, options: &[&'t str]) -> &'t str {
+    options[(seeded_rank(seed, key) % options.len() as u64) as usize]
+}
+
+/// A number fixed by the seed and the key: a deterministic order that varies with the seed.
+pub fn seeded_rank(seed: u64, key: &str) -> u64 {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&seed.to_le_bytes());
     hasher.update(key.as_bytes());
-    let n = u64::from_le_bytes(
+    u64::from_le_bytes(
         hasher.finalize().as_bytes()[..8]
             .try_into()
             .expect("8 bytes"),
-    );
-    options[(n % options.len() as u64) as usize]
+    )
 }
 
 /// `en` or `zh` by language.
