@@ -28,7 +28,9 @@ use crate::index::ChunkId;
 
 use super::Written;
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method};
-use super::qa::{is_plumbing, machine_domain, request, step, step_path_clause, value_label};
+use super::qa::{
+    is_plumbing, machine_domain, request, step, step_name, step_path_clause, value_label,
+};
 use super::text::one_line;
 
 /// Most facts one composed answer lists (answers stay readable and within model context).
@@ -516,11 +518,7 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
         let Some(caller) = caller else { continue };
         // The step's own chunk names it (and shows an `@Async` on it).
         let own = s.chunk_id.as_ref().and_then(|id| evidence.add(id));
-        let name = if s.kind == "statement" {
-            s.symbol.clone()
-        } else {
-            short_method(&s.symbol)
-        };
+        let name = step_name(s);
         let clause = step_path_clause(s, language);
         let line = format!("`{name}`{clause}");
         let mut ids = vec![&caller];
@@ -741,11 +739,7 @@ fn scheduled_job(
         let Some(id) = s.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
             continue;
         };
-        let name = if s.kind == "statement" {
-            s.symbol.clone()
-        } else {
-            short_method(&s.symbol)
-        };
+        let name = step_name(s);
         let what = match (&s.table, &s.operation, language) {
             (Some(t), Some(op), SampleLanguage::En) => format!("`{name}` ({op} on `{t}`)"),
             (Some(t), Some(op), SampleLanguage::Zh) => format!("`{name}`（对 `{t}` 执行 {op}）"),

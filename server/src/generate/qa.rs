@@ -672,11 +672,7 @@ fn flow_sample(
         let Some(id) = own.or_else(|| generated_call.as_ref().map(|(id, _)| id.clone())) else {
             continue;
         };
-        let name = if flow_step.kind == "statement" {
-            flow_step.symbol.clone()
-        } else {
-            short_method(&flow_step.symbol)
-        };
+        let name = step_name(flow_step);
         let line = match (&generated_call, &flow_step.operation, language) {
             (Some((_, method)), Some(op), SampleLanguage::En) => Some(format!(
                 "`{}` calls the generated mapper method `{method}` ({op})",
@@ -785,6 +781,16 @@ fn flow_sample(
         body,
         trace,
     })
+}
+
+/// How a flow step is named in prose: a mapper statement by its `namespace.id`, a method as
+/// `Type.method`.
+pub(super) fn step_name(flow_step: &crate::analysis::FlowStep) -> String {
+    if flow_step.kind == "statement" {
+        flow_step.symbol.clone()
+    } else {
+        short_method(&flow_step.symbol)
+    }
 }
 
 /// For a statement step whose own chunk cannot be evidence (generated mapper XML): the chunk of
