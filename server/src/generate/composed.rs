@@ -89,7 +89,7 @@ fn failure_rules_by_method(analysis: &Analysis) -> Vec<(String, Vec<&Rule>)> {
 }
 
 /// The failure rules of a flow's entry and method steps, in step order.
-fn flow_failure_rules<'a>(analysis: &'a Analysis, flow: &Flow) -> Vec<&'a Rule> {
+pub(super) fn flow_failure_rules<'a>(analysis: &'a Analysis, flow: &Flow) -> Vec<&'a Rule> {
     let methods = std::iter::once(flow.entry.symbol.as_str()).chain(
         flow.steps
             .iter()
@@ -109,7 +109,7 @@ fn flow_failure_rules<'a>(analysis: &'a Analysis, flow: &Flow) -> Vec<&'a Rule> 
     out
 }
 
-fn rule_sentence(rule: &Rule, language: SampleLanguage) -> Option<String> {
+pub(super) fn rule_sentence(rule: &Rule, language: SampleLanguage) -> Option<String> {
     let when = rule.when.as_ref()?;
     let method = short_method(&rule.symbol);
     let code = shorten(

@@ -53,7 +53,12 @@ impl SampleRequest {
 mod balance;
 mod composed;
 mod design;
+mod design_field;
+mod design_parts;
+mod design_state;
+mod design_table;
 mod design_timeout;
+mod design_validation;
 mod evidence;
 pub mod llm;
 mod qa;
@@ -140,6 +145,21 @@ pub fn write_offline(
         &options.languages,
     ));
     written.extend(design_timeout::derived_timeout_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    written.extend(design_state::derived_new_state_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    written.extend(design_field::derived_field_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    written.extend(design_validation::derived_validation_designs(
         analysis,
         &lookup,
         &options.languages,
