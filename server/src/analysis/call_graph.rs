@@ -417,6 +417,11 @@ impl Resolver<'_, '_> {
     }
 
     fn type_named(&self, name: &str) -> ExprType {
+        // `var x = ...` (Java 10): the type is the initializer's, which is not read here; a
+        // library type named `var` cannot exist, so it must not count as external.
+        if name == "var" {
+            return ExprType::Unknown;
+        }
         match self.symbols.resolve_type(self.ty, name) {
             Some(t) => ExprType::Project(t),
             None => ExprType::External,

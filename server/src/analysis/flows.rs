@@ -131,6 +131,10 @@ pub struct Flow {
     pub symbol: String,
     /// The entry chunk and every step's chunk, in order.
     pub chunk_ids: Vec<ChunkId>,
+    /// Calls on the way whose target could not be told (`Caller.method: name`): what the flow
+    /// does there is unknown, so "the flow never writes X" holds only when this is empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved_calls: Vec<String>,
 }
 
 const MAPPINGS: &[(&str, Option<&str>)] = &[
@@ -240,7 +244,16 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 ..Path::default()
             },
         };
-        walk(symbols, graph, m, &start, &mut seen, &mut steps);
+        let mut unresolved_calls = Vec::new();
+        walk(
+            symbols,
+            graph,
+            m,
+            &start,
+            &mut seen,
+            &mut steps,
+            &mut unresolved_calls,
+        );
         settle_outer_paths(&entry.symbol, &mut steps);
         let mut chunk_ids: Vec<ChunkId> = flow_entry.chunk_id.iter().cloned().collect();
         for s in &steps {
@@ -263,6 +276,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 entry: flow_entry,
                 steps,
                 chunk_ids,
+                unresolved_calls,
             },
         ));
     }
@@ -299,6 +313,7 @@ fn walk(
     route: &Route,
     seen: &mut Vec<MethodId>,
     steps: &mut Vec<FlowStep>,
+    unresolved: &mut Vec<String>,
 ) {
     let Route {
         depth,
@@ -311,6 +326,9 @@ fn walk(
     let paths = MethodPaths::new(symbols, graph, m);
     let caller = symbols.methods[m].symbol.clone();
     for call in &graph.bodies[m].calls {
+        if call.resolution == crate::analysis::call_graph::Resolution::Unresolved {
+            unresolved.push(format!("{}: {}", short_symbol(&caller), call.name));
+        }
         let site = paths.as_ref().and_then(|p| {
             let node = p.call_node(call.start, call.end)?;
             Some(p.path_to(node))
@@ -381,10 +399,20 @@ fn walk(
                         alternative: alternative || call.all_impls,
                         outer: then(outer, &when),
                     };
-                    walk(symbols, graph, callee, &next, seen, steps);
+                    walk(symbols, graph, callee, &next, seen, steps, unresolved);
                 }
             }
         }
+    }
+}
+
+/// `Class.method` of a qualified method symbol.
+fn short_symbol(symbol: &str) -> String {
+    let head = symbol.split('(').next().unwrap_or(symbol);
+    let mut parts = head.rsplit('.');
+    match (parts.next(), parts.next()) {
+        (Some(method), Some(class)) => format!("{class}.{method}"),
+        _ => head.to_owned(),
     }
 }
 

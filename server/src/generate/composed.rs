@@ -170,7 +170,10 @@ fn numbered(lines: &[String]) -> String {
 }
 
 /// The chunks of the methods that lead to a step, its direct caller first, up to the entry.
-fn caller_chain<'f>(flow: &'f Flow, step: &crate::analysis::FlowStep) -> Vec<&'f ChunkId> {
+pub(super) fn caller_chain<'f>(
+    flow: &'f Flow,
+    step: &crate::analysis::FlowStep,
+) -> Vec<&'f ChunkId> {
     let mut out = Vec::new();
     let mut caller = step.called_from.as_str();
     for _ in 0..16 {

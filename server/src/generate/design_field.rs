@@ -108,7 +108,14 @@ fn field_design(
         ),
     }];
     // Who issues the insert, and through which statement.
-    let writer = writer_claim(flow, insert, &mut evidence, language);
+    // Rows are named by table only where cited SQL names the table; else by the model.
+    let sql_cited = facts.statements.iter().any(|s| !s.generated);
+    let row = if sql_cited {
+        table.to_owned()
+    } else {
+        model.clone()
+    };
+    let writer = writer_claim(flow, insert, &row, &mut evidence, language);
     let writer_method = short_method(&insert.called_from);
     if let Some((claim, id)) = &writer {
         trace.push(step(claim.clone(), id));
@@ -123,33 +130,24 @@ fn field_design(
             });
         }
     }
-    // The insert statement is cited for what it is: generator output (the new column comes
-    // from regenerating it, the one claim a generated chunk is cited for) or hand-written SQL.
+    // The insert statement: hand-written SQL is cited (and edited); generated SQL is not
+    // cited, the design says to regenerate it.
     let insert_generated = facts
         .statements
         .iter()
         .any(|s| s.generated && s.symbol == insert.symbol);
-    let insert_id = insert.chunk_id.as_ref().and_then(|id| {
-        if insert_generated {
-            evidence.add_generated(id)
-        } else {
-            evidence.add(id)
-        }
-    });
+    let insert_id = insert
+        .chunk_id
+        .as_ref()
+        .filter(|_| !insert_generated)
+        .and_then(|id| evidence.add(id));
     if let Some(id) = &insert_id {
         let name = short_statement(&insert.symbol);
         trace.push(step(
-            if insert_generated {
-                t(
-                    format!("`{name}` is generator output that inserts into `{table}`."),
-                    format!("`{name}` 是代码生成器生成的语句，向 `{table}` 插入数据。"),
-                )
-            } else {
-                t(
-                    format!("`{name}` is hand-written SQL that inserts into `{table}`."),
-                    format!("`{name}` 是手写 SQL，向 `{table}` 插入数据。"),
-                )
-            },
+            t(
+                format!("`{name}` is hand-written SQL that inserts into `{table}`."),
+                format!("`{name}` 是手写 SQL，向 `{table}` 插入数据。"),
+            ),
             id,
         ));
     }
@@ -239,10 +237,14 @@ fn field_design(
     }
     let result_map_id = facts.result_map.as_ref().and_then(|id| evidence.add(id));
     if let Some(id) = &result_map_id {
+        let map = evidence
+            .get(id)
+            .map(|e| short_statement(&e.symbol))
+            .unwrap_or_default();
         trace.push(step(
             t(
-                format!("The result map of the mapper that writes `{table}` fills `{model}`."),
-                format!("写入 `{table}` 的 mapper 的 resultMap 映射到 `{model}`。"),
+                format!("The result map `{map}` fills `{model}`, one property per column."),
+                format!("resultMap `{map}` 映射到 `{model}`，每列对应一个属性。"),
             ),
             id,
         ));
@@ -281,16 +283,18 @@ fn field_design(
             .unwrap_or_default();
         components.push(ComponentChange {
             layer: "generated".into(),
-            component: format!("{model}, {namespace}"),
+            // The model is named (the endpoint's code shows it); the generated mapper is
+            // described, not cited.
+            component: model.clone(),
             action: ComponentAction::Modify,
             description: t(
                 format!(
-                    "generator output ({} statements on `{table}`, `{}` among them) and its model: add the column to the MyBatis Generator configuration and regenerate; a hand edit is lost on the next run",
+                    "generator output, with the {} statements of {namespace} on `{table}` (`{}` among them): add the column to the MyBatis Generator configuration and regenerate; a hand edit is lost on the next run",
                     generated.len(),
                     short_statement(&insert.symbol).rsplit('.').next().unwrap_or_default()
                 ),
                 format!(
-                    "MyBatis Generator 生成的代码（`{table}` 上的 {} 条语句，包括 `{}`）及其模型：在生成器配置中加入该列后重新生成，手工修改会在下次生成时丢失",
+                    "MyBatis Generator 生成的代码，连同 {namespace} 在 `{table}` 上的 {} 条语句（包括 `{}`）：在生成器配置中加入该列后重新生成，手工修改会在下次生成时丢失",
                     generated.len(),
                     short_statement(&insert.symbol).rsplit('.').next().unwrap_or_default()
                 ),

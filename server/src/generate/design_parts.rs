@@ -67,6 +67,51 @@ pub(super) fn http_flow_reaching<'a>(analysis: &'a Analysis, method: &str) -> Op
         })
 }
 
+/// The flow whose entry is `method`, else an HTTP or scheduled flow that runs it on its main
+/// line.
+pub(super) fn flow_running<'a>(analysis: &'a Analysis, method: &str) -> Option<&'a Flow> {
+    let runs = |f: &&Flow| matches!(f.entry.kind.as_str(), "http" | "scheduled");
+    analysis
+        .flows
+        .iter()
+        .filter(runs)
+        .find(|f| f.entry.symbol == method)
+        .or_else(|| {
+            analysis.flows.iter().filter(runs).find(|f| {
+                f.steps
+                    .iter()
+                    .any(|s| s.symbol == method && s.when.is_main_line() && s.outer.is_main_line())
+            })
+        })
+}
+
+/// A statement step that inserts, updates or deletes a table.
+pub(super) fn is_write(step: &FlowStep) -> bool {
+    step.kind == "statement"
+        && matches!(
+            step.operation.as_deref(),
+            Some("insert" | "update" | "delete")
+        )
+        && step.table.is_some()
+}
+
+/// The tables the flow that runs `method` writes, each once: how much a way of changing a
+/// record does besides the change.
+pub(super) fn tables_written_by(analysis: &Analysis, method: &str) -> usize {
+    let Some(flow) = flow_running(analysis, method) else {
+        return 0;
+    };
+    let mut tables: Vec<&str> = flow
+        .steps
+        .iter()
+        .filter(|s| is_write(s))
+        .filter_map(|s| s.table.as_deref())
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    tables.len()
+}
+
 /// How an HTTP flow is triggered: `POST `/path`` or the entry method.
 pub(super) fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {
@@ -88,11 +133,13 @@ pub(super) fn request_body_type(entry_code: &str) -> Option<String> {
     REQUEST_BODY.captures(entry_code).map(|c| c[1].to_owned())
 }
 
-/// "`caller` inserts into `table` by calling `statement`", cited by the caller's code, when
-/// that code shows the call (a generated statement is not evidence; the call to it is).
+/// "`caller` inserts the `row` row by calling `statement`", cited by the caller's code, when
+/// that code shows the call (a generated statement is not evidence; the call to it is). `row`
+/// names the table, or the model when no cited SQL names the table.
 pub(super) fn writer_claim(
     flow: &Flow,
     write: &FlowStep,
+    row: &str,
     evidence: &mut EvidenceSet<'_, '_>,
     language: SampleLanguage,
 ) -> Option<(String, ChunkId)> {
@@ -110,7 +157,7 @@ pub(super) fn writer_claim(
         return None;
     }
     let caller = short_method(&write.called_from);
-    let table = write.table.as_deref()?;
+    let table = row;
     let claim = match (write.operation.as_deref(), language) {
         (Some("insert"), SampleLanguage::En) => {
             format!("`{caller}` inserts the `{table}` row by calling `{statement}`.")

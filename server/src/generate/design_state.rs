@@ -326,6 +326,33 @@ fn new_state_design(
         ));
     }
     consistency.push(concurrency_note(analysis, transition, &requester, language));
+    // A guard in the write's WHERE clause: the statement shows it, and it changes too.
+    let sql_guard_statement = transition
+        .statement
+        .as_deref()
+        .filter(|_| transition.guard_in.as_deref() == Some("sql"))
+        .and_then(|statement| {
+            let id = transition.chunk_ids.iter().find(|id| {
+                lookup
+                    .index
+                    .chunk(id)
+                    .is_some_and(|(_, c)| c.symbol == statement)
+            })?;
+            let id = evidence.add(id)?;
+            let mut parts = statement.rsplit('.');
+            let short = match (parts.next(), parts.next()) {
+                (Some(s), Some(m)) => format!("{m}.{s}"),
+                _ => statement.to_owned(),
+            };
+            trace.push(step(
+                t(
+                    format!("`{short}` writes the new value only where `{guard}` holds."),
+                    format!("`{short}` 只在 `{guard}` 成立时写入新值。"),
+                ),
+                &id,
+            ));
+            Some(short)
+        });
     let transaction = transaction_of(analysis, &transition.method);
     if let Some(rule) = transaction
         && let Some(id) = rule.chunk_ids.last().and_then(|id| evidence.add(id))
@@ -406,9 +433,7 @@ fn new_state_design(
             ),
         });
     }
-    if transition.guard_in.as_deref() == Some("sql")
-        && let Some(statement) = &transition.statement
-    {
+    if let Some(statement) = sql_guard_statement.as_ref() {
         components.push(ComponentChange {
             layer: "mapper_xml".into(),
             component: statement.clone(),

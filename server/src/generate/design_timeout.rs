@@ -16,6 +16,7 @@ use crate::dataset::sample::{
 };
 use crate::index::ChunkId;
 
+use super::design_parts::tables_written_by;
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::{SampleRequest, Written};
 
@@ -45,29 +46,42 @@ pub fn derived_timeout_designs(
                 .iter()
                 .any(|t| t.to == to && scheduled.contains(&t.method.as_str()))
         };
-        let Some(transition) = machine.transitions.iter().find(|t| {
-            ends_by_time(machine, t)
-                && !automated(t.to)
-                && !t.creation
-                && t.guard.is_some()
-                && !t.from.is_empty()
-                && t.via.is_none()
-                && !analysis
-                    .rules
-                    .iter()
-                    .any(|r| r.kind == RuleKind::Schedule && r.symbol == t.method)
-        }) else {
-            continue;
-        };
-        if user_scoped(lookup, transition) || request_bound_callees(analysis, lookup, transition) {
-            continue;
-        }
-        let designs: Vec<Written> = languages
+        let mut candidates: Vec<&Transition> = machine
+            .transitions
             .iter()
-            .filter_map(|&language| timeout_design(analysis, lookup, machine, transition, language))
+            .filter(|t| {
+                ends_by_time(machine, t)
+                    && !automated(t.to)
+                    && !t.creation
+                    && t.guard.is_some()
+                    && !t.from.is_empty()
+                    && t.via.is_none()
+                    && !analysis
+                        .rules
+                        .iter()
+                        .any(|r| r.kind == RuleKind::Schedule && r.symbol == t.method)
+            })
             .collect();
-        if designs.len() == languages.len() {
-            out.extend(designs);
+        // The way of making the change that does the most (releases, notifies...) first: a
+        // job should end a record as completely as a request does.
+        candidates.sort_by_key(|t| std::cmp::Reverse(tables_written_by(analysis, &t.method)));
+        // The first candidate whose design can be written in every language.
+        for transition in candidates {
+            if user_scoped(lookup, transition)
+                || request_bound_callees(analysis, lookup, transition)
+            {
+                continue;
+            }
+            let designs: Vec<Written> = languages
+                .iter()
+                .filter_map(|&language| {
+                    timeout_design(analysis, lookup, machine, transition, language)
+                })
+                .collect();
+            if designs.len() == languages.len() {
+                out.extend(designs);
+                break;
+            }
         }
     }
     out

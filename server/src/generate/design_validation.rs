@@ -66,7 +66,19 @@ pub fn derived_validation_designs(
             continue;
         }
         let facts = TableFacts::read(lookup, table);
-        let Some(column) = range_property(&facts, &rules) else {
+        // The client sends the value: the body type declares the property (a value the
+        // service computes, such as an order total, is not the client's to send).
+        let body = flow
+            .entry
+            .chunk_id
+            .as_ref()
+            .and_then(|id| lookup.index.chunk(id))
+            .and_then(|(file, c)| request_body_type(c.text(&file.text)));
+        let Some(body) = body else {
+            continue;
+        };
+        let sent = |property: &str| declares_property(lookup, &body, property);
+        let Some(column) = range_property(&facts, &rules, &sent) else {
             continue;
         };
         let designs: Vec<Written> = languages
@@ -82,12 +94,23 @@ pub fn derived_validation_designs(
 
 /// A numeric property of the table's model that no check of the flow reads: decimals first
 /// (money), then integers whose name says quantity; never keys, states or flags.
-fn range_property<'f>(facts: &'f TableFacts, rules: &[&Rule]) -> Option<&'f MappedColumn> {
+fn range_property<'f>(
+    facts: &'f TableFacts,
+    rules: &[&Rule],
+    sent: &dyn Fn(&str) -> bool,
+) -> Option<&'f MappedColumn> {
+    // Read by a check: in its condition or in a condition on the way to it.
     let read_by_check = |c: &MappedColumn| {
         let getter = format!("get{}", capitalised(&c.property));
-        rules
-            .iter()
-            .any(|r| r.condition.contains(&getter) || r.condition.contains(&c.property))
+        rules.iter().any(|r| {
+            std::iter::once(r.condition.as_str())
+                .chain(
+                    r.when
+                        .iter()
+                        .flat_map(|w| w.conditions.iter().map(|c| c.expr.as_str())),
+                )
+                .any(|text| text.contains(&getter) || text.contains(&c.property))
+        })
     };
     let quantity = |c: &MappedColumn| {
         let name = c.column.to_ascii_lowercase();
@@ -104,12 +127,13 @@ fn range_property<'f>(facts: &'f TableFacts, rules: &[&Rule]) -> Option<&'f Mapp
     facts
         .columns
         .iter()
-        .find(|c| numeric(c, &["DECIMAL", "NUMERIC"]) && !read_by_check(c))
+        .find(|c| numeric(c, &["DECIMAL", "NUMERIC"]) && !read_by_check(c) && sent(&c.property))
         .or_else(|| {
             facts.columns.iter().find(|c| {
                 numeric(c, &["INTEGER", "BIGINT", "SMALLINT", "INT"])
                     && quantity(c)
                     && !read_by_check(c)
+                    && sent(&c.property)
             })
         })
 }
@@ -148,11 +172,6 @@ fn validation_design(
     // has checks; the one with most checks. Checks elsewhere in the flow (a finder that fails
     // on duplicates) are not input checks.
     let body_type = body.as_deref()?;
-    // The client sends the value: the body type declares the property (a value the service
-    // computes, such as an order total, is not the client's to send).
-    if !declares_property(lookup, body_type, property) {
-        return None;
-    }
     let takes_body = |symbol: &str| {
         symbol.split_once('(').is_some_and(|(_, params)| {
             params
@@ -170,6 +189,19 @@ fn validation_design(
     }
     let site = sites.iter().max_by_key(|(_, n)| *n).map(|(s, _)| *s)?;
     let site_rules: Vec<&Rule> = rules.iter().copied().filter(|r| r.symbol == site).collect();
+    // Input checks: one reads a property, or the method is a validator by name. A method whose
+    // only check is on the result of its write (`if (count > 0)`) checks no input.
+    let validator = site
+        .split('(')
+        .next()
+        .and_then(|s| s.rsplit('.').next())
+        .unwrap_or_default()
+        .to_lowercase();
+    if !site_rules.iter().any(|r| r.condition.contains(".get"))
+        && !["valid", "check"].iter().any(|w| validator.contains(w))
+    {
+        return None;
+    }
     // The failure to imitate: a check that reads a property of the input, else the first.
     let style = site_rules
         .iter()

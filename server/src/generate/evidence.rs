@@ -87,17 +87,6 @@ impl<'l, 'a> EvidenceSet<'l, 'a> {
         Some(id.clone())
     }
 
-    /// Adds a chunk even when it is generated code: only for a claim about that generated code
-    /// itself ("this insert is generated: regenerate it"), which no hand-written chunk shows.
-    pub fn add_generated(&mut self, id: &ChunkId) -> Option<ChunkId> {
-        if self.items.iter().any(|e| &e.chunk_id == id) {
-            return Some(id.clone());
-        }
-        let (file, chunk) = self.lookup.index.chunk(id)?;
-        self.items.push(Evidence::from_chunk(chunk, &file.text));
-        Some(id.clone())
-    }
-
     pub fn get(&self, id: &ChunkId) -> Option<&Evidence> {
         self.items.iter().find(|e| &e.chunk_id == id)
     }

@@ -53,6 +53,7 @@ impl SampleRequest {
 mod balance;
 mod composed;
 mod design;
+mod design_compensation;
 mod design_field;
 mod design_parts;
 mod design_state;
@@ -160,6 +161,11 @@ pub fn write_offline(
         &options.languages,
     ));
     written.extend(design_validation::derived_validation_designs(
+        analysis,
+        &lookup,
+        &options.languages,
+    ));
+    written.extend(design_compensation::derived_compensation_designs(
         analysis,
         &lookup,
         &options.languages,
