@@ -114,9 +114,17 @@ pub fn outcome_zh(outcome: Option<Outcome>, code: &str, message: Option<&str>) -
 }
 
 /// "`M` fails with "x" when `a` and `b`, inside `for (...)`."
+/// "`owner` fails with ... when `c`". On an incomplete path the listed conditions are
+/// necessary for reaching *this* check, not for the outcome: the same failure may be returned
+/// elsewhere in the method (a `catch`, another check), so "only when" is said of the check.
 pub fn rule_sentence_en(owner: &str, outcome: &str, path: &Path) -> String {
     let mut sentence = format!("`{owner}` {outcome}");
-    if let Some(when) = when_en(path) {
+    if !path.complete && !path.conditions.is_empty() {
+        sentence.push_str(&format!(
+            " at a check that is reached only when {} (among other conditions on the way)",
+            joined(&path.conditions, " and ")
+        ));
+    } else if let Some(when) = when_en(path) {
         sentence.push(' ');
         sentence.push_str(&when);
     }
@@ -133,6 +141,13 @@ pub fn rule_sentence_zh(owner: &str, outcome: &str, path: &Path) -> String {
     for c in context_zh(path) {
         sentence.push_str(&c);
         sentence.push('，');
+    }
+    if !path.complete && !path.conditions.is_empty() {
+        sentence.push_str(&format!(
+            "`{owner}` 中有一处校验仅当 {} 时（途中还有其他条件）才会执行到，该处{outcome}。",
+            joined(&path.conditions, " 且 ")
+        ));
+        return sentence;
     }
     if let Some(when) = when_zh(path) {
         sentence.push_str(&when);

@@ -335,6 +335,25 @@ fn compensation_design(
             format!("`{method_b}` 目前没有 `@Transactional`：需要补上，否则补偿失败时记录已结束却未补偿"),
         ));
     }
+    consistency.push(t(
+        format!("compensate only records that still hold what `{method_a}` gives back (the states it ends records from): `{method_b}` may end records in other states"),
+        format!("只补偿仍占用 `{method_a}` 所归还资源的记录（它所结束的那些状态）：`{method_b}` 可能结束处于其他状态的记录"),
+    ));
+    // Code in another module (a portal service seen from the admin application) may not be
+    // reachable: whether one module depends on the other is in the build files, not read here.
+    let module = |path: &str| path.split('/').next().unwrap_or_default().to_owned();
+    let other_module = module(&flow_a.path) != module(&flow_b.path);
+    consistency.push(if other_module {
+        t(
+            format!("`{method_a}` lives in `{}` and `{method_b}` in `{}`: if `{}` cannot depend on `{}`, add equivalent statements to its own mappers, and repeat any other effect of the reused methods (cache eviction, logs)", module(&flow_a.path), module(&flow_b.path), module(&flow_b.path), module(&flow_a.path)),
+            format!("`{method_a}` 位于 `{}`，`{method_b}` 位于 `{}`：如果 `{}` 不能依赖 `{}`，需要在自身的 mapper 中新增等价语句，并补上被复用方法的其他副作用（缓存清理、日志等）", module(&flow_a.path), module(&flow_b.path), module(&flow_b.path), module(&flow_a.path)),
+        )
+    } else {
+        t(
+            "call the same methods rather than their mapper statements, so their other effects (cache eviction, logs) happen too".into(),
+            "调用相同的方法而不是直接调用其 mapper 语句，使其其他副作用（缓存清理、日志等）同样发生".into(),
+        )
+    });
     for (caller, _, _, _, condition) in &writes {
         if let Some(c) = condition {
             consistency.push(t(
@@ -393,10 +412,23 @@ fn compensation_design(
         ),
         components,
         api_changes: Vec::new(),
-        data_changes: vec![t(
-            "none: the tables and statements exist".into(),
-            "无：相关表与语句均已存在".into(),
-        )],
+        data_changes: vec![if other_module {
+            t(
+                format!(
+                    "no new table; statements may need copying into `{}` (see consistency)",
+                    module(&flow_b.path)
+                ),
+                format!(
+                    "无需新表；可能需要把语句复制到 `{}`（见一致性说明）",
+                    module(&flow_b.path)
+                ),
+            )
+        } else {
+            t(
+                "none: the tables and statements exist".into(),
+                "无：相关表与语句均已存在".into(),
+            )
+        }],
         flow: vec![
             t(
                 format!("{trigger_b} reaches `{method_b}` as today and sets {to_b}"),

@@ -31,6 +31,17 @@ const NEW_COLUMNS: &[(&str, &str)] = &[
     ("extra_note", "extraNote"),
 ];
 
+/// Columns that already hold free text: a table with one needs no new note column.
+const FREE_TEXT_COLUMNS: &[&str] = &[
+    "note",
+    "remark",
+    "memo",
+    "description",
+    "comment",
+    "content",
+    "desc",
+];
+
 /// Designs of this family per repository (one table per controller).
 const MAX_DESIGNS: usize = 6;
 
@@ -40,9 +51,21 @@ pub fn derived_field_designs(
     languages: &[SampleLanguage],
 ) -> Vec<Written> {
     let mut out = Vec::new();
-    for (table, flow, insert) in tables_written_by_endpoints(analysis, &["insert"], MAX_DESIGNS) {
+    // More candidates than designs: tables with a free-text column already are skipped.
+    for (table, flow, insert) in tables_written_by_endpoints(analysis, &["insert"], 4 * MAX_DESIGNS)
+    {
+        if out.len() >= MAX_DESIGNS * languages.len() {
+            break;
+        }
         let facts = TableFacts::read(lookup, table);
-        if facts.model.is_none() {
+        // A table that already has a free-text column makes the requirement redundant.
+        let has_free_text = facts.columns.iter().any(|c| {
+            FREE_TEXT_COLUMNS.iter().any(|w| {
+                c.column.eq_ignore_ascii_case(w)
+                    || c.column.to_ascii_lowercase().ends_with(&format!("_{w}"))
+            })
+        });
+        if facts.model.is_none() || has_free_text {
             continue;
         }
         let designs: Vec<Written> = languages
@@ -76,6 +99,13 @@ fn field_design(
     let entry = short_method(&flow.entry.symbol);
     let entry_code = evidence.get(&entry_id)?.code.clone();
     let body = request_body_type(&entry_code);
+    // A collection body (`List<PmsSkuStock>`) is not a form the client fills in once.
+    if body
+        .as_deref()
+        .is_some_and(|b| ["List", "Set", "Collection", "Map", "Iterable"].contains(&b))
+    {
+        return None;
+    }
     let create = trigger(flow);
 
     let requirement = t(
@@ -93,8 +123,10 @@ fn field_design(
                 format!("{create} 由 `{entry}` 处理，请求体绑定为 `{b}`。"),
             ),
             None => t(
-                format!("{create} is handled by `{entry}`, which takes no `@RequestBody`."),
-                format!("{create} 由 `{entry}` 处理，没有 `@RequestBody` 参数。"),
+                format!(
+                    "{create} is handled by `{entry}`, which reads its input from request parameters, not from a JSON body."
+                ),
+                format!("{create} 由 `{entry}` 处理，从请求参数而不是 JSON 请求体读取输入。"),
             ),
         },
         &entry_ids,
@@ -152,11 +184,14 @@ fn field_design(
         ));
     }
     // The update endpoint, when one writes the table on its main line: it carries the value too.
-    // An edit endpoint: it updates the table from the same request body type as the create.
+    // An edit endpoint: named or mapped as one (`update`, `edit`, `PUT` ...), it updates the
+    // table from the same request body type as the create (a delete or an approval may bind
+    // the same type and read only its id).
     let update = analysis
         .flows
         .iter()
         .filter(|f| f.entry.kind == "http" && f.flow_id != flow.flow_id)
+        .filter(|f| is_edit_endpoint(f))
         .find(|f| {
             f.steps.iter().any(|s| {
                 s.kind == "statement"
@@ -274,6 +309,15 @@ fn field_design(
             ),
         });
     } else {
+        // A generated statement to name: the generated insert, else the first generated one.
+        let generated_example = facts
+            .statements
+            .iter()
+            .filter(|s| s.generated)
+            .find(|s| s.operation == SqlOperation::Insert)
+            .or_else(|| facts.statements.iter().find(|s| s.generated))
+            .map(|s| s.symbol.rsplit('.').next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
         let namespace = facts
             .statements
             .iter()
@@ -291,12 +335,12 @@ fn field_design(
                 format!(
                     "generator output, with the {} statements of {namespace} on `{table}` (`{}` among them): add the column to the MyBatis Generator configuration and regenerate; a hand edit is lost on the next run",
                     generated.len(),
-                    short_statement(&insert.symbol).rsplit('.').next().unwrap_or_default()
+                    generated_example
                 ),
                 format!(
                     "MyBatis Generator 生成的代码，连同 {namespace} 在 `{table}` 上的 {} 条语句（包括 `{}`）：在生成器配置中加入该列后重新生成，手工修改会在下次生成时丢失",
                     generated.len(),
-                    short_statement(&insert.symbol).rsplit('.').next().unwrap_or_default()
+                    generated_example
                 ),
             ),
         });
@@ -358,6 +402,15 @@ fn field_design(
             description: t(
                 format!("no code change: `{entry}` binds the body to `{model}` itself, so `{property}` is read from the JSON once the model has it; document it in the API description"),
                 format!("无需改代码：`{entry}` 直接把请求体绑定为 `{model}`，模型有该属性后即可从 JSON 读取；在接口文档中说明该字段"),
+            ),
+        }),
+        Some(b) if holds_type(lookup, b, &model) => components.push(ComponentChange {
+            layer: "dto".into(),
+            component: b.clone(),
+            action: ComponentAction::Modify,
+            description: t(
+                format!("no field of its own: `{b}` holds a `{model}`, which carries `{property}` once the model has it"),
+                format!("无需新增字段：`{b}` 内含 `{model}`，模型有该属性后即可携带 `{property}`"),
             ),
         }),
         Some(b) => components.push(ComponentChange {
@@ -480,6 +533,32 @@ fn field_design(
         },
         trace,
     })
+}
+
+/// Whether the type `holder` (simple name) declares a field of type `held`.
+fn holds_type(lookup: &ChunkLookup<'_>, holder: &str, held: &str) -> bool {
+    lookup
+        .header_by_simple_name(holder)
+        .and_then(|id| lookup.index.chunk(id))
+        .is_some_and(|(file, chunk)| {
+            regex::Regex::new(&format!(r"\b{}(?:\[\])?\s+\w+\s*[;=]", regex::escape(held)))
+                .is_ok_and(|field| field.is_match(chunk.text(&file.text)))
+        })
+}
+
+/// An endpoint that edits a record, by its method name, path or verb.
+fn is_edit_endpoint(flow: &Flow) -> bool {
+    let name = short_method(&flow.entry.symbol).to_lowercase();
+    let path = flow
+        .entry
+        .path
+        .as_deref()
+        .unwrap_or_default()
+        .to_lowercase();
+    flow.entry.verb.as_deref() == Some("PUT")
+        || ["update", "edit", "modify", "save"]
+            .iter()
+            .any(|w| name.rsplit('.').next().is_some_and(|m| m.starts_with(w)) || path.contains(w))
 }
 
 /// `Mapper.statement` of a `namespace.statement` symbol.

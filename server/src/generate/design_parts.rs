@@ -112,6 +112,29 @@ pub(super) fn tables_written_by(analysis: &Analysis, method: &str) -> usize {
     tables.len()
 }
 
+/// A method that acts for the logged-in user (reads the current user, or takes a user or
+/// member id to check ownership): a job, which has no user, cannot call it, and an approval of
+/// it would have the user approve their own request.
+pub(super) fn user_scoped(lookup: &ChunkLookup<'_>, t: &Transition) -> bool {
+    let Some((file, chunk)) = t.chunk_ids.first().and_then(|id| lookup.index.chunk(id)) else {
+        return true;
+    };
+    let code = file.text[chunk.start_byte..chunk.end_byte].to_lowercase();
+    let header = code.split('{').next().unwrap_or_default();
+    [
+        "getcurrent",
+        "currentuser",
+        "loginuser",
+        "securitycontext",
+        "getsubject",
+    ]
+    .iter()
+    .any(|w| code.contains(w))
+        || ["userid", "memberid", "customerid", "accountid"]
+            .iter()
+            .any(|w| header.contains(w))
+}
+
 /// How an HTTP flow is triggered: `POST `/path`` or the entry method.
 pub(super) fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {

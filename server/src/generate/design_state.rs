@@ -18,7 +18,7 @@ use crate::dataset::sample::{
 
 use super::design_parts::{
     add_entry, concurrency_note, domain_of_class, http_flow_reaching, layer_of, pick_lang, step,
-    step_cited, transaction_of, trigger,
+    step_cited, transaction_of, trigger, user_scoped,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
@@ -46,6 +46,7 @@ pub fn derived_new_state_designs(
                 && !t.from.is_empty()
                 && !t.from.contains(&t.to)
                 && !scheduled(&t.method)
+                && !user_scoped(lookup, t)
                 && http_flow_reaching(analysis, &t.method).is_some()
         });
         for transition in candidates {

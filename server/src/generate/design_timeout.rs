@@ -16,7 +16,7 @@ use crate::dataset::sample::{
 };
 use crate::index::ChunkId;
 
-use super::design_parts::tables_written_by;
+use super::design_parts::{tables_written_by, user_scoped};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::{SampleRequest, Written};
 
@@ -85,28 +85,6 @@ pub fn derived_timeout_designs(
         }
     }
     out
-}
-
-/// A method that acts for the logged-in user (reads the current user, or takes a user or
-/// member id to check ownership) cannot be called from a job, which has no user.
-fn user_scoped(lookup: &ChunkLookup<'_>, t: &Transition) -> bool {
-    let Some((file, chunk)) = t.chunk_ids.first().and_then(|id| lookup.index.chunk(id)) else {
-        return true;
-    };
-    let code = file.text[chunk.start_byte..chunk.end_byte].to_lowercase();
-    let header = code.split('{').next().unwrap_or_default();
-    [
-        "getcurrent",
-        "currentuser",
-        "loginuser",
-        "securitycontext",
-        "getsubject",
-    ]
-    .iter()
-    .any(|w| code.contains(w))
-        || ["userid", "memberid", "customerid", "accountid"]
-            .iter()
-            .any(|w| header.contains(w))
 }
 
 /// Code that needs a request or a logged-in user: a job has neither.

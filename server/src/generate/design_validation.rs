@@ -211,14 +211,28 @@ fn validation_design(
     let site_name = short_method(site);
     let site_class = class_of(site)?;
 
-    let requirement = t(
-        format!(
-            "{request} must reject a `{model}` whose `{property}` is negative or above a configurable maximum, and tell the client which limit was broken."
-        ),
-        format!(
-            "{request} 需要拒绝 `{property}` 为负数或超过可配置上限的 `{model}`，并告诉调用方违反了哪条限制。"
-        ),
-    );
+    // A failure style that carries a message can name the limit; one that does not
+    // (`badArgument()`) returns the endpoint's fixed error.
+    let carries_message = style.message.is_some();
+    let requirement = if carries_message {
+        t(
+            format!(
+                "{request} must reject a `{model}` whose `{property}` is negative or above a configurable maximum, and tell the client which limit was broken."
+            ),
+            format!(
+                "{request} 需要拒绝 `{property}` 为负数或超过可配置上限的 `{model}`，并告诉调用方违反了哪条限制。"
+            ),
+        )
+    } else {
+        t(
+            format!(
+                "{request} must reject a `{model}` whose `{property}` is negative or above a configurable maximum, the way it rejects other invalid input."
+            ),
+            format!(
+                "{request} 需要拒绝 `{property}` 为负数或超过可配置上限的 `{model}`，拒绝方式与其他非法输入相同。"
+            ),
+        )
+    };
     let mut trace = vec![step_cited(
         match &body {
             Some(b) => t(
@@ -294,10 +308,17 @@ fn validation_design(
             format!("抛出同样的 `{thrown}` 并在消息中写明限制：`{handler_name}` 会像现有校验一样把它转换为响应"),
         ));
     } else {
-        consistency.push(t(
-            format!("fail the way the existing checks of `{site_name}` do (`{style_code}`), with a message naming the limit, so clients see one error format"),
-            format!("与 `{site_name}` 现有校验的失败方式一致（`{style_code}`），消息中写明限制，保证客户端看到统一的错误格式"),
-        ));
+        consistency.push(if carries_message {
+            t(
+                format!("fail the way the existing checks of `{site_name}` do (`{style_code}`), with a message naming the limit, so clients see one error format"),
+                format!("与 `{site_name}` 现有校验的失败方式一致（`{style_code}`），消息中写明限制，保证客户端看到统一的错误格式"),
+            )
+        } else {
+            t(
+                format!("fail the way the existing checks of `{site_name}` do (`{style_code}`): that response carries no message of its own, so the client learns the input was rejected, not which limit; log the limit on the server"),
+                format!("与 `{site_name}` 现有校验的失败方式一致（`{style_code}`）：该响应不带自定义消息，客户端只知道输入被拒绝而不知道是哪条限制；在服务端日志中记录限制"),
+            )
+        });
     }
     // The other endpoint that writes the table must not let the value in unchecked.
     // Another endpoint that writes the table from the same body type lets the value in too.
@@ -450,9 +471,9 @@ fn validation_design(
     };
     let assumptions = vec![t(
         format!(
-            "`{property}` may be absent (null) on a request that does not change it; only a present value is checked"
+            "the range applies to every client alike; whether `{property}` may be missing stays as the existing checks decide"
         ),
-        format!("不修改 `{property}` 的请求可以不传（null）；只校验传入的值"),
+        format!("上下限对所有调用方相同；`{property}` 能否缺省仍由现有校验决定"),
     )];
     let risks = vec![t(
         format!(

@@ -194,22 +194,32 @@ pub fn qa_citing_chunk(
     chunk: &ChunkId,
 ) -> Vec<Written> {
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
-    qa_all(analysis, &lookup, options)
+    qa_candidates(analysis, &lookup, options)
         .into_iter()
         .filter(|w| w.request.evidence.iter().any(|e| &e.chunk_id == chunk))
         .collect()
 }
 
-/// Single-fact and composed QA samples, the family mix balanced (no family over
-/// [`balance::MAX_FAMILY_SHARE`] of the QA samples).
+/// Single-fact and composed QA samples, the family mix balanced (no family over its share of
+/// the QA samples, see [`balance`]).
 fn qa_all(analysis: &Analysis, lookup: &ChunkLookup<'_>, options: &OfflineOptions) -> Vec<Written> {
+    balance::cap_families(qa_candidates(analysis, lookup, options), options.seed)
+}
+
+/// Every QA sample the analysis supports, before the mix is balanced: what the editor offers
+/// for selected code, where the user asked about that code and no mix is at stake.
+fn qa_candidates(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    options: &OfflineOptions,
+) -> Vec<Written> {
     let mut written = qa::qa_samples(analysis, lookup, options.seed, &options.languages);
     written.extend(composed::composed_samples(
         analysis,
         lookup,
         &options.languages,
     ));
-    balance::cap_families(written, options.seed)
+    written
 }
 
 /// Design samples (one per language) for a requirement the user wrote, anchored on a writing
