@@ -12,18 +12,17 @@ use crate::analysis::path_text::{when_en, when_zh};
 use crate::analysis::paths::Path;
 use crate::analysis::{Analysis, Flow, FlowStep, StateMachine, Transition};
 use crate::dataset::sample::{
-    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
-    SampleSource, Task,
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
 
+use super::Written;
 use super::composed::caller_chain;
 use super::design_parts::{
-    add_entry, domain_of_class, flow_running, is_write, layer_of, pick_lang, step, step_cited,
-    transaction_of, trigger,
+    add_entry, design_written, domain_of_class, flow_running, is_write, layer_of, pick_lang, step,
+    step_cited, transaction_claim, transaction_of, trigger, value_words,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
-use super::{SampleRequest, Written};
 
 /// Words of methods and values that end a record by undoing it.
 const UNDO_WORDS: &[&str] = &[
@@ -86,19 +85,7 @@ pub fn derived_compensation_designs(
 
 fn undoes(machine: &StateMachine, t: &Transition) -> bool {
     let method = short_method(&t.method).to_lowercase();
-    let value = machine
-        .values
-        .iter()
-        .find(|v| v.value == t.to)
-        .map(|v| {
-            format!(
-                "{} {}",
-                v.name.as_deref().unwrap_or_default(),
-                v.meaning.as_deref().unwrap_or_default()
-            )
-            .to_lowercase()
-        })
-        .unwrap_or_default();
+    let value = value_words(machine, t.to);
     UNDO_WORDS
         .iter()
         .any(|w| method.contains(w) || value.contains(w))
@@ -318,13 +305,7 @@ fn compensation_design(
     if let Some(rule) = transaction
         && let Some(id) = rule.chunk_ids.last().and_then(|id| evidence.add(id))
     {
-        trace.push(step(
-            t(
-                format!("`{method_b}` runs in a transaction (`{}`).", rule.condition),
-                format!("`{method_b}` 在事务中执行（`{}`）。", rule.condition),
-            ),
-            &id,
-        ));
+        trace.push(step(transaction_claim(&method_b, rule, language), &id));
         consistency.push(t(
             format!("make the new calls inside `{method_b}`, so they commit or roll back with the status change"),
             format!("新调用放在 `{method_b}` 内部，与状态修改一起提交或回滚"),
@@ -465,22 +446,15 @@ fn compensation_design(
         twin_key: format!("{}:{}:compensation", a.method, b.method),
         ..Default::default()
     };
-    let request = SampleRequest {
-        task: Task::Design,
+    Some(design_written(
         language,
-        domain: domain_of_class(analysis, b_class),
-        prompt: requirement.clone(),
-        evidence: evidence.into_vec(),
-        source,
-    };
-    Some(Written {
-        request,
-        body: SampleBody::Design {
-            requirement,
-            design,
-            assumptions,
-            risks,
-        },
+        domain_of_class(analysis, b_class),
+        requirement,
+        design,
+        assumptions,
+        risks,
+        evidence,
         trace,
-    })
+        source,
+    ))
 }

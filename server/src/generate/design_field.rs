@@ -13,16 +13,16 @@
 use crate::analysis::sql::SqlOperation;
 use crate::analysis::{Analysis, Flow, FlowStep};
 use crate::dataset::sample::{
-    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
-    SampleSource, Task,
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
 
+use super::Written;
 use super::design_parts::{
-    add_entry, pick_lang, request_body_type, step, step_cited, trigger, writer_claim,
+    add_entry, design_written, pick_lang, request_body_type, step, step_cited, trigger,
+    writer_claim,
 };
 use super::design_table::{TableFacts, tables_written_by_endpoints};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
-use super::{SampleRequest, Written};
 
 /// Column names a new free-text field may take, the first one the table does not have.
 const NEW_COLUMNS: &[(&str, &str)] = &[
@@ -515,24 +515,17 @@ fn field_design(
         twin_key: format!("{table}:{column}:field"),
         ..Default::default()
     };
-    let request = SampleRequest {
-        task: Task::Design,
+    Some(design_written(
         language,
-        domain: flow.domain.clone(),
-        prompt: requirement.clone(),
-        evidence: evidence.into_vec(),
-        source,
-    };
-    Some(Written {
-        request,
-        body: SampleBody::Design {
-            requirement,
-            design,
-            assumptions,
-            risks,
-        },
+        flow.domain.clone(),
+        requirement,
+        design,
+        assumptions,
+        risks,
+        evidence,
         trace,
-    })
+        source,
+    ))
 }
 
 /// Whether the type `holder` (simple name) declares a field of type `held`.

@@ -6,18 +6,87 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::analysis::{Analysis, Flow, FlowStep, Rule, RuleKind, Transition};
-use crate::dataset::sample::{SampleLanguage, TraceStep};
+use crate::analysis::{Analysis, Flow, FlowStep, Rule, RuleKind, StateMachine, Transition};
+use crate::dataset::sample::{Design, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
 use crate::index::ChunkId;
 
 use super::evidence::{ChunkLookup, EvidenceSet, short_method};
 use super::text::one_line;
+use super::{SampleRequest, Written};
 
 pub(super) fn step(claim: String, id: &ChunkId) -> TraceStep {
     TraceStep {
         claim,
         evidence: vec![id.clone()],
     }
+}
+
+/// The written design sample: its request (task, language, domain, the requirement as prompt,
+/// the evidence) and body.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn design_written(
+    language: SampleLanguage,
+    domain: String,
+    requirement: String,
+    design: Design,
+    assumptions: Vec<String>,
+    risks: Vec<String>,
+    evidence: EvidenceSet<'_, '_>,
+    trace: Vec<TraceStep>,
+    source: SampleSource,
+) -> Written {
+    let request = SampleRequest {
+        task: Task::Design,
+        language,
+        domain,
+        prompt: requirement.clone(),
+        evidence: evidence.into_vec(),
+        source,
+    };
+    Written {
+        request,
+        body: SampleBody::Design {
+            requirement,
+            design,
+            assumptions,
+            risks,
+        },
+        trace,
+    }
+}
+
+/// "`method` runs in a transaction (`@Transactional`)."
+pub(super) fn transaction_claim(method: &str, rule: &Rule, language: SampleLanguage) -> String {
+    pick_lang(
+        language,
+        format!("`{method}` runs in a transaction (`{}`).", rule.condition),
+        format!("`{method}` 在事务中执行（`{}`）。", rule.condition),
+    )
+}
+
+/// The name and meaning of a status value, lower case: the words a family matches against.
+pub(super) fn value_words(machine: &StateMachine, value: i64) -> String {
+    machine
+        .values
+        .iter()
+        .find(|v| v.value == value)
+        .map(|v| {
+            format!(
+                "{} {}",
+                v.name.as_deref().unwrap_or_default(),
+                v.meaning.as_deref().unwrap_or_default()
+            )
+            .to_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// `ship` -> `Ship`, `price` -> `Price`: a name inside another one (`requestShip`, `getPrice`).
+pub(super) fn capitalised(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_ascii_uppercase().to_string() + chars.as_str()
+    })
 }
 
 /// A step cited by several chunks (an entry method and the class that maps its path).

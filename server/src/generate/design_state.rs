@@ -12,18 +12,17 @@
 
 use crate::analysis::{Analysis, StateMachine, Transition};
 use crate::dataset::sample::{
-    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
-    SampleSource, Task,
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
 
+use super::Written;
 use super::design_parts::{
-    add_entry, concurrency_note, domain_of_class, http_flow_reaching, layer_of, pick_lang, step,
-    step_cited, transaction_of, trigger, user_scoped,
+    add_entry, capitalised, concurrency_note, design_written, domain_of_class, http_flow_reaching,
+    layer_of, pick_lang, step, step_cited, transaction_claim, transaction_of, trigger, user_scoped,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
 use super::text::one_line;
-use super::{SampleRequest, Written};
 
 pub fn derived_new_state_designs(
     analysis: &Analysis,
@@ -61,14 +60,6 @@ pub fn derived_new_state_designs(
         }
     }
     out
-}
-
-/// `ship` -> `Ship`, for the name of the method that requests it.
-fn capitalised(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map_or(String::new(), |c| {
-        c.to_ascii_uppercase().to_string() + chars.as_str()
-    })
 }
 
 fn new_state_design(
@@ -358,13 +349,7 @@ fn new_state_design(
     if let Some(rule) = transaction
         && let Some(id) = rule.chunk_ids.last().and_then(|id| evidence.add(id))
     {
-        trace.push(step(
-            t(
-                format!("`{method}` runs in a transaction (`{}`).", rule.condition),
-                format!("`{method}` 在事务中执行（`{}`）。", rule.condition),
-            ),
-            &id,
-        ));
+        trace.push(step(transaction_claim(&method, rule, language), &id));
         consistency.push(t(
             format!("give `{requester}` the same `@Transactional` as `{method}`"),
             format!("`{requester}` 与 `{method}` 一样加上 `@Transactional`"),
@@ -528,22 +513,15 @@ fn new_state_design(
         twin_key: key,
         ..Default::default()
     };
-    let request = SampleRequest {
-        task: Task::Design,
+    Some(design_written(
         language,
-        domain: domain_of_class(analysis, &service_class),
-        prompt: requirement.clone(),
-        evidence: evidence.into_vec(),
-        source,
-    };
-    Some(Written {
-        request,
-        body: SampleBody::Design {
-            requirement,
-            design,
-            assumptions,
-            risks,
-        },
+        domain_of_class(analysis, &service_class),
+        requirement,
+        design,
+        assumptions,
+        risks,
+        evidence,
         trace,
-    })
+        source,
+    ))
 }

@@ -11,14 +11,15 @@
 
 use crate::analysis::{Analysis, RuleKind, StateMachine, Transition};
 use crate::dataset::sample::{
-    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
-    SampleSource, Task, TraceStep,
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
+    TraceStep,
 };
-use crate::index::ChunkId;
 
-use super::design_parts::{tables_written_by, user_scoped};
+use super::Written;
+use super::design_parts::{
+    design_written, domain_of_class, step, tables_written_by, user_scoped, value_words,
+};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
-use super::{SampleRequest, Written};
 
 pub fn derived_timeout_designs(
     analysis: &Analysis,
@@ -130,19 +131,7 @@ const TIMEOUT_WORDS: &[&str] = &[
 
 fn ends_by_time(machine: &StateMachine, t: &Transition) -> bool {
     let method = short_method(&t.method).to_lowercase();
-    let target = machine
-        .values
-        .iter()
-        .find(|v| v.value == t.to)
-        .map(|v| {
-            format!(
-                "{} {}",
-                v.name.as_deref().unwrap_or_default(),
-                v.meaning.as_deref().unwrap_or_default()
-            )
-            .to_lowercase()
-        })
-        .unwrap_or_default();
+    let target = value_words(machine, t.to);
     TIMEOUT_WORDS
         .iter()
         .any(|w| method.contains(w) || target.contains(w))
@@ -420,34 +409,15 @@ fn timeout_design(
         twin_key: format!("{key}:timeout"),
         ..Default::default()
     };
-    let request = SampleRequest {
-        task: Task::Design,
+    Some(design_written(
         language,
-        domain: analysis
-            .domains
-            .domains
-            .iter()
-            .find(|d| d.classes.iter().any(|c| c == service_class))
-            .map_or_else(|| "general".to_owned(), |d| d.name.clone()),
-        prompt: requirement.clone(),
-        evidence: evidence.into_vec(),
-        source,
-    };
-    Some(Written {
-        request,
-        body: SampleBody::Design {
-            requirement,
-            design,
-            assumptions,
-            risks,
-        },
+        domain_of_class(analysis, service_class),
+        requirement,
+        design,
+        assumptions,
+        risks,
+        evidence,
         trace,
-    })
-}
-
-fn step(claim: String, id: &ChunkId) -> TraceStep {
-    TraceStep {
-        claim,
-        evidence: vec![id.clone()],
-    }
+        source,
+    ))
 }

@@ -11,18 +11,18 @@
 use crate::analysis::handlers::handler_for;
 use crate::analysis::{Analysis, Flow, Rule};
 use crate::dataset::sample::{
-    ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
-    SampleSource, Task,
+    ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
 
+use super::Written;
 use super::composed::{flow_failure_rules, rule_sentence};
 use super::design_parts::{
-    add_entry, declares_property, layer_of, pick_lang, request_body_type, step, step_cited, trigger,
+    add_entry, capitalised, declares_property, design_written, layer_of, pick_lang,
+    request_body_type, step, step_cited, trigger,
 };
 use super::design_table::{MappedColumn, TableFacts, tables_written_by_endpoints};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::text::one_line;
-use super::{SampleRequest, Written};
 
 /// Words of numeric properties whose range is a business rule.
 const QUANTITY_WORDS: &[&str] = &[
@@ -136,13 +136,6 @@ fn range_property<'f>(
                     && sent(&c.property)
             })
         })
-}
-
-fn capitalised(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map_or(String::new(), |c| {
-        c.to_ascii_uppercase().to_string() + chars.as_str()
-    })
 }
 
 fn validation_design(
@@ -488,22 +481,15 @@ fn validation_design(
         twin_key: format!("{table}:{property}:validation"),
         ..Default::default()
     };
-    let request = SampleRequest {
-        task: Task::Design,
+    Some(design_written(
         language,
-        domain: flow.domain.clone(),
-        prompt: requirement.clone(),
-        evidence: evidence.into_vec(),
-        source,
-    };
-    Some(Written {
-        request,
-        body: SampleBody::Design {
-            requirement,
-            design,
-            assumptions,
-            risks,
-        },
+        flow.domain.clone(),
+        requirement,
+        design,
+        assumptions,
+        risks,
+        evidence,
         trace,
-    })
+        source,
+    ))
 }

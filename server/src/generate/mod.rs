@@ -130,6 +130,19 @@ pub fn generated_chunks(index: &WorkspaceIndex) -> HashSet<ChunkId> {
         .collect()
 }
 
+/// A derived design family: designs (every language or none) for what the analysis holds.
+type DesignFamily = fn(&Analysis, &ChunkLookup<'_>, &[SampleLanguage]) -> Vec<Written>;
+
+/// The derived design families, in the order their samples are written.
+const DERIVED_DESIGN_FAMILIES: &[DesignFamily] = &[
+    design::derived_designs,
+    design_timeout::derived_timeout_designs,
+    design_state::derived_new_state_designs,
+    design_field::derived_field_designs,
+    design_validation::derived_validation_designs,
+    design_compensation::derived_compensation_designs,
+];
+
 /// Every request with the offline generator's answer: QA from rules, flows and states, designs
 /// for derived and user requirements. Deterministic for a given seed.
 pub fn write_offline(
@@ -140,36 +153,9 @@ pub fn write_offline(
 ) -> Vec<Written> {
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
     let mut written = qa_all(analysis, &lookup, options);
-    written.extend(design::derived_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
-    written.extend(design_timeout::derived_timeout_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
-    written.extend(design_state::derived_new_state_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
-    written.extend(design_field::derived_field_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
-    written.extend(design_validation::derived_validation_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
-    written.extend(design_compensation::derived_compensation_designs(
-        analysis,
-        &lookup,
-        &options.languages,
-    ));
+    for family in DERIVED_DESIGN_FAMILIES {
+        written.extend(family(analysis, &lookup, &options.languages));
+    }
     for requirement in &options.requirements {
         // A requirement is answered in the language it is written in.
         let language = requirement_language(requirement);
