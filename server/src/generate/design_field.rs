@@ -333,12 +333,12 @@ fn field_design(
             action: ComponentAction::Modify,
             description: t(
                 format!(
-                    "generator output, with the {} statements of {namespace} on `{table}` (`{}` among them): add the column to the MyBatis Generator configuration and regenerate; a hand edit is lost on the next run",
+                    "generator output, with the {} statements of {namespace} on `{table}` (`{}` among them): after the migration, run MyBatis Generator again so the model and its statements pick up the column (check that its configuration does not list columns); a hand edit is lost on the next run",
                     generated.len(),
                     generated_example
                 ),
                 format!(
-                    "MyBatis Generator 生成的代码，连同 {namespace} 在 `{table}` 上的 {} 条语句（包括 `{}`）：在生成器配置中加入该列后重新生成，手工修改会在下次生成时丢失",
+                    "MyBatis Generator 生成的代码，连同 {namespace} 在 `{table}` 上的 {} 条语句（包括 `{}`）：执行迁移后重新运行 MyBatis Generator，使模型与语句带上该列（确认其配置没有逐列列出字段）；手工修改会在下次生成时丢失",
                     generated.len(),
                     generated_example
                 ),
