@@ -110,6 +110,10 @@ pub struct FlowStep {
     /// entry point down to it (conditions and context in the callers above).
     #[serde(skip_serializing_if = "Path::is_plain")]
     pub outer: Path,
+    /// Other methods that call this step too (it is listed once, at its first call): a trace
+    /// that lists it once must say it runs again from there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_called_from: Vec<String>,
 }
 
 impl FlowStep {
@@ -358,6 +362,7 @@ fn walk(
                         called_from: caller.clone(),
                         when: site.clone(),
                         outer: outer.clone(),
+                        also_called_from: Vec::new(),
                     });
                 }
                 Target::Method(callee) => {
@@ -393,6 +398,7 @@ fn walk(
                         called_from: caller.clone(),
                         when: when.clone(),
                         outer: outer.clone(),
+                        also_called_from: Vec::new(),
                     });
                     let next = Route {
                         depth: depth + 1,
@@ -455,6 +461,9 @@ fn then(outer: &Path, inner: &Path) -> Path {
 /// A step reached again from another call site: keep only what holds on both routes. The
 /// local part stays local only when both sites are in the same caller.
 fn merge_site(step: &mut FlowStep, caller: &str, site: &Path, outer: &Path) {
+    if step.called_from != caller && !step.also_called_from.iter().any(|c| c == caller) {
+        step.also_called_from.push(caller.to_owned());
+    }
     if then(outer, site).is_unconditional() || step.is_unconditional() {
         step.when = Path {
             complete: true,

@@ -717,7 +717,25 @@ fn flow_sample(
         } else {
             line
         };
-        trace.push(step(format!("{line}."), &[&id]));
+        // The other callers the line names ("`B` calls it too") are cited with it.
+        let others: Vec<ChunkId> = flow_step
+            .also_called_from
+            .iter()
+            .filter_map(|caller| {
+                let chunk = if *caller == flow.entry.symbol {
+                    flow.entry.chunk_id.as_ref()
+                } else {
+                    flow.steps
+                        .iter()
+                        .find(|s| s.kind == "method" && &s.symbol == caller)
+                        .and_then(|s| s.chunk_id.as_ref())
+                };
+                chunk.and_then(|c| evidence.add(c))
+            })
+            .collect();
+        let mut cited = vec![&id];
+        cited.extend(others.iter());
+        trace.push(step(format!("{line}."), &cited));
         lines.push(line);
     }
     // A request that only reads, on every path (`list` -> selects), restates its wiring.
@@ -852,6 +870,9 @@ pub(super) fn step_path_clause(
             for c in context_en(outer) {
                 clause.push_str(&format!("; `{caller}` itself runs {c}"));
             }
+            for other in &flow_step.also_called_from {
+                clause.push_str(&format!("; `{}` calls it too", short_method(other)));
+            }
         }
         SampleLanguage::Zh => {
             if let Some(w) = when_zh(when) {
@@ -869,6 +890,9 @@ pub(super) fn step_path_clause(
             }
             for c in context_zh(outer) {
                 clause.push_str(&format!("；`{caller}` 本身{c}执行"));
+            }
+            for other in &flow_step.also_called_from {
+                clause.push_str(&format!("；`{}` 也会调用它", short_method(other)));
             }
         }
     }
