@@ -18,8 +18,8 @@ use crate::dataset::sample::{
 use super::Written;
 use super::composed::caller_chain;
 use super::design_parts::{
-    add_entry, design_written, domain_of_class, flow_running, is_write, layer_of, pick_lang, step,
-    step_cited, transaction_claim, transaction_of, trigger, value_words,
+    add_entry, cited_transaction, design_written, domain_of_class, flow_running, is_write,
+    layer_of, pick_lang, step, step_cited, trigger, value_words,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
@@ -300,12 +300,9 @@ fn compensation_design(
         ),
         &cited,
     ));
-    let transaction = transaction_of(analysis, &b.method);
     let mut consistency = Vec::new();
-    if let Some(rule) = transaction
-        && let Some(id) = rule.chunk_ids.last().and_then(|id| evidence.add(id))
-    {
-        trace.push(step(transaction_claim(&method_b, rule, language), &id));
+    if let Some((_, claim)) = cited_transaction(analysis, &b.method, &mut evidence, language) {
+        trace.push(claim);
         consistency.push(t(
             format!("make the new calls inside `{method_b}`, so they commit or roll back with the status change"),
             format!("新调用放在 `{method_b}` 内部，与状态修改一起提交或回滚"),

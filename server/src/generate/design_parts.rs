@@ -64,6 +64,21 @@ pub(super) fn transaction_claim(method: &str, rule: &Rule, language: SampleLangu
     )
 }
 
+/// The transaction `method` runs in (see [`transaction_of`]), with the trace step that says so,
+/// cited by the chunk that shows the annotation; `None` when there is none or it cannot be
+/// cited.
+pub(super) fn cited_transaction<'a>(
+    analysis: &'a Analysis,
+    method: &str,
+    evidence: &mut EvidenceSet<'_, '_>,
+    language: SampleLanguage,
+) -> Option<(&'a Rule, TraceStep)> {
+    let rule = transaction_of(analysis, method)?;
+    let id = rule.chunk_ids.last().and_then(|id| evidence.add(id))?;
+    let claim = transaction_claim(&short_method(method), rule, language);
+    Some((rule, step(claim, &id)))
+}
+
 /// The name and meaning of a status value, lower case: the words a family matches against.
 pub(super) fn value_words(machine: &StateMachine, value: i64) -> String {
     machine

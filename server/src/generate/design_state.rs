@@ -17,8 +17,8 @@ use crate::dataset::sample::{
 
 use super::Written;
 use super::design_parts::{
-    add_entry, capitalised, concurrency_note, design_written, domain_of_class, http_flow_reaching,
-    layer_of, pick_lang, step, step_cited, transaction_claim, transaction_of, trigger, user_scoped,
+    add_entry, capitalised, cited_transaction, concurrency_note, design_written, domain_of_class,
+    http_flow_reaching, layer_of, pick_lang, step, step_cited, trigger, user_scoped,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
@@ -345,11 +345,10 @@ fn new_state_design(
             ));
             Some(short)
         });
-    let transaction = transaction_of(analysis, &transition.method);
-    if let Some(rule) = transaction
-        && let Some(id) = rule.chunk_ids.last().and_then(|id| evidence.add(id))
+    if let Some((_, claim)) =
+        cited_transaction(analysis, &transition.method, &mut evidence, language)
     {
-        trace.push(step(transaction_claim(&method, rule, language), &id));
+        trace.push(claim);
         consistency.push(t(
             format!("give `{requester}` the same `@Transactional` as `{method}`"),
             format!("`{requester}` 与 `{method}` 一样加上 `@Transactional`"),

@@ -17,7 +17,8 @@ use crate::dataset::sample::{
 
 use super::Written;
 use super::design_parts::{
-    design_written, domain_of_class, step, tables_written_by, user_scoped, value_words,
+    design_written, domain_of_class, step, tables_written_by, transaction_claim, user_scoped,
+    value_words,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 
@@ -243,13 +244,7 @@ fn timeout_design(
         ));
     }
     if let (Some(rule), Some(id)) = (transaction, &transaction_id) {
-        trace.push(step(
-            t(
-                format!("`{method}` runs in a transaction (`{}`).", rule.condition),
-                format!("`{method}` 在事务中执行（`{}`）。", rule.condition),
-            ),
-            id,
-        ));
+        trace.push(step(transaction_claim(&method, rule, language), id));
     }
     if let Some((rule, id)) = &job {
         let job_method = short_method(&rule.symbol);
