@@ -389,6 +389,20 @@ fn contains_word(text: &str, word: &str) -> bool {
     if contains_exact_word(text, word) {
         return true;
     }
+    // An HTTP verb is spelled in code by its mapping annotation (`@GetMapping`) or
+    // `RequestMethod.GET`; `ANY` is a `@RequestMapping` without a method.
+    if let Some(mapping) = match word {
+        "GET" => Some("GetMapping"),
+        "POST" => Some("PostMapping"),
+        "PUT" => Some("PutMapping"),
+        "DELETE" => Some("DeleteMapping"),
+        "PATCH" => Some("PatchMapping"),
+        "ANY" => Some("RequestMapping"),
+        _ => None,
+    } && contains_exact_word(text, mapping)
+    {
+        return true;
+    }
     let mut chars = word.chars();
     match chars.next() {
         Some(first) if first.is_ascii_lowercase() => {
@@ -452,5 +466,13 @@ mod tests {
             "orderMapper.updateByIdSelective(order)",
             "updateById"
         ));
+    }
+
+    #[test]
+    fn http_verbs_are_grounded_by_their_mapping_annotation_only() {
+        assert!(contains_word("@GetMapping(\"/list\")", "GET"));
+        assert!(contains_word("@RequestMapping(\"/x\")", "ANY"));
+        assert!(!contains_word("@GetMapping(\"/list\")", "POST"));
+        assert!(!contains_word("@RequestMapping(\"/x\")", "GET"));
     }
 }

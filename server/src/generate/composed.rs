@@ -11,7 +11,7 @@
 //! - `flow-writes`: which tables an entry point changes and under which conditions;
 //! - `async-work`: what an entry point hands to other threads;
 //! - `status-lifecycle`: how a status field moves through its values and which methods move it;
-//! - `endpoint-access`: who may call an endpoint (access-control annotations);
+//! - `endpoint-access`: who may call each endpoint of a controller (module `access`);
 //! - `scheduled-job`: what a scheduled job does and when.
 //!
 //! Every sentence about existing code comes from the same path facts as the single-fact
@@ -53,12 +53,14 @@ pub fn composed_samples(
             out.extend(error_response(analysis, flow, &rules, lookup, language));
             out.extend(flow_writes(flow, lookup, language));
             out.extend(async_work(flow, lookup, language));
-            out.extend(endpoint_access(flow, lookup, language));
             out.extend(scheduled_job(analysis, flow, lookup, language));
         }
         for machine in &analysis.states {
             out.extend(status_lifecycle(analysis, machine, lookup, language));
         }
+        out.extend(super::access::endpoint_access_samples(
+            analysis, lookup, language,
+        ));
     }
     out
 }
@@ -130,7 +132,7 @@ pub(super) fn rule_sentence(rule: &Rule, language: SampleLanguage) -> Option<Str
     })
 }
 
-fn written(
+pub(super) fn written(
     language: SampleLanguage,
     domain: &str,
     question: String,
@@ -160,7 +162,7 @@ fn more_note(total: usize, listed: usize, language: SampleLanguage) -> String {
     }
 }
 
-fn numbered(lines: &[String]) -> String {
+pub(super) fn numbered(lines: &[String]) -> String {
     lines
         .iter()
         .enumerate()
@@ -214,7 +216,7 @@ fn flow_source(kind: &str, flow: &Flow, rule_ids: Vec<String>) -> SampleSource {
     }
 }
 
-fn trigger(flow: &Flow) -> String {
+pub(super) fn trigger(flow: &Flow) -> String {
     match (&flow.entry.verb, &flow.entry.path) {
         (Some(verb), Some(path)) => format!("`{verb} {path}`"),
         _ => format!("`{}`", short_method(&flow.entry.symbol)),
@@ -558,156 +560,6 @@ fn async_work(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) -
         trace,
         source,
     )
-}
-
-fn endpoint_access(
-    flow: &Flow,
-    lookup: &ChunkLookup<'_>,
-    language: SampleLanguage,
-) -> Option<Written> {
-    if flow.entry.kind != "http" || flow.entry.security.is_empty() {
-        return None;
-    }
-    let mut evidence = EvidenceSet::new(lookup);
-    let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
-    let declared: Vec<ChunkId> = flow
-        .entry
-        .security_chunks
-        .iter()
-        .filter_map(|id| evidence.add(id))
-        .collect();
-    if declared.len() != flow.entry.security_chunks.len() {
-        return None;
-    }
-    let trigger = trigger(flow);
-    let entry = short_method(&flow.entry.symbol);
-    let annotations = flow
-        .entry
-        .security
-        .iter()
-        .map(|a| format!("`{}`", one_line(a)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let cite: Vec<&ChunkId> = std::iter::once(&entry_id).chain(declared.iter()).collect();
-    let meanings: Vec<String> = flow
-        .entry
-        .security
-        .iter()
-        .filter_map(|a| access_meaning(a, language))
-        .collect();
-    let meaning = if meanings.is_empty() {
-        String::new()
-    } else {
-        match language {
-            SampleLanguage::En => format!(" That is: {}.", meanings.join("; ")),
-            SampleLanguage::Zh => format!("即：{}。", meanings.join("；")),
-        }
-    };
-    let (question, answer, claim) = match language {
-        SampleLanguage::En => (
-            format!("Who may call {trigger}?"),
-            format!(
-                "{trigger} is handled by `{entry}`, and {annotations} applies to it: the framework that defines the annotation refuses callers that do not satisfy it before `{entry}` runs.{meaning}"
-            ),
-            format!("The access rule that applies to `{entry}` is {annotations}."),
-        ),
-        SampleLanguage::Zh => (
-            format!("谁可以调用 {trigger}？"),
-            format!(
-                "{trigger} 由 `{entry}` 处理，作用于它的访问控制为 {annotations}：定义该注解的框架会在 `{entry}` 执行前拒绝不满足条件的调用方。{meaning}"
-            ),
-            format!("作用于 `{entry}` 的访问控制为 {annotations}。"),
-        ),
-    };
-    let trace = vec![
-        step(
-            match language {
-                SampleLanguage::En => format!("{trigger} is handled by `{entry}`."),
-                SampleLanguage::Zh => format!("{trigger} 由 `{entry}` 处理。"),
-            },
-            &[&entry_id],
-        ),
-        step(claim, &cite),
-    ];
-    let source = flow_source("endpoint-access", flow, Vec::new());
-    written(
-        language,
-        &flow.domain,
-        question,
-        answer,
-        evidence,
-        trace,
-        source,
-    )
-}
-
-/// What an access annotation requires, by the documented semantics of its framework, when its
-/// argument is a plain literal; `None` for expressions it does not spell out.
-fn access_meaning(annotation: &str, language: SampleLanguage) -> Option<String> {
-    let name = annotation
-        .trim_start_matches('@')
-        .split(['(', ' '])
-        .next()
-        .unwrap_or_default();
-    let name = name.rsplit('.').next().unwrap_or(name);
-    let literals: Vec<String> = annotation
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect();
-    let quoted = |items: &[String]| {
-        items
-            .iter()
-            .map(|i| format!("`{i}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    // Shiro's `logical = Logical.OR` turns "all of" into "any of".
-    let any = annotation.contains("Logical.OR") || annotation.contains("SaMode.OR");
-    let en = |s: String| (language == SampleLanguage::En).then_some(s);
-    let zh = |s: String| (language == SampleLanguage::Zh).then_some(s);
-    match name {
-        "RequiresPermissions" | "SaCheckPermission" if !literals.is_empty() => {
-            let list = quoted(&literals);
-            en(format!(
-                "the caller must hold {} the permission(s) {list}",
-                if any { "any of" } else { "all of" }
-            ))
-            .or_else(|| {
-                zh(format!(
-                    "调用方必须拥有{}权限 {list}",
-                    if any { "其中任一" } else { "全部" }
-                ))
-            })
-        }
-        "RequiresRoles" | "SaCheckRole" | "RolesAllowed" | "Secured" if !literals.is_empty() => {
-            let list = quoted(&literals);
-            let any = any || matches!(name, "RolesAllowed" | "Secured");
-            en(format!(
-                "the caller must have {} the role(s) {list}",
-                if any { "one of" } else { "all of" }
-            ))
-            .or_else(|| {
-                zh(format!(
-                    "调用方必须具有{}角色 {list}",
-                    if any { "其中任一" } else { "全部" }
-                ))
-            })
-        }
-        "RequiresAuthentication" | "SaCheckLogin" => en("the caller must be logged in".to_owned())
-            .or_else(|| zh("调用方必须已登录".to_owned())),
-        "RequiresUser" => en("the caller must be logged in or remembered".to_owned())
-            .or_else(|| zh("调用方必须已登录或被记住".to_owned())),
-        "RequiresGuest" => en("only callers that are not logged in may call it".to_owned())
-            .or_else(|| zh("只有未登录的调用方可以调用".to_owned())),
-        "PermitAll" => en("every caller may call it".to_owned())
-            .or_else(|| zh("所有调用方都可以调用".to_owned())),
-        "DenyAll" => {
-            en("no caller may call it".to_owned()).or_else(|| zh("任何调用方都不能调用".to_owned()))
-        }
-        _ => None,
-    }
 }
 
 fn scheduled_job(

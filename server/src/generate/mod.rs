@@ -50,6 +50,7 @@ impl SampleRequest {
     }
 }
 
+mod access;
 mod balance;
 mod composed;
 mod design;
