@@ -24,7 +24,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use super::call_graph::{CallGraph, MethodBody, Target, method_node};
-use super::symbols::{MethodId, Symbols};
+use super::symbols::{MethodId, Symbols, TypeId};
 use super::syntax::{compact, node_text};
 
 /// Where a condition comes from.
@@ -943,8 +943,9 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
 
     /// The exception type a failing statement throws, when the code says it: `throw new X(..)`,
     /// a project helper whose body is `throw new X(..)`, or a library assertion's documented
-    /// exception.
-    pub fn thrown_type(&self, statement: Node<'t>) -> Option<String> {
+    /// exception; with the type whose code names it when that is a helper's (its imports say
+    /// which `X` is meant, not the caller's).
+    pub fn thrown_type(&self, statement: Node<'t>) -> Option<(String, Option<TypeId>)> {
         let created = |written: &str| -> Option<String> {
             let rest = written.trim().strip_prefix("throw")?.trim_start();
             let rest = rest.strip_prefix("new")?.trim_start();
@@ -956,7 +957,7 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
             (!simple.is_empty()).then_some(simple)
         };
         match statement.kind() {
-            "throw_statement" => created(node_text(statement, self.text)),
+            "throw_statement" => created(node_text(statement, self.text)).map(|t| (t, None)),
             "expression_statement" => {
                 let call = statement
                     .named_child(0)
@@ -971,12 +972,12 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                         .trim_end_matches('}');
                     // The helper's own `throw new X(...)` (the only one, or its guard's).
                     let at = body.find("throw ")?;
-                    return created(&body[at..]);
+                    return created(&body[at..]).map(|t| (t, Some(self.symbols.methods[m].ty)));
                 }
                 let name = call
                     .child_by_field_name("name")
                     .map(|n| node_text(n, self.text))?;
-                Some(
+                Some((
                     match name {
                         "state" | "checkState" => "IllegalStateException",
                         "requireNonNull" | "checkNotNull" => "NullPointerException",
@@ -985,7 +986,8 @@ impl<'t, 'a> MethodPaths<'t, 'a> {
                         _ => return None,
                     }
                     .to_owned(),
-                )
+                    None,
+                ))
             }
             _ => None,
         }

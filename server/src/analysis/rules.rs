@@ -445,7 +445,8 @@ struct Draft {
     when: Option<Path>,
     outcome: Option<Outcome>,
     inherited_from: Option<String>,
-    throws: Option<String>,
+    /// The thrown type, and the type whose code names it when not the rule's own.
+    throws: Option<(String, Option<TypeId>)>,
     /// Extra evidence: the declaration an inherited annotation is written on.
     extra_chunks: Vec<ChunkId>,
 }
@@ -599,10 +600,13 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 inherited_from: d.inherited_from,
                 throws_chain: d
                     .throws
-                    .as_deref()
-                    .map(|t| super::handlers::exception_chain(self.symbols, self.ty, t))
+                    .as_ref()
+                    .map(|(t, written_in)| {
+                        let context = written_in.unwrap_or(self.ty);
+                        super::handlers::exception_chain(self.symbols, context, t)
+                    })
                     .unwrap_or_default(),
-                throws: d.throws,
+                throws: d.throws.map(|(t, _)| t),
             })
             .collect()
     }

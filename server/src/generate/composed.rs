@@ -61,13 +61,16 @@ pub fn composed_samples(
         out.extend(super::access::endpoint_access_samples(
             analysis, lookup, language,
         ));
+        out.extend(super::transaction::transaction_samples(
+            analysis, lookup, language,
+        ));
     }
     out
 }
 
 /// A rule that makes its method fail, with its full path: the facts failure questions use.
 /// Trivial guards count too: a list that says "these are the checks" must hold all of them.
-fn is_failure_rule(rule: &Rule) -> bool {
+pub(super) fn is_failure_rule(rule: &Rule) -> bool {
     rule.when.is_some()
         && rule.outcome.is_some_and(|o| o.is_failure())
         && rule.kind != RuleKind::Computation
@@ -280,10 +283,12 @@ fn endpoint_failures(
     lookup: &ChunkLookup<'_>,
     language: SampleLanguage,
 ) -> Option<Written> {
-    // Composed means across methods: at least two rules, not all in the entry.
-    let methods: std::collections::BTreeSet<&str> =
-        rules.iter().map(|r| r.symbol.as_str()).collect();
-    if rules.len() < 2 || methods.len() < 2 || rules.iter().all(|r| is_plumbing(r)) {
+    // Composed means across methods: at least two rules, not all in the entry (the answer
+    // follows the endpoint into what it calls, which its own code does not show).
+    if rules.len() < 2
+        || rules.iter().all(|r| r.symbol == flow.entry.symbol)
+        || rules.iter().all(|r| is_plumbing(r))
+    {
         return None;
     }
     let mut evidence = EvidenceSet::new(lookup);

@@ -65,6 +65,7 @@ mod evidence;
 pub mod llm;
 mod qa;
 mod text;
+mod transaction;
 
 use std::collections::HashSet;
 

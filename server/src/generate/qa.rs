@@ -239,20 +239,8 @@ fn rule_samples(
                 "`{symbol}` 的校验{field}要求什么？",
             ),
         )],
-        // A transaction around no write says nothing a reader needs.
-        RuleKind::Transaction
-            if !rule.statement.contains("writes to") && rule.inherited_from.is_none() =>
-        {
-            Vec::new()
-        }
-        RuleKind::Transaction => vec![(
-            "transaction",
-            by_lang(
-                language,
-                "Does `{method}` run inside a transaction?",
-                "`{method}` 是否在事务中执行？",
-            ),
-        )],
+        // Its own family, with what rolls the transaction back (module `transaction`).
+        RuleKind::Transaction => Vec::new(),
         RuleKind::Schedule => vec![(
             "schedule",
             by_lang(
@@ -432,9 +420,7 @@ fn rule_answer(
         (Some(sentence), _) => sentence.clone(),
         (None, SampleLanguage::En) => {
             let mut a = rule.statement.clone();
-            if rule.kind == RuleKind::Transaction {
-                a = transaction_answer_en(rule, method, condition);
-            } else if !ungrounded_terms(&a, evidence, prompt).is_empty() {
+            if !ungrounded_terms(&a, evidence, prompt).is_empty() {
                 // The analysis' sentence names something the evidence does not show (a value
                 // resolved elsewhere): name the code itself instead.
                 a = format!("`{method}` has the rule `{condition}`.");
@@ -446,7 +432,6 @@ fn rule_answer(
         }
         (None, SampleLanguage::Zh) => {
             let mut a = match rule.kind {
-                RuleKind::Transaction => transaction_answer_zh(rule, method, condition),
                 _ if sql => format!(
                     "`{method}` 的 WHERE 子句包含 `{condition}`，不满足该条件的行不会被修改。"
                 ),
@@ -502,24 +487,6 @@ fn rule_answer(
                 ));
             }
         }
-        (_, _) if rule.kind == RuleKind::Transaction && rule.inherited_from.is_some() => {
-            trace.push(step(
-                match language {
-                    SampleLanguage::En => format!(
-                        "`{method}` implements `{}` and carries no annotation itself.",
-                        short_method(rule.inherited_from.as_deref().unwrap_or_default())
-                    ),
-                    SampleLanguage::Zh => format!(
-                        "`{method}` 实现了 `{}`，自身没有注解。",
-                        short_method(rule.inherited_from.as_deref().unwrap_or_default())
-                    ),
-                },
-                &[primary],
-            ));
-        }
-        (_, SampleLanguage::En) if rule.kind == RuleKind::Transaction => {
-            trace.push(step(format!("`{method}` carries `{condition}`."), &[primary]));
-        }
         (_, SampleLanguage::En) if sql => trace.push(step(
             format!(
                 "The WHERE clause of `{method}` contains `{condition}`, so a row that fails it is not changed."
@@ -539,38 +506,6 @@ fn rule_answer(
     }
     if let Some(sentence) = path_sentence {
         trace.push(step(sentence, &[primary]));
-    } else if rule.kind == RuleKind::Transaction {
-        // The declaration that carries the annotation, when it is inherited (the interface
-        // method's chunk is the rule's second chunk).
-        let declared = rule.inherited_from.as_ref().zip(
-            rule.chunk_ids
-                .get(1)
-                .filter(|id| evidence.iter().any(|e| &e.chunk_id == *id)),
-        );
-        trace.push(match (declared, language) {
-            (Some((from, id)), SampleLanguage::En) => step(
-                format!(
-                    "`{}` carries `{condition}`, and Spring applies it to `{method}`.",
-                    short_method(from)
-                ),
-                &[id],
-            ),
-            (Some((from, id)), SampleLanguage::Zh) => step(
-                format!(
-                    "`{}` 标注了 `{condition}`，Spring 将其应用到 `{method}`。",
-                    short_method(from)
-                ),
-                &[id],
-            ),
-            (None, SampleLanguage::En) => step(
-                format!("So what `{method}` writes commits or rolls back as one unit."),
-                &[primary],
-            ),
-            (None, SampleLanguage::Zh) => step(
-                format!("`{method}` 的写操作在同一事务中提交或回滚。"),
-                &[primary],
-            ),
-        });
     } else if sql {
         trace.push(step(
             match language {
@@ -593,42 +528,6 @@ fn rule_answer(
         ));
     }
     (answer, trace)
-}
-
-fn transaction_answer_en(rule: &Rule, method: &str, condition: &str) -> String {
-    let effect = if rule.statement.contains("without a transaction") {
-        "so it runs without a transaction".to_owned()
-    } else if rule.statement.contains("joins the caller") {
-        "so it joins a caller's transaction when there is one and runs without one otherwise"
-            .to_owned()
-    } else {
-        "so everything it writes is committed together or rolled back together when it throws"
-            .to_owned()
-    };
-    let answer = if rule.statement.contains("without a transaction") {
-        "No"
-    } else if rule.statement.contains("joins the caller") {
-        "Only inside a caller's transaction"
-    } else {
-        "Yes"
-    };
-    match &rule.inherited_from {
-        Some(from) => format!(
-            "{answer}. `{method}` itself carries no annotation, but it implements `{}`, which is annotated `{condition}`; Spring applies that to the implementation, {effect}.",
-            short_method(from)
-        ),
-        None => format!("{answer}. `{method}` is annotated `{condition}`, {effect}."),
-    }
-}
-
-fn transaction_answer_zh(rule: &Rule, method: &str, condition: &str) -> String {
-    match &rule.inherited_from {
-        Some(from) => format!(
-            "是。`{method}` 本身没有注解，但它实现的 `{}` 标注了 `{condition}`，Spring 会把它应用到实现类方法上。",
-            short_method(from)
-        ),
-        None => format!("是。`{method}` 标注了 `{condition}`。"),
-    }
 }
 
 fn flow_sample(
