@@ -36,6 +36,33 @@ pub struct FlowEntry {
     /// The chunks those annotations are written in, when not the entry's own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_chunks: Vec<ChunkId>,
+    /// The object an HTTP handler binds from the request (`@RequestBody`, or a parameter it
+    /// asks to validate), when its type is declared in the project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<BoundBody>,
+    /// The handler's class (or a supertype) is annotated `@Validated`: Spring's method
+    /// validation checks the constraints on its parameters before it runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub method_validation: bool,
+}
+
+/// A handler parameter bound from the request, and whether Spring validates it on binding.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoundBody {
+    /// The parameter's type, fully qualified.
+    pub type_symbol: String,
+    pub parameter: String,
+    /// `@RequestBody` (JSON body) rather than form or query binding.
+    pub request_body: bool,
+    /// `@Valid` or `@Validated` on the parameter: Spring MVC checks the type's constraints
+    /// before the handler runs; without it they are not checked on binding. `None` when the
+    /// handler's class has supertypes, whose declarations of the parameter Spring also reads.
+    pub validated: Option<bool>,
+    /// The annotation that asks for it, as written (`Valid` or `Validated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validated_by: Option<String>,
+    /// `@Validated(Group.class)`: only the constraints of those groups are checked.
+    pub groups: bool,
 }
 
 /// Access-control annotations of Spring Security, Jakarta, Shiro and Sa-Token.
@@ -175,6 +202,10 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 chunk_id: entry.chunk_id.clone(),
                 security: Vec::new(),
                 security_chunks: Vec::new(),
+                body: bound_body(symbols, t, &facts.params),
+                method_validation: std::iter::once(t)
+                    .chain(symbols.supertypes(t))
+                    .any(|ty| symbols.type_facts(ty).annotation("Validated").is_some()),
             })
         } else if let Some(a) = facts
             .annotation("Scheduled")
@@ -201,6 +232,8 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 chunk_id: entry.chunk_id.clone(),
                 security: Vec::new(),
                 security_chunks: Vec::new(),
+                body: None,
+                method_validation: false,
             })
         } else {
             let listener = facts
@@ -232,6 +265,8 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                     chunk_id: entry.chunk_id.clone(),
                     security: Vec::new(),
                     security_chunks: Vec::new(),
+                    body: None,
+                    method_validation: false,
                 })
         };
         let Some(mut flow_entry) = kind_entry else {
@@ -531,6 +566,42 @@ fn common_path(a: &Path, b: &Path) -> Path {
         context,
         complete,
     }
+}
+
+/// The first handler parameter bound from the request whose type the project declares: a
+/// `@RequestBody`, or a parameter with `@Valid` / `@Validated` (form binding).
+fn bound_body(
+    symbols: &Symbols<'_>,
+    t: TypeId,
+    params: &[super::syntax::ParamFacts],
+) -> Option<BoundBody> {
+    params.iter().find_map(|p| {
+        let has = |name: &str| p.annotations.iter().any(|a| a.name == name);
+        let request_body = has("RequestBody");
+        let validated = has("Valid") || has("Validated");
+        if !request_body && !validated {
+            return None;
+        }
+        let groups = p
+            .annotations
+            .iter()
+            .any(|a| a.name == "Validated" && !a.args.is_empty());
+        let facts = symbols.type_facts(t);
+        let has_supertypes = facts.superclass.is_some() || !facts.interfaces.is_empty();
+        let ty = symbols.resolve_type(t, p.ty.split('<').next().unwrap_or(&p.ty))?;
+        Some(BoundBody {
+            type_symbol: symbols.type_facts(ty).symbol.clone(),
+            parameter: p.name.clone(),
+            request_body,
+            validated: (validated || !has_supertypes).then_some(validated),
+            validated_by: p
+                .annotations
+                .iter()
+                .find(|a| a.name == "Valid" || a.name == "Validated")
+                .map(|a| a.name.clone()),
+            groups,
+        })
+    })
 }
 
 /// HTTP verb and full path of a handler method, from class and method mappings.

@@ -41,7 +41,7 @@ pub use crate::config::{AnalysisSettings, DomainSettings};
 use crate::index::{Language, WorkspaceIndex, java};
 pub use call_graph::CallGraphStats;
 pub use domains::{Domain, DomainMap};
-pub use flows::{Flow, FlowEntry, FlowStep};
+pub use flows::{BoundBody, Flow, FlowEntry, FlowStep};
 pub use rules::{Rule, RuleKind};
 pub use states::{StateMachine, StateValue, Transition};
 

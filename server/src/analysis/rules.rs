@@ -1461,12 +1461,15 @@ fn constraint_phrase(a: &Annotation) -> String {
         "NotBlank" => "must not be blank (@NotBlank)".to_owned(),
         "Min" | "DecimalMin" => format!("must be >= {} (@{})", value(), a.name),
         "Max" | "DecimalMax" => format!("must be <= {} (@{})", value(), a.name),
-        "Size" | "Length" => format!(
-            "must have a size between {} and {} (@{})",
-            a.arg("min").unwrap_or("0"),
-            a.arg("max").unwrap_or("any"),
-            a.name
-        ),
+        // Only the bounds the annotation writes: an unwritten default is not a fact of the code.
+        "Size" | "Length" => match (a.arg("min"), a.arg("max")) {
+            (Some(min), Some(max)) => {
+                format!("must have a size between {min} and {max} (@{})", a.name)
+            }
+            (Some(min), None) => format!("must have a size of at least {min} (@{})", a.name),
+            (None, Some(max)) => format!("must have a size of at most {max} (@{})", a.name),
+            (None, None) => format!("must satisfy @{}", a.name),
+        },
         "Pattern" => format!(
             "must match {} (@Pattern)",
             a.arg("regexp").unwrap_or("a pattern")

@@ -64,6 +64,9 @@ pub fn composed_samples(
         out.extend(super::transaction::transaction_samples(
             analysis, lookup, language,
         ));
+        out.extend(super::request_validation::validation_samples(
+            analysis, lookup, language,
+        ));
     }
     out
 }

@@ -64,6 +64,7 @@ mod design_validation;
 mod evidence;
 pub mod llm;
 mod qa;
+mod request_validation;
 mod text;
 mod transaction;
 

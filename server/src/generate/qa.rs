@@ -221,24 +221,8 @@ fn rule_samples(
                 "`{method}`{scope_zh}如何计算 `{target}`？",
             ),
         )],
-        // A bare `@NotNull` without a message restates one annotation.
-        RuleKind::Validation
-            if rule.message.is_none()
-                && rule
-                    .annotations
-                    .iter()
-                    .all(|a| matches!(a.as_str(), "@NotNull" | "@NotEmpty" | "@NotBlank")) =>
-        {
-            Vec::new()
-        }
-        RuleKind::Validation => vec![(
-            "validation",
-            by_lang(
-                language,
-                "What does the validation in `{symbol}` require{field}?",
-                "`{symbol}` 的校验{field}要求什么？",
-            ),
-        )],
+        // Asked per endpoint that binds the type, or per type (module `request_validation`).
+        RuleKind::Validation => Vec::new(),
         // Its own family, with what rolls the transaction back (module `transaction`).
         RuleKind::Transaction => Vec::new(),
         RuleKind::Schedule => vec![(
