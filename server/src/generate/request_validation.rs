@@ -44,6 +44,9 @@ pub(super) fn validation_samples(
         rules.sort_by_key(|r| r.start_line);
     }
     let none: Vec<&Rule> = Vec::new();
+    // Parameters (or a type) whose every constraint is a bare `@NotNull` / `@NotEmpty` without a
+    // message restate an annotation each: not asked about on their own.
+    let worth_asking = |rules: &Vec<&Rule>| rules.iter().any(|r| !is_bare(r));
     let mut out = Vec::new();
     let mut bound: Vec<&str> = Vec::new();
     for flow in analysis.flows.iter().filter(|f| f.entry.kind == "http") {
@@ -55,7 +58,10 @@ pub(super) fn validation_samples(
         if let Some((b, _)) = body {
             bound.push(b.type_symbol.as_str());
         }
-        let params = by_owner.get(flow.entry.symbol.as_str()).unwrap_or(&none);
+        let params = by_owner
+            .get(flow.entry.symbol.as_str())
+            .filter(|rules| worth_asking(rules))
+            .unwrap_or(&none);
         if body.is_none() && params.is_empty() {
             continue;
         }
@@ -64,11 +70,20 @@ pub(super) fn validation_samples(
         ));
     }
     for (owner, rules) in &by_owner {
-        if !owner.contains('(') && !bound.contains(owner) {
+        if !owner.contains('(') && !bound.contains(owner) && worth_asking(rules) {
             out.extend(type_constraints(owner, rules, lookup, language));
         }
     }
     out
+}
+
+/// A presence check without a message: one annotation, nothing more to say.
+fn is_bare(rule: &Rule) -> bool {
+    rule.message.is_none()
+        && rule
+            .annotations
+            .iter()
+            .all(|a| matches!(a.as_str(), "@NotNull" | "@NotEmpty" | "@NotBlank"))
 }
 
 /// One constraint in a list: the analysis' sentence in English, the annotations as written in
