@@ -24,7 +24,7 @@ use tree_sitter::Node;
 use super::call_graph::{CallGraph, MethodBody, Target};
 use super::domains::DomainAssignment;
 use super::path_text::{outcome_en, rule_sentence_en, when_en};
-use super::paths::{Condition, MethodPaths, Outcome, Path};
+use super::paths::{Condition, Context, MethodPaths, Outcome, Path};
 use super::sql::{SqlOperation, is_key_predicate};
 use super::symbols::{AnnotatedDeclaration, MethodId, Symbols, TypeId};
 use super::syntax::{
@@ -127,6 +127,11 @@ pub struct Rule {
     /// from, when it is not on the method itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inherited_from: Option<String>,
+    /// `transaction`: methods of the same class that call this one directly (`x()` or
+    /// `this.x()`), with their chunks. Such a call does not go through Spring's proxy, so on
+    /// that route the annotation does nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub self_invoked_from: Vec<(String, Option<ChunkId>)>,
     /// The exception type the consequence throws (simple name), when the code says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throws: Option<String>,
@@ -445,6 +450,7 @@ struct Draft {
     when: Option<Path>,
     outcome: Option<Outcome>,
     inherited_from: Option<String>,
+    self_invoked_from: Vec<(String, Option<ChunkId>)>,
     /// The thrown type, and the type whose code names it when not the rule's own.
     throws: Option<(String, Option<TypeId>)>,
     /// Extra evidence: the declaration an inherited annotation is written on.
@@ -470,6 +476,7 @@ impl Draft {
             when: None,
             outcome: None,
             inherited_from: None,
+            self_invoked_from: Vec::new(),
             throws: None,
             extra_chunks: Vec::new(),
         }
@@ -541,6 +548,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         }
         for p in &facts.params {
             if let Some(mut d) = validation_draft(
+                self.symbols,
                 &p.annotations,
                 &p.name,
                 &self.text[p.start_byte..p.end_byte],
@@ -598,6 +606,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 when: d.when,
                 outcome: d.outcome,
                 inherited_from: d.inherited_from,
+                self_invoked_from: d.self_invoked_from,
                 throws_chain: d
                     .throws
                     .as_ref()
@@ -687,8 +696,35 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         };
         d.comment = facts.doc.clone();
         d.inherited_from = inherited_from;
+        d.self_invoked_from = self.self_invocations();
         d.extra_chunks = extra_chunk.into_iter().collect();
         Some(d)
+    }
+
+    /// Methods of this method's class that call it without a receiver or through `this`: the
+    /// call stays inside the object, so Spring's proxy (and the annotations it applies) is
+    /// bypassed on that route.
+    fn self_invocations(&self) -> Vec<(String, Option<ChunkId>)> {
+        let symbols = self.symbols;
+        let own = symbols.methods[self.m].ty;
+        let mut out: Vec<(String, Option<ChunkId>)> = Vec::new();
+        for &caller in self.graph.callers.get(&self.m).into_iter().flatten() {
+            if caller == self.m || symbols.methods[caller].ty != own {
+                continue;
+            }
+            let text = symbols.text(own);
+            let direct = self.graph.bodies[caller].calls.iter().any(|call| {
+                call.targets.contains(&Target::Method(self.m))
+                    && text
+                        .get(call.start..call.end)
+                        .is_some_and(|t| t.starts_with(&call.name) || t.starts_with("this."))
+            });
+            let entry = &symbols.methods[caller];
+            if direct && !out.iter().any(|(s, _)| *s == entry.symbol) {
+                out.push((entry.symbol.clone(), entry.chunk_id.clone()));
+            }
+        }
+        out
     }
 
     /// Tables written by the mapper statements this method reaches (through project calls).
@@ -807,6 +843,68 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         })
     }
 
+    /// Whether a failure under `condition` can never run because the value it checks was
+    /// loaded by a finder whose query already requires the opposite:
+    /// `order = orderService.findById(userId, id)` (a query filtered by `user_id = userId`)
+    /// followed by `if (!order.getUserId().equals(userId)) return fail(...)`. Read from MyBatis
+    /// Generator criteria in the finder's body (`andUserIdEqualTo(userId)`).
+    fn filtered_out_by_query(&self, condition: &str, if_start: usize) -> bool {
+        let Some((object, property, value)) = mismatch_of(condition) else {
+            return false;
+        };
+        let Some((_, call_start)) = self.assigned.get(&object).and_then(|a| {
+            a.iter()
+                .filter(|(at, _)| *at < if_start)
+                .max_by_key(|(at, _)| *at)
+        }) else {
+            return false;
+        };
+        let Some(call) = self.body.call_at(*call_start) else {
+            return false;
+        };
+        let Some(position) = call
+            .args
+            .iter()
+            .position(|&(a, b)| self.text.get(a..b).map(str::trim) == Some(value.as_str()))
+        else {
+            return false;
+        };
+        call.targets.iter().any(|t| match *t {
+            Target::Method(finder) => {
+                let facts = self.symbols.method_facts(finder);
+                let (Some(param), Some((start, end))) = (facts.params.get(position), facts.body)
+                else {
+                    return false;
+                };
+                let body = &self.symbols.text(self.symbols.methods[finder].ty)[start..end];
+                let criterion = format!("and{property}EqualTo({})", param.name);
+                body.replace(char::is_whitespace, "").contains(&criterion)
+            }
+            Target::Statement(_) => false,
+        })
+    }
+
+    /// Whether an exception of the thrown type leaves every `try` on the path: its supertypes
+    /// are known up to `RuntimeException` and none of them is a type a `catch` there takes.
+    fn escapes_every_catch(&self, path: &Path, thrown: Option<(String, Option<TypeId>)>) -> bool {
+        let Some((name, written_in)) = thrown else {
+            return false;
+        };
+        let chain =
+            super::handlers::exception_chain(self.symbols, written_in.unwrap_or(self.ty), &name);
+        if !chain.iter().any(|t| t == "RuntimeException") {
+            return false;
+        }
+        path.context.iter().all(|c| match c {
+            Context::Try { catches } => catches
+                .iter()
+                .flat_map(|c| c.split('|'))
+                .map(|c| c.trim().rsplit('.').next().unwrap_or_default())
+                .all(|caught| !chain.iter().any(|t| t == caught)),
+            _ => true,
+        })
+    }
+
     fn if_rule(&mut self, node: Node<'s>) {
         let Some(paths) = &self.paths else {
             return;
@@ -838,6 +936,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             None
         };
         let failure = failure_then.or(failure_else).or(failure_after);
+        // A failure no execution reaches (the query that loaded the value filters it out) is
+        // not a rule of the method.
+        if failure_then.is_some() && self.filtered_out_by_query(&cond_text, node.start_byte()) {
+            return;
+        }
         let mut facts = ConditionFacts::default();
         condition_facts(condition, text, &mut facts);
         let affected = self.affected_rows_statement(condition, node.start_byte());
@@ -890,7 +993,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         let path = paths.path_to(consequence_node);
         // A throw inside a `try` whose `catch` may take it need not make the method fail: say
         // nothing rather than guess which catch applies.
-        if path.in_try() && matches!(outcome, Some(Outcome::Throws | Outcome::Fails)) {
+        if path.in_try()
+            && matches!(outcome, Some(Outcome::Throws | Outcome::Fails))
+            && !(outcome == Some(Outcome::Throws)
+                && self.escapes_every_catch(&path, failure.and_then(|f| paths.thrown_type(f))))
+        {
             return;
         }
         let message = failure.and_then(|f| first_string_literal(node_text(f, text)));
@@ -995,7 +1102,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         };
         // It fails when the required condition does not hold.
         let mut path = paths.path_to(node);
-        if path.in_try() {
+        if path.in_try() && !self.escapes_every_catch(&path, paths.thrown_type(node)) {
             return;
         }
         path.conditions.push(Condition {
@@ -1409,15 +1516,20 @@ fn human_duration(ms: i64) -> String {
 
 /// A validation rule from constraint annotations on a field or parameter.
 fn validation_draft(
+    symbols: &Symbols<'_>,
     annotations: &[Annotation],
     name: &str,
     declaration: &str,
     start: u32,
     end: u32,
 ) -> Option<Draft> {
+    // Bean Validation's own constraints and the project's (annotation types marked
+    // `@Constraint`): a list of what a field must satisfy that left those out would be false.
     let constraints: Vec<&Annotation> = annotations
         .iter()
-        .filter(|a| CONSTRAINTS.contains(&a.name.as_str()))
+        .filter(|a| {
+            CONSTRAINTS.contains(&a.name.as_str()) || symbols.custom_constraints.contains(&a.name)
+        })
         .collect();
     if constraints.is_empty() {
         return None;
@@ -1447,6 +1559,26 @@ fn validation_draft(
     d.field = Some(name.to_owned());
     d.annotations = constraints.iter().map(|a| format!("@{}", a.name)).collect();
     Some(d)
+}
+
+/// `(object, Property, value)` when `condition` says `object.getProperty()` differs from the
+/// variable `value`: `!o.getP().equals(v)`, `!v.equals(o.getP())`, `o.getP() != v`,
+/// `!Objects.equals(o.getP(), v)`.
+fn mismatch_of(condition: &str) -> Option<(String, String, String)> {
+    static FORMS: std::sync::LazyLock<[regex::Regex; 4]> = std::sync::LazyLock::new(|| {
+        [
+            r"^!\s*(?P<o>\w+)\.get(?P<p>\w+)\(\)\.equals\((?P<v>\w+)\)$",
+            r"^!\s*(?P<v>\w+)\.equals\((?P<o>\w+)\.get(?P<p>\w+)\(\)\)$",
+            r"^(?P<o>\w+)\.get(?P<p>\w+)\(\)\s*!=\s*(?P<v>\w+)$",
+            r"^!\s*Objects\.equals\((?P<o>\w+)\.get(?P<p>\w+)\(\),\s*(?P<v>\w+)\)$",
+        ]
+        .map(|f| regex::Regex::new(f).expect("a valid pattern"))
+    });
+    let condition = condition.trim();
+    FORMS.iter().find_map(|form| {
+        let c = form.captures(condition)?;
+        Some((c["o"].to_owned(), c["p"].to_owned(), c["v"].to_owned()))
+    })
 }
 
 fn constraint_phrase(a: &Annotation) -> String {
@@ -1486,6 +1618,7 @@ fn field_validations(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
     let mut out = Vec::new();
     for field in &facts.fields {
         let Some(mut d) = validation_draft(
+            symbols,
             &field.annotations,
             &field.name,
             &text[field.start_byte..field.end_byte],
@@ -1520,6 +1653,7 @@ fn field_validations(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
             inherited_from: None,
             throws: None,
             throws_chain: Vec::new(),
+            self_invoked_from: Vec::new(),
         });
     }
     out
@@ -1556,6 +1690,7 @@ fn class_transaction(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
         inherited_from: None,
         throws: None,
         throws_chain: Vec::new(),
+        self_invoked_from: Vec::new(),
     })
 }
 
@@ -1646,6 +1781,7 @@ fn sql_rules(
                 inherited_from: None,
                 throws: None,
                 throws_chain: Vec::new(),
+                self_invoked_from: Vec::new(),
             });
         }
     }

@@ -86,6 +86,9 @@ pub struct Symbols<'a> {
     by_fqn: HashMap<String, TypeId>,
     impls: HashMap<TypeId, Vec<TypeId>>,
     statement_by_symbol: HashMap<String, StatementId>,
+    /// Simple names of the project's own Bean Validation constraints: annotation types
+    /// annotated `@Constraint` (`@FlagValidator`).
+    pub custom_constraints: std::collections::HashSet<String>,
 }
 
 impl<'a> Symbols<'a> {
@@ -216,6 +219,7 @@ impl<'a> Symbols<'a> {
             by_fqn,
             impls: HashMap::new(),
             statement_by_symbol,
+            custom_constraints: Default::default(),
         };
         let mut impls: HashMap<TypeId, Vec<TypeId>> = HashMap::new();
         for t in 0..symbols.types.len() {
@@ -255,6 +259,11 @@ impl<'a> Symbols<'a> {
             });
         }
         symbols.impls = impls;
+        symbols.custom_constraints = (0..symbols.types.len())
+            .map(|t| symbols.type_facts(t))
+            .filter(|f| f.kind == TypeKind::Annotation && f.annotation("Constraint").is_some())
+            .map(|f| f.simple_name.clone())
+            .collect();
         symbols
     }
 

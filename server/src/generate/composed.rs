@@ -29,7 +29,8 @@ use crate::index::ChunkId;
 use super::Written;
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method};
 use super::qa::{
-    is_plumbing, machine_domain, request, step, step_name, step_path_clause, value_label,
+    generated_statement_call, is_plumbing, machine_domain, request, step, step_name,
+    step_path_clause, value_label,
 };
 use super::text::one_line;
 
@@ -461,22 +462,49 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
     let trigger = trigger(flow);
     let mut trace = vec![entry_step(flow, &entry_id, language)];
     let mut lines = Vec::new();
+    let mut left_out = writes.len().saturating_sub(MAX_FACTS);
     for write in writes.iter().take(MAX_FACTS) {
-        let Some(id) = write.chunk_id.as_ref().and_then(|id| evidence.add(id)) else {
-            continue;
+        let op = write.operation.as_deref().unwrap_or_default();
+        let table = write.table.as_deref().unwrap_or_default();
+        let clause = step_path_clause(write, language);
+        // Generated SQL is not evidence: the call to it in its caller is, and the line names
+        // that call instead of the table (which only the uncited SQL shows).
+        let (id, line) = match write.chunk_id.as_ref().and_then(|id| evidence.add(id)) {
+            Some(id) => (
+                id,
+                match language {
+                    SampleLanguage::En => {
+                        format!("`{}` ({op}) changes `{table}`{clause}", write.symbol)
+                    }
+                    SampleLanguage::Zh => {
+                        format!("`{}`（{op}）修改 `{table}`{clause}", write.symbol)
+                    }
+                },
+            ),
+            None => match generated_statement_call(flow, write, &mut evidence) {
+                Some((id, method)) => {
+                    let caller = short_method(&write.called_from);
+                    let line = match language {
+                        SampleLanguage::En => format!(
+                            "`{caller}` calls the generated mapper method `{method}` ({op}){clause}"
+                        ),
+                        SampleLanguage::Zh => {
+                            format!("`{caller}` 调用生成的 mapper 方法 `{method}`（{op}）{clause}")
+                        }
+                    };
+                    (id, line)
+                }
+                None => {
+                    left_out += 1;
+                    continue;
+                }
+            },
         };
         // The conditions are written in the callers, from the entry down: cite them all.
         let callers: Vec<ChunkId> = caller_chain(flow, write)
             .into_iter()
             .filter_map(|id| evidence.add(id))
             .collect();
-        let op = write.operation.as_deref().unwrap_or_default();
-        let table = write.table.as_deref().unwrap_or_default();
-        let clause = step_path_clause(write, language);
-        let line = match language {
-            SampleLanguage::En => format!("`{}` ({op}) changes `{table}`{clause}", write.symbol),
-            SampleLanguage::Zh => format!("`{}`（{op}）修改 `{table}`{clause}", write.symbol),
-        };
         let mut ids = vec![&id];
         ids.extend(callers.iter());
         trace.push(step(format!("{line}."), &ids));
@@ -485,18 +513,23 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
     if lines.is_empty() {
         return None;
     }
+    let more = match (left_out, language) {
+        (0, _) => "",
+        (_, SampleLanguage::En) => "\n(Further writes are not listed here.)",
+        (_, SampleLanguage::Zh) => "\n（还有其他写入未在此列出。）",
+    };
     let (question, answer) = match language {
         SampleLanguage::En => (
             format!("Which tables does {trigger} change, and under which conditions?"),
             format!(
-                "{trigger} writes through these mapper statements (writes behind calls whose target cannot be told from the source, made through reflection, or through helpers outside the project's components are not listed):\n{}",
+                "{trigger} writes through these mapper statements (writes behind calls whose target cannot be told from the source, made through reflection, or through helpers outside the project's components are not listed):\n{}{more}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 会修改哪些表？分别在什么条件下？"),
             format!(
-                "{trigger} 通过以下 mapper 语句写库（无法从源码确定调用目标的、通过反射或非组件工具类进行的写入未列出）：\n{}",
+                "{trigger} 通过以下 mapper 语句写库（无法从源码确定调用目标的、通过反射或非组件工具类进行的写入未列出）：\n{}{more}",
                 numbered(&lines)
             ),
         ),

@@ -156,8 +156,12 @@ fn field_design(
                 chunk_id: id.clone(),
                 symbol: insert.called_from.clone(),
                 how: t(
-                    format!("builds the `{table}` row it inserts: `{property}` must be set on it"),
-                    format!("构造并插入 `{table}` 行：需要在其中设置 `{property}`"),
+                    format!(
+                        "issues the `{table}` insert: `{property}` must reach the object it inserts (set it there where the method builds that object instead of inserting the bound body)"
+                    ),
+                    format!(
+                        "执行 `{table}` 的插入：`{property}` 必须出现在被插入的对象上（若该方法另建对象而不是直接插入绑定的请求体，需在其中设置）"
+                    ),
                 ),
             });
         }
@@ -434,10 +438,31 @@ fn field_design(
     }
     let mut consistency = vec![t(
         format!(
-            "`{column}` is nullable, so existing rows and clients that do not send `{property}` keep working"
+            "`{column}` is nullable, so existing rows keep working and a create request without `{property}` stores NULL"
         ),
-        format!("`{column}` 允许为空，已有数据和不传 `{property}` 的客户端不受影响"),
+        format!("`{column}` 允许为空，已有数据不受影响，不传 `{property}` 的新建请求存为 NULL"),
     )];
+    // An edit that writes every column (a non-selective update) clears the value when the
+    // client leaves it out.
+    let full_update = update.and_then(|(f, _)| {
+        f.steps.iter().find(|s| {
+            s.kind == "statement"
+                && s.operation.as_deref() == Some("update")
+                && s.table.as_deref() == Some(table)
+                && !s.symbol.contains("Selective")
+        })
+    });
+    if let Some(step) = full_update {
+        let name = short_statement(&step.symbol);
+        consistency.push(t(
+            format!(
+                "the edit path updates through `{name}`, which is not a selective update: an edit request that does not send `{property}` would overwrite a stored value with NULL, so edit clients must send it back"
+            ),
+            format!(
+                "编辑路径通过 `{name}` 更新，它不是选择性更新：不传 `{property}` 的编辑请求会把已存的值覆盖为 NULL，编辑客户端必须回传该值"
+            ),
+        ));
+    }
     if insert.symbol.ends_with(".insertSelective") {
         consistency.push(t(
             "the insert goes through the generated `insertSelective`, which writes only the properties that are not null, so a request without the value stores NULL".into(),

@@ -696,7 +696,7 @@ pub(super) fn step_name(flow_step: &crate::analysis::FlowStep) -> String {
 
 /// For a statement step whose own chunk cannot be evidence (generated mapper XML): the chunk of
 /// the method that calls it, when its code shows the call, and the mapper method's name.
-fn generated_statement_call(
+pub(super) fn generated_statement_call(
     flow: &Flow,
     flow_step: &crate::analysis::FlowStep,
     evidence: &mut EvidenceSet<'_, '_>,

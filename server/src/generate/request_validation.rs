@@ -177,7 +177,10 @@ fn endpoint_constraints(
         rule_ids.extend(ids);
     }
     if !params.is_empty() {
-        let header = lookup.header(controller).and_then(|id| evidence.add(id));
+        let header = lookup
+            .header(controller)
+            .filter(|_| flow.entry.method_validation)
+            .and_then(|id| evidence.add(id));
         let (lines, steps, ids) = constraint_facts(params, &mut evidence, language);
         if lines.is_empty() {
             return None;
@@ -191,10 +194,10 @@ fn endpoint_constraints(
                 "由于 `{simple}` 标注了 `@Validated`（方法校验），Spring 会在 `{handler}` 执行前检查它们，任一不满足即拒绝调用"
             ),
             (_, _, SampleLanguage::En) => format!(
-                "`{simple}` is not annotated @Validated, so Spring checks them only where it validates handler parameters itself (Spring MVC 6.1 and later); with earlier versions they are not checked"
+                "`{simple}` is not annotated @Validated, so Spring checks them only in versions whose MVC validates constrained handler parameters itself (newer Spring releases); earlier versions do not check them"
             ),
             (_, _, SampleLanguage::Zh) => format!(
-                "`{simple}` 没有 @Validated 注解，因此只有 Spring 自身校验处理方法参数时（Spring MVC 6.1 及以后）才会检查它们，更早的版本不检查"
+                "`{simple}` 没有 @Validated 注解，因此只有 Spring MVC 自身校验带约束的处理方法参数的版本（较新的 Spring 版本）才会检查它们，更早的版本不检查"
             ),
         };
         if let (true, Some(h)) = (flow.entry.method_validation, &header) {

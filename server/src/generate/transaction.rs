@@ -114,6 +114,26 @@ fn transaction_sample(
         SampleLanguage::En => format!("{yes}. {declared}, {effect}."),
         SampleLanguage::Zh => format!("{yes}。{declared}，{effect}。"),
     };
+    // A call from the same class bypasses Spring's proxy: on that route no transaction starts.
+    if runs == Runs::InTransaction {
+        for (caller, chunk) in &rule.self_invoked_from {
+            let Some(id) = chunk.as_ref().and_then(|c| evidence.add(c)) else {
+                continue;
+            };
+            let caller = short_method(caller);
+            let sentence = match language {
+                SampleLanguage::En => format!(
+                    "`{caller}` calls it from the same class, which does not go through Spring's proxy: on that route the annotation does not apply, and `{method}` runs in whatever transaction `{caller}` runs in, if any."
+                ),
+                SampleLanguage::Zh => format!(
+                    "`{caller}` 在同一个类中直接调用它，不经过 Spring 的代理：这条路径上该注解不起作用，`{method}` 只在 `{caller}` 所在的事务中执行（如果有）。"
+                ),
+            };
+            answer.push(' ');
+            answer.push_str(&sentence);
+            trace.push(step(sentence, &[&id]));
+        }
+    }
     let mut rule_ids = vec![rule.rule_id.clone()];
     // What rolls it back, only for a transaction it starts or joins, and only where the
     // annotation's rollback settings are ones this reads fully.
@@ -148,11 +168,11 @@ fn transaction_sample(
             if !lines.is_empty() {
                 answer.push_str(&match language {
                     SampleLanguage::En => format!(
-                        "\nThe failures written in `{method}` itself (failures inside the methods it calls are not listed):\n{}",
+                        "\nThe failures written in `{method}` itself (not listed: failures inside the methods it calls, throws inside a try block whose catch may take them, and what catch blocks do):\n{}",
                         numbered(&lines)
                     ),
                     SampleLanguage::Zh => format!(
-                        "\n`{method}` 自身写出的失败（其调用的方法中的失败未列出）：\n{}",
+                        "\n`{method}` 自身写出的失败（未列出：其调用的方法中的失败、可能被 catch 捕获的 try 块内的抛出，以及 catch 块中的处理）：\n{}",
                         numbered(&lines)
                     ),
                 });
