@@ -135,11 +135,61 @@ pub fn exception_chain(symbols: &Symbols<'_>, context: TypeId, name: &str) -> Ve
     chain
 }
 
+/// The packages each Spring Boot application scans for components: `scanBasePackages` or
+/// `@ComponentScan` packages where written, else the application class's own package. Test
+/// applications are left out.
+pub fn applications(symbols: &Symbols<'_>) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for t in 0..symbols.types.len() {
+        let ty = symbols.type_facts(t);
+        let Some(app) = ty.annotation("SpringBootApplication") else {
+            continue;
+        };
+        if symbols.path(t).contains("/src/test/") {
+            continue;
+        }
+        let literals = |value: Option<&str>| -> Vec<String> {
+            value
+                .unwrap_or_default()
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut roots = literals(app.arg("scanBasePackages"));
+        if let Some(scan) = ty.annotation("ComponentScan") {
+            roots.extend(literals(scan.arg("value")));
+            roots.extend(literals(scan.arg("basePackages")));
+        }
+        if roots.is_empty() {
+            let package = ty.symbol.rsplit_once('.').map_or("", |(p, _)| p);
+            roots.push(package.to_owned());
+        }
+        out.push(roots);
+    }
+    out
+}
+
+/// Whether `class` is scanned by every application that scans `controller`: a global advice
+/// another application's scan does not reach is not registered there (no application found:
+/// no limit).
+fn registered_with(applications: &[Vec<String>], controller: &str, class: &str) -> bool {
+    let under =
+        |symbol: &str, root: &str| root.is_empty() || symbol.starts_with(&format!("{root}."));
+    applications
+        .iter()
+        .filter(|roots| roots.iter().any(|r| under(controller, r)))
+        .all(|roots| roots.iter().any(|r| under(class, r)))
+}
+
 /// The handler Spring picks for an exception thrown under the controller `controller`: the
-/// controller's own handlers first, then global ones; the nearest type in `chain` wins. `None`
-/// when none matches or two global handlers match at the same distance.
+/// controller's own handlers first, then global ones registered in every application that runs
+/// the controller; the nearest type in `chain` wins. `None` when none matches or two global
+/// handlers match at the same distance.
 pub fn handler_for<'h>(
     handlers: &'h [ExceptionHandler],
+    applications: &[Vec<String>],
     controller: &str,
     chain: &[String],
 ) -> Option<&'h ExceptionHandler> {
@@ -151,7 +201,7 @@ pub fn handler_for<'h>(
                     (if local {
                         h.class == controller
                     } else {
-                        h.global
+                        h.global && registered_with(applications, controller, &h.class)
                     }) && h.handles.contains(ty)
                 })
                 .collect();
@@ -163,4 +213,32 @@ pub fn handler_for<'h>(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registered_with;
+
+    #[test]
+    fn a_global_advice_applies_only_where_every_application_running_the_controller_scans_it() {
+        let apps = vec![
+            vec!["com.shop".to_owned()],
+            vec!["com.shop.demo".to_owned()],
+            vec!["com.shop".to_owned()],
+        ];
+        let advice = "com.shop.common.GlobalExceptionHandler";
+        assert!(registered_with(
+            &apps,
+            "com.shop.admin.OrderController",
+            advice
+        ));
+        // The demo application scans only its own package: the advice is not registered there.
+        assert!(!registered_with(
+            &apps,
+            "com.shop.demo.BrandController",
+            advice
+        ));
+        // No application found: no limit.
+        assert!(registered_with(&[], "org.x.Controller", advice));
+    }
 }

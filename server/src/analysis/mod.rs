@@ -54,6 +54,8 @@ pub struct Analysis {
     pub states: Vec<StateMachine>,
     /// `@ExceptionHandler` methods: where thrown business errors become responses.
     pub handlers: Vec<handlers::ExceptionHandler>,
+    /// The packages each Spring Boot application scans (which advice applies where).
+    pub applications: Vec<Vec<String>>,
     pub stats: AnalysisStats,
     /// Problems that did not stop the analysis (bad globs in acdp.toml ...).
     pub warnings: Vec<String>,
@@ -168,6 +170,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
     let states = states::extract(&symbols, &graph);
     clock.lap("states");
     let handlers = handlers::extract(&symbols);
+    let applications = handlers::applications(&symbols);
     let domain_map = domains::summarise(domain_map, &symbols, &flows, &rules);
     clock.lap("summary");
 
@@ -198,6 +201,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         flows,
         states,
         handlers,
+        applications,
         stats,
         warnings,
     }

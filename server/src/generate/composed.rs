@@ -357,7 +357,12 @@ fn error_response(
     // The first failure that throws with a message and that a handler catches.
     let (rule, handler) = rules.iter().find_map(|r| {
         r.message.as_ref()?;
-        let h = handler_for(&analysis.handlers, &controller, &r.throws_chain)?;
+        let h = handler_for(
+            &analysis.handlers,
+            &analysis.applications,
+            &controller,
+            &r.throws_chain,
+        )?;
         Some((*r, h))
     })?;
     let thrown = rule.throws.as_deref()?;

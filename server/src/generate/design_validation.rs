@@ -271,7 +271,14 @@ fn validation_design(
     let handler = style
         .throws
         .as_ref()
-        .and_then(|_| handler_for(&analysis.handlers, controller, &style.throws_chain))
+        .and_then(|_| {
+            handler_for(
+                &analysis.handlers,
+                &analysis.applications,
+                controller,
+                &style.throws_chain,
+            )
+        })
         .filter(|h| !h.returns.is_empty());
     let mut consistency = Vec::new();
     if let Some(h) = handler

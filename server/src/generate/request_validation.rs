@@ -309,7 +309,14 @@ fn body_part(
     // The handler for exactly the exception Spring raises (its supertypes differ between
     // Spring versions, so nothing is matched through them).
     let on_failure = validated
-        .then(|| handler_for(&analysis.handlers, controller, &[binding.to_owned()]))
+        .then(|| {
+            handler_for(
+                &analysis.handlers,
+                &analysis.applications,
+                controller,
+                &[binding.to_owned()],
+            )
+        })
         .flatten()
         .filter(|h| !h.returns.is_empty())
         .and_then(|h| Some((h, evidence.add(h.chunk_id.as_ref()?)?)));
