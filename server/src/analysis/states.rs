@@ -304,14 +304,36 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph) -> Vec<StateMachine> {
             entry.1.table = symbols.statements[s].summary.tables.first().cloned();
         }
         entry.2.push(constants);
-        let duplicate = entry.1.transitions.iter().any(|t| {
+        let duplicate = entry.1.transitions.iter_mut().find(|t| {
             t.from == transition.from
                 && t.to == transition.to
                 && t.method == transition.method
                 && t.via == transition.via
         });
-        if !duplicate {
-            entry.1.transitions.push(transition);
+        match duplicate {
+            // The same change made on two paths: only what holds on both is said, and the
+            // path no longer reads as the only one.
+            Some(kept) if kept.when != transition.when => {
+                kept.when = Path {
+                    conditions: kept
+                        .when
+                        .conditions
+                        .iter()
+                        .filter(|c| transition.when.conditions.contains(c))
+                        .cloned()
+                        .collect(),
+                    context: kept
+                        .when
+                        .context
+                        .iter()
+                        .filter(|c| transition.when.context.contains(c))
+                        .cloned()
+                        .collect(),
+                    complete: false,
+                };
+            }
+            Some(_) => {}
+            None => entry.1.transitions.push(transition),
         }
     }
 

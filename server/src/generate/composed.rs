@@ -98,11 +98,13 @@ fn failure_rules_by_method(analysis: &Analysis) -> Vec<(String, Vec<&Rule>)> {
 }
 
 /// The failure rules of a flow's entry and method steps, in step order.
+/// A method reached through a call inside a `try` (at its call site or above) is left out: a
+/// `catch` there may take what it throws, so its failures need not be the entry's.
 pub(super) fn flow_failure_rules<'a>(analysis: &'a Analysis, flow: &Flow) -> Vec<&'a Rule> {
     let methods = std::iter::once(flow.entry.symbol.as_str()).chain(
         flow.steps
             .iter()
-            .filter(|s| s.kind == "method")
+            .filter(|s| s.kind == "method" && !s.when.in_try() && !s.outer.in_try())
             .map(|s| s.symbol.as_str()),
     );
     let mut out = Vec::new();
@@ -158,14 +160,32 @@ pub(super) fn written(
     })
 }
 
-/// "Further checks follow" when a list was cut at [`MAX_FACTS`]: it must not read as complete.
-fn more_note(total: usize, listed: usize, language: SampleLanguage) -> String {
-    if total <= listed {
-        return String::new();
+/// What a cut list holds, for the note that says it was cut.
+#[derive(Clone, Copy)]
+pub(super) enum Listed {
+    Checks,
+    Writes,
+    Failures,
+    Constraints,
+}
+
+/// The note after a list that was cut (at [`MAX_FACTS`] or because an item could not be
+/// cited): a cut list must not read as complete. Empty when nothing was left out.
+pub(super) fn cut_note(cut: bool, listed: Listed, language: SampleLanguage) -> &'static str {
+    if !cut {
+        return "";
     }
-    match language {
-        SampleLanguage::En => "\n(Further checks follow that are not listed here.)".to_owned(),
-        SampleLanguage::Zh => "\n（后面还有校验未在此列出。）".to_owned(),
+    match (listed, language) {
+        (Listed::Checks, SampleLanguage::En) => {
+            "\n(Further checks follow that are not listed here.)"
+        }
+        (Listed::Checks, SampleLanguage::Zh) => "\n（后面还有校验未在此列出。）",
+        (Listed::Writes, SampleLanguage::En) => "\n(Further writes are not listed here.)",
+        (Listed::Writes, SampleLanguage::Zh) => "\n（还有其他写入未在此列出。）",
+        (Listed::Failures, SampleLanguage::En) => "\n(Further failures are not listed here.)",
+        (Listed::Failures, SampleLanguage::Zh) => "\n（还有其他失败未在此列出。）",
+        (Listed::Constraints, SampleLanguage::En) => "\n(Further constraints are not listed here.)",
+        (Listed::Constraints, SampleLanguage::Zh) => "\n（还有其他约束未在此列出。）",
     }
 }
 
@@ -253,14 +273,14 @@ fn method_checks(
         }
         SampleLanguage::Zh => format!("`{method}` 中有哪些校验会导致失败？各自的结果是什么？"),
     };
-    let more = more_note(rules.len(), lines.len(), language);
+    let more = cut_note(rules.len() > lines.len(), Listed::Checks, language);
     let answer = match language {
         SampleLanguage::En => format!(
-            "The checks written in `{method}` itself, in source order (checks inside the methods it calls are not part of this list):\n{}{more}",
+            "The checks written in `{method}` itself, in source order (not part of this list: checks inside the methods it calls, returns of a result computed elsewhere (such as an error a validator returned), throws a catch may take, and what catch blocks do):\n{}{more}",
             numbered(&lines)
         ),
         SampleLanguage::Zh => format!(
-            "`{method}` 自身按源码顺序的校验如下（其调用的方法中的校验不在此列）：\n{}{more}",
+            "`{method}` 自身按源码顺序的校验如下（不在此列：其调用的方法中的校验、返回别处算出的结果（如校验方法返回的错误）、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}",
             numbered(&lines)
         ),
     };
@@ -314,19 +334,19 @@ fn endpoint_failures(
     if lines.len() < 2 {
         return None;
     }
-    let more = more_note(rules.len(), lines.len(), language);
+    let more = cut_note(rules.len() > lines.len(), Listed::Checks, language);
     let (question, answer) = match language {
         SampleLanguage::En => (
             format!("Which checks along {trigger} make it fail, and with what result?"),
             format!(
-                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; checks in other code it reaches are not listed):\n{}{more}",
+                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; not listed: checks in other code it reaches, in methods called inside a try block, returns of a result computed elsewhere, throws a catch may take, and what catch blocks do):\n{}{more}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 沿途有哪些校验会导致失败？结果分别是什么？"),
             format!(
-                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；其他代码中的校验未列出）：\n{}{more}",
+                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；未列出：其他代码中的校验、在 try 块内调用的方法中的校验、返回别处算出的结果、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}",
                 numbered(&lines)
             ),
         ),
@@ -518,11 +538,7 @@ fn flow_writes(flow: &Flow, lookup: &ChunkLookup<'_>, language: SampleLanguage) 
     if lines.is_empty() {
         return None;
     }
-    let more = match (left_out, language) {
-        (0, _) => "",
-        (_, SampleLanguage::En) => "\n(Further writes are not listed here.)",
-        (_, SampleLanguage::Zh) => "\n（还有其他写入未在此列出。）",
-    };
+    let more = cut_note(left_out > 0, Listed::Writes, language);
     let (question, answer) = match language {
         SampleLanguage::En => (
             format!("Which tables does {trigger} change, and under which conditions?"),

@@ -27,9 +27,26 @@ pub fn qa_samples(
     seed: u64,
     languages: &[SampleLanguage],
 ) -> Vec<Written> {
+    // A check whose condition is written twice in one method (the same test in two branches)
+    // cannot be asked about by its condition alone: "what happens when C" has two answers, and
+    // an answer giving one path reads as the only one. Those checks are asked about in the
+    // method's list of checks, where each comes with its own path.
+    let mut written_twice: std::collections::HashMap<(&str, String), usize> =
+        std::collections::HashMap::new();
+    for rule in &analysis.rules {
+        *written_twice
+            .entry((rule.symbol.as_str(), one_line(&rule.condition)))
+            .or_default() += 1;
+    }
     let mut out = Vec::new();
     for &language in languages {
         for rule in &analysis.rules {
+            let ambiguous = written_twice
+                .get(&(rule.symbol.as_str(), one_line(&rule.condition)))
+                .is_some_and(|&n| n > 1);
+            if ambiguous && rule.kind != RuleKind::Computation {
+                continue;
+            }
             out.extend(rule_samples(rule, lookup, seed, language));
         }
         for flow in &analysis.flows {
@@ -39,6 +56,16 @@ pub fn qa_samples(
             let domain = machine_domain(analysis, machine);
             out.extend(state_values_sample(machine, &domain, lookup, language));
             for transition in &machine.transitions {
+                // "What does `m` set the status to" has one answer only when `m` makes one
+                // change to it; several are listed together in the status lifecycle.
+                let changes_in_method = machine
+                    .transitions
+                    .iter()
+                    .filter(|t| t.method == transition.method)
+                    .count();
+                if changes_in_method > 1 {
+                    continue;
+                }
                 out.extend(transition_sample(
                     machine, transition, &domain, lookup, seed, language,
                 ));

@@ -17,7 +17,7 @@ use crate::dataset::sample::{SampleLanguage, SampleSource, TraceStep};
 use crate::index::ChunkId;
 
 use super::Written;
-use super::composed::{numbered, trigger, written};
+use super::composed::{Listed, cut_note, numbered, trigger, written};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::step;
 use super::text::one_line;
@@ -128,14 +128,6 @@ fn constraint_facts(
     (lines, trace, ids)
 }
 
-fn more_note(total: usize, listed: usize, language: SampleLanguage) -> &'static str {
-    match (total > listed, language) {
-        (false, _) => "",
-        (true, SampleLanguage::En) => "\n(Further constraints are not listed here.)",
-        (true, SampleLanguage::Zh) => "\n（还有其他约束未在此列出。）",
-    }
-}
-
 fn endpoint_constraints(
     analysis: &Analysis,
     flow: &Flow,
@@ -209,7 +201,7 @@ fn endpoint_constraints(
                 &[h],
             ));
         }
-        let more = more_note(params.len(), lines.len(), language);
+        let more = cut_note(params.len() > lines.len(), Listed::Constraints, language);
         parts.push(match language {
             SampleLanguage::En => format!(
                 "The constraints on the parameters of `{handler}` ({when}):\n{}{more}",
@@ -299,7 +291,7 @@ fn body_part(
     if lines.is_empty() {
         return None;
     }
-    let more = more_note(rules.len(), lines.len(), language);
+    let more = cut_note(rules.len() > lines.len(), Listed::Constraints, language);
     let binding = if body.request_body {
         "MethodArgumentNotValidException"
     } else {
@@ -400,7 +392,7 @@ fn type_constraints(
     let mut evidence = EvidenceSet::new(lookup);
     let ty = simple_name(type_symbol).to_owned();
     let (lines, trace, rule_ids) = constraint_facts(rules, &mut evidence, language);
-    let more = more_note(rules.len(), lines.len(), language);
+    let more = cut_note(rules.len() > lines.len(), Listed::Constraints, language);
     let list = numbered(&lines);
     let (question, answer) = match language {
         SampleLanguage::En => (

@@ -14,7 +14,7 @@ use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, TraceStep
 use crate::index::ChunkId;
 
 use super::Written;
-use super::composed::{is_failure_rule, numbered, rule_sentence};
+use super::composed::{Listed, cut_note, is_failure_rule, numbered, rule_sentence};
 use super::evidence::{ChunkLookup, EvidenceSet, short_method};
 use super::qa::{request, step};
 use super::text::one_line;
@@ -176,12 +176,11 @@ fn transaction_sample(
                         numbered(&lines)
                     ),
                 });
-                if failures.len() > lines.len() {
-                    answer.push_str(match language {
-                        SampleLanguage::En => "\n(Further failures are not listed here.)",
-                        SampleLanguage::Zh => "\n（还有其他失败未在此列出。）",
-                    });
-                }
+                answer.push_str(cut_note(
+                    failures.len() > lines.len(),
+                    Listed::Failures,
+                    language,
+                ));
             }
             !lines.is_empty()
         }
