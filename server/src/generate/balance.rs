@@ -36,8 +36,11 @@ pub const MAX_SINGLE_FACT_SHARE: f64 = 0.08;
 /// fixture) has few questions of any kind, and its checks are worth asking about.
 const MIN_SINGLE_FACT_KEPT: usize = 16;
 
-fn max_share(family: &str) -> f64 {
-    if SINGLE_FACT_FAMILIES.contains(&family) {
+/// The share a family may hold: single-fact families their small one while samples can go
+/// without losing a fact; once none can (`relaxed`), the share every family is held to, since
+/// no family may dominate a dataset even at the cost of some rules' only samples.
+fn max_share(family: &str, relaxed: &HashSet<String>) -> f64 {
+    if SINGLE_FACT_FAMILIES.contains(&family) && !relaxed.contains(family) {
         MAX_SINGLE_FACT_SHARE
     } else {
         MAX_FAMILY_SHARE
@@ -54,8 +57,11 @@ fn min_kept(family: &str) -> usize {
 
 pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
     let mut dropped: HashSet<String> = HashSet::new();
-    // Single-fact families that have nothing left to drop without losing a fact.
+    // Families that have nothing left to drop.
     let mut settled: HashSet<String> = HashSet::new();
+    // Single-fact families with nothing left to drop without losing a fact, held to the
+    // general share from then on.
+    let mut relaxed: HashSet<String> = HashSet::new();
     loop {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut total = 0usize;
@@ -71,7 +77,7 @@ pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
         // Largest n with n / (n + others) <= share, for each family; the one furthest over
         // its share is trimmed first.
         let allowed_of = |family: &str, count: usize| {
-            let share = max_share(family);
+            let share = max_share(family, &relaxed);
             let others = total - count;
             (((share * others as f64) / (1.0 - share)).floor() as usize).max(min_kept(family))
         };
@@ -91,7 +97,8 @@ pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
         // A single-fact sample goes only when its rules are the subject of a sample of
         // another family too (a `method-checks` list holds the same check): the cap trims
         // restatements, never the only sample of a rule.
-        let single_fact = SINGLE_FACT_FAMILIES.contains(&family.as_str());
+        let single_fact =
+            SINGLE_FACT_FAMILIES.contains(&family.as_str()) && !relaxed.contains(&family);
         let covered: HashSet<&str> = written
             .iter()
             .filter(|w| {
@@ -132,7 +139,11 @@ pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
             .map(|(k, _)| (*k).to_owned())
             .collect();
         if newly.is_empty() {
-            settled.insert(family);
+            if single_fact {
+                relaxed.insert(family);
+            } else {
+                settled.insert(family);
+            }
             continue;
         }
         dropped.extend(newly);
@@ -141,4 +152,83 @@ pub fn cap_families(written: Vec<Written>, seed: u64) -> Vec<Written> {
         .into_iter()
         .filter(|w| !dropped.contains(&w.request.source.twin_key))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, Task};
+    use crate::generate::SampleRequest;
+
+    fn sample(kind: &str, n: usize) -> Written {
+        Written {
+            request: SampleRequest {
+                task: Task::Qa,
+                language: SampleLanguage::En,
+                domain: "d".into(),
+                prompt: format!("{kind} {n}"),
+                evidence: Vec::new(),
+                source: SampleSource {
+                    kind: kind.into(),
+                    rule_ids: vec![format!("r{kind}{n}")],
+                    twin_key: format!("{kind}:{n}"),
+                    ..Default::default()
+                },
+            },
+            body: SampleBody::Qa {
+                question: String::new(),
+                answer: String::new(),
+            },
+            trace: Vec::new(),
+        }
+    }
+
+    /// Eight composed families of forty samples each: a mix none of them dominates.
+    fn others() -> Vec<Written> {
+        (0..8)
+            .flat_map(|f| (0..40).map(move |n| sample(&format!("family-{f}"), n)))
+            .collect()
+    }
+
+    fn share(kept: &[Written], kind: &str) -> f64 {
+        kept.iter()
+            .filter(|w| w.request.source.kind == kind)
+            .count() as f64
+            / kept.len() as f64
+    }
+
+    #[test]
+    fn a_single_fact_family_no_other_family_covers_is_still_held_to_the_general_share() {
+        // Every check has only its own sample (nothing covers it), and there are far more
+        // checks than flows: the family must still not dominate the dataset.
+        let mut written: Vec<Written> = (0..300).map(|n| sample("what-happens-if", n)).collect();
+        written.extend(others());
+        let kept = cap_families(written, 7);
+        assert!(share(&kept, "what-happens-if") <= MAX_FAMILY_SHARE + 1e-9);
+        assert!(share(&kept, "what-happens-if") > MAX_SINGLE_FACT_SHARE);
+    }
+
+    #[test]
+    fn a_single_fact_sample_whose_rule_another_family_states_goes_first() {
+        let mut written: Vec<Written> = (0..100).map(|n| sample("rule-check", n)).collect();
+        // A list that states the first 60 checks.
+        let mut list = sample("method-checks", 0);
+        list.request.source.rule_ids = (0..60).map(|n| format!("rrule-check{n}")).collect();
+        written.push(list);
+        written.extend(others());
+        let kept = cap_families(written, 7);
+        let checks: Vec<&Written> = kept
+            .iter()
+            .filter(|w| w.request.source.kind == "rule-check")
+            .collect();
+        // The 40 uncovered checks keep their samples; covered ones go down to the share.
+        for n in 60..100 {
+            assert!(
+                checks
+                    .iter()
+                    .any(|w| w.request.source.twin_key == format!("rule-check:{n}"))
+            );
+        }
+        assert!(checks.len() < 100);
+    }
 }

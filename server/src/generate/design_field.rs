@@ -157,10 +157,10 @@ fn field_design(
                 symbol: insert.called_from.clone(),
                 how: t(
                     format!(
-                        "issues the `{table}` insert: `{property}` must reach the object it inserts (set it there where the method builds that object instead of inserting the bound body)"
+                        "issues the `{table}` insert; if it inserts an object of its own rather than the bound body, copy `{property}` onto that object"
                     ),
                     format!(
-                        "执行 `{table}` 的插入：`{property}` 必须出现在被插入的对象上（若该方法另建对象而不是直接插入绑定的请求体，需在其中设置）"
+                        "执行 `{table}` 的插入；如果它插入的是自己新建的对象而不是绑定的请求体，需把 `{property}` 复制到该对象上"
                     ),
                 ),
             });

@@ -856,6 +856,11 @@ fn state_values_sample(
     lookup: &ChunkLookup<'_>,
     language: SampleLanguage,
 ) -> Option<Written> {
+    // The values must be named where the evidence shows them: a constants type. Literals spread
+    // over the setters are asked about in the transitions that write them.
+    if machine.values.is_empty() || machine.constants.is_none() {
+        return None;
+    }
     let mut evidence = EvidenceSet::new(lookup);
     let constants = machine
         .constants
