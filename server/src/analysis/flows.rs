@@ -40,10 +40,10 @@ pub struct FlowEntry {
     /// asks to validate), when its type is declared in the project.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<BoundBody>,
-    /// The handler's class (or a supertype) is annotated `@Validated`: Spring's method
-    /// validation checks the constraints on its parameters before it runs.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub method_validation: bool,
+    /// Whether the handler's class is annotated `@Validated` (Spring's method validation checks
+    /// the constraints on its parameters before it runs); `None` when only a supertype is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method_validation: Option<bool>,
 }
 
 /// A handler parameter bound from the request, and whether Spring validates it on binding.
@@ -56,7 +56,8 @@ pub struct BoundBody {
     pub request_body: bool,
     /// `@Valid` or `@Validated` on the parameter: Spring MVC checks the type's constraints
     /// before the handler runs; without it they are not checked on binding. `None` when the
-    /// handler's class has supertypes, whose declarations of the parameter Spring also reads.
+    /// handler's class has supertypes, whose declarations of the parameter Spring also reads,
+    /// or when a `BindingResult` parameter takes the violations (the handler then runs).
     pub validated: Option<bool>,
     /// The annotation that asks for it, as written (`Valid` or `Validated`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,9 +204,18 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 security: Vec::new(),
                 security_chunks: Vec::new(),
                 body: bound_body(symbols, t, &facts.params),
-                method_validation: std::iter::once(t)
-                    .chain(symbols.supertypes(t))
-                    .any(|ty| symbols.type_facts(ty).annotation("Validated").is_some()),
+                method_validation: if symbols.type_facts(t).annotation("Validated").is_some() {
+                    Some(true)
+                } else if symbols
+                    .supertypes(t)
+                    .into_iter()
+                    .any(|ty| symbols.type_facts(ty).annotation("Validated").is_some())
+                {
+                    // Inherited from a supertype: not shown by the class's own code.
+                    None
+                } else {
+                    Some(false)
+                },
             })
         } else if let Some(a) = facts
             .annotation("Scheduled")
@@ -233,7 +243,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                 security: Vec::new(),
                 security_chunks: Vec::new(),
                 body: None,
-                method_validation: false,
+                method_validation: None,
             })
         } else {
             let listener = facts
@@ -266,7 +276,7 @@ pub fn extract(symbols: &Symbols<'_>, graph: &CallGraph, domains: &DomainAssignm
                     security: Vec::new(),
                     security_chunks: Vec::new(),
                     body: None,
-                    method_validation: false,
+                    method_validation: None,
                 })
         };
         let Some(mut flow_entry) = kind_entry else {
@@ -575,11 +585,13 @@ fn bound_body(
     t: TypeId,
     params: &[super::syntax::ParamFacts],
 ) -> Option<BoundBody> {
-    params.iter().find_map(|p| {
-        let has = |name: &str| p.annotations.iter().any(|a| a.name == name);
-        let request_body = has("RequestBody");
-        let validated = has("Valid") || has("Validated");
-        if !request_body && !validated {
+    params.iter().enumerate().find_map(|(i, p)| {
+        // Spring MVC validates a parameter carrying `@Validated` or any annotation whose name
+        // starts with "Valid" (`@Valid`, a project's `@ValidBody`).
+        let asks = |a: &super::syntax::Annotation| a.name.starts_with("Valid");
+        let request_body = p.annotations.iter().any(|a| a.name == "RequestBody");
+        let validated_by = p.annotations.iter().find(|a| asks(a));
+        if !request_body && validated_by.is_none() {
             return None;
         }
         let groups = p
@@ -588,17 +600,19 @@ fn bound_body(
             .any(|a| a.name == "Validated" && !a.args.is_empty());
         let facts = symbols.type_facts(t);
         let has_supertypes = facts.superclass.is_some() || !facts.interfaces.is_empty();
+        // A `BindingResult` / `Errors` right after it receives the violations: Spring then
+        // calls the handler anyway, and what happens is up to its code.
+        let errors_taken = params
+            .get(i + 1)
+            .is_some_and(|next| matches!(next.ty.as_str(), "BindingResult" | "Errors"));
+        let validated = validated_by.is_some();
         let ty = symbols.resolve_type(t, p.ty.split('<').next().unwrap_or(&p.ty))?;
         Some(BoundBody {
             type_symbol: symbols.type_facts(ty).symbol.clone(),
             parameter: p.name.clone(),
             request_body,
-            validated: (validated || !has_supertypes).then_some(validated),
-            validated_by: p
-                .annotations
-                .iter()
-                .find(|a| a.name == "Valid" || a.name == "Validated")
-                .map(|a| a.name.clone()),
+            validated: ((validated || !has_supertypes) && !errors_taken).then_some(validated),
+            validated_by: validated_by.map(|a| a.name.clone()),
             groups,
         })
     })

@@ -54,6 +54,9 @@ pub struct Analysis {
     pub states: Vec<StateMachine>,
     /// `@ExceptionHandler` methods: where thrown business errors become responses.
     pub handlers: Vec<handlers::ExceptionHandler>,
+    /// Failures written in the code that no execution reaches (see `Rule::never_reached_by`):
+    /// not rules of their methods, named where a list of a method's checks is given.
+    pub never_reached: Vec<Rule>,
     /// The packages each Spring Boot application scans (which advice applies where).
     pub applications: Vec<Vec<String>>,
     pub stats: AnalysisStats,
@@ -163,7 +166,10 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
     clock.lap("call graph");
     let domain_map = domains::assign(&symbols, &settings.domains, &mut warnings);
     clock.lap("domains");
-    let rules = rules::extract(&symbols, &graph, &domain_map, settings.include_generated);
+    let (never_reached, rules): (Vec<Rule>, Vec<Rule>) =
+        rules::extract(&symbols, &graph, &domain_map, settings.include_generated)
+            .into_iter()
+            .partition(|r| r.never_reached_by.is_some());
     clock.lap("rules");
     let flows = flows::extract(&symbols, &graph, &domain_map);
     clock.lap("flows");
@@ -201,6 +207,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
         flows,
         states,
         handlers,
+        never_reached,
         applications,
         stats,
         warnings,

@@ -132,6 +132,11 @@ pub struct Rule {
     /// that route the annotation does nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub self_invoked_from: Vec<(String, Option<ChunkId>)>,
+    /// A failure no execution reaches: the finder (this symbol) that loaded the value it tests
+    /// runs a query that already requires the opposite. Such rules are kept apart from
+    /// `Analysis::rules` (in `Analysis::never_reached`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub never_reached_by: Option<String>,
     /// The exception type the consequence throws (simple name), when the code says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throws: Option<String>,
@@ -451,6 +456,7 @@ struct Draft {
     outcome: Option<Outcome>,
     inherited_from: Option<String>,
     self_invoked_from: Vec<(String, Option<ChunkId>)>,
+    never_reached_by: Option<String>,
     /// The thrown type, and the type whose code names it when not the rule's own.
     throws: Option<(String, Option<TypeId>)>,
     /// Extra evidence: the declaration an inherited annotation is written on.
@@ -477,6 +483,7 @@ impl Draft {
             outcome: None,
             inherited_from: None,
             self_invoked_from: Vec::new(),
+            never_reached_by: None,
             throws: None,
             extra_chunks: Vec::new(),
         }
@@ -607,6 +614,7 @@ impl<'s, 'a> MethodRules<'s, 'a> {
                 outcome: d.outcome,
                 inherited_from: d.inherited_from,
                 self_invoked_from: d.self_invoked_from,
+                never_reached_by: d.never_reached_by,
                 throws_chain: d
                     .throws
                     .as_ref()
@@ -848,39 +856,30 @@ impl<'s, 'a> MethodRules<'s, 'a> {
     /// `order = orderService.findById(userId, id)` (a query filtered by `user_id = userId`)
     /// followed by `if (!order.getUserId().equals(userId)) return fail(...)`. Read from MyBatis
     /// Generator criteria in the finder's body (`andUserIdEqualTo(userId)`).
-    fn filtered_out_by_query(&self, condition: &str, if_start: usize) -> bool {
-        let Some((object, property, value)) = mismatch_of(condition) else {
-            return false;
-        };
-        let Some((_, call_start)) = self.assigned.get(&object).and_then(|a| {
+    fn filtered_out_by_query(&self, condition: &str, if_start: usize) -> Option<MethodId> {
+        let (object, property, value) = mismatch_of(condition)?;
+        let (_, call_start) = self.assigned.get(&object).and_then(|a| {
             a.iter()
                 .filter(|(at, _)| *at < if_start)
                 .max_by_key(|(at, _)| *at)
-        }) else {
-            return false;
-        };
-        let Some(call) = self.body.call_at(*call_start) else {
-            return false;
-        };
-        let Some(position) = call
+        })?;
+        let call = self.body.call_at(*call_start)?;
+        let position = call
             .args
             .iter()
-            .position(|&(a, b)| self.text.get(a..b).map(str::trim) == Some(value.as_str()))
-        else {
-            return false;
-        };
-        call.targets.iter().any(|t| match *t {
+            .position(|&(a, b)| self.text.get(a..b).map(str::trim) == Some(value.as_str()))?;
+        call.targets.iter().find_map(|t| match *t {
             Target::Method(finder) => {
                 let facts = self.symbols.method_facts(finder);
-                let (Some(param), Some((start, end))) = (facts.params.get(position), facts.body)
-                else {
-                    return false;
-                };
+                let param = facts.params.get(position)?;
+                let (start, end) = facts.body?;
                 let body = &self.symbols.text(self.symbols.methods[finder].ty)[start..end];
                 let criterion = format!("and{property}EqualTo({})", param.name);
-                body.replace(char::is_whitespace, "").contains(&criterion)
+                body.replace(char::is_whitespace, "")
+                    .contains(&criterion)
+                    .then_some(finder)
             }
-            Target::Statement(_) => false,
+            Target::Statement(_) => None,
         })
     }
 
@@ -937,10 +936,10 @@ impl<'s, 'a> MethodRules<'s, 'a> {
         };
         let failure = failure_then.or(failure_else).or(failure_after);
         // A failure no execution reaches (the query that loaded the value filters it out) is
-        // not a rule of the method.
-        if failure_then.is_some() && self.filtered_out_by_query(&cond_text, node.start_byte()) {
-            return;
-        }
+        // kept apart from the method's rules, with the finder as evidence, so lists can say it
+        // is never reached instead of stating it or silently leaving it out.
+        let never_reached =
+            failure_then.and_then(|_| self.filtered_out_by_query(&cond_text, node.start_byte()));
         let mut facts = ConditionFacts::default();
         condition_facts(condition, text, &mut facts);
         let affected = self.affected_rows_statement(condition, node.start_byte());
@@ -1059,6 +1058,11 @@ impl<'s, 'a> MethodRules<'s, 'a> {
             _ => format!("{sentence}{values}."),
         };
         d.throws = failure.and_then(|f| paths.thrown_type(f));
+        if let Some(finder) = never_reached {
+            d.never_reached_by = Some(self.symbols.methods[finder].symbol.clone());
+            d.extra_chunks
+                .extend(self.symbols.methods[finder].chunk_id.iter().cloned());
+        }
         d.consequence = Some(consequence);
         d.message = message;
         d.when = Some(path);
@@ -1654,6 +1658,7 @@ fn field_validations(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
             throws: None,
             throws_chain: Vec::new(),
             self_invoked_from: Vec::new(),
+            never_reached_by: None,
         });
     }
     out
@@ -1691,6 +1696,7 @@ fn class_transaction(symbols: &Symbols<'_>, domains: &DomainAssignment, t: TypeI
         throws: None,
         throws_chain: Vec::new(),
         self_invoked_from: Vec::new(),
+        never_reached_by: None,
     })
 }
 
@@ -1782,6 +1788,7 @@ fn sql_rules(
                 throws: None,
                 throws_chain: Vec::new(),
                 self_invoked_from: Vec::new(),
+                never_reached_by: None,
             });
         }
     }

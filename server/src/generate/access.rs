@@ -117,7 +117,15 @@ fn controller_access(
             .collect();
         // What the annotations require, where their meaning is plain; the annotations as
         // written otherwise (a SpEL expression is not paraphrased).
-        let requirement = if meanings.len() == flow.entry.security.len() {
+        // JSR-250 annotations on the method and on its class do not add up (the nearest one
+        // applies): where several meet, the annotations are shown as written.
+        let jsr250 = flow
+            .entry
+            .security
+            .iter()
+            .filter(|a| matches!(annotation_name(a), "PermitAll" | "DenyAll" | "RolesAllowed"))
+            .count();
+        let requirement = if meanings.len() == flow.entry.security.len() && jsr250 < 2 {
             meanings.join(match language {
                 SampleLanguage::En => "; ",
                 SampleLanguage::Zh => "；",
@@ -199,14 +207,14 @@ fn checked_when(flows: &[&Flow], language: SampleLanguage) -> String {
         .any(|a| annotation_name(a) == "PostAuthorize");
     match (post, language) {
         (false, SampleLanguage::En) => {
-            "The framework that defines each annotation refuses a caller that does not satisfy it before the handler runs.".to_owned()
+            "Where the application enables the annotation support of the framework that defines each annotation, that framework refuses a caller that does not satisfy it before the handler runs.".to_owned()
         }
-        (false, SampleLanguage::Zh) => "定义注解的框架会在处理方法执行前拒绝不满足条件的调用方。".to_owned(),
+        (false, SampleLanguage::Zh) => "在应用启用了相应框架的注解支持时，定义注解的框架会在处理方法执行前拒绝不满足条件的调用方。".to_owned(),
         (true, SampleLanguage::En) => {
-            "The framework that defines each annotation refuses a caller that does not satisfy it before the handler runs; `@PostAuthorize` is evaluated after the handler has run, on what it returns.".to_owned()
+            "Where the application enables the annotation support of the framework that defines each annotation, that framework refuses a caller that does not satisfy it before the handler runs; `@PostAuthorize` is evaluated after the handler has run, on what it returns.".to_owned()
         }
         (true, SampleLanguage::Zh) => {
-            "定义注解的框架会在处理方法执行前拒绝不满足条件的调用方；`@PostAuthorize` 则在处理方法执行之后、针对其返回值判断。".to_owned()
+            "在应用启用了相应框架的注解支持时，定义注解的框架会在处理方法执行前拒绝不满足条件的调用方；`@PostAuthorize` 则在处理方法执行之后、针对其返回值判断。".to_owned()
         }
     }
 }
@@ -238,6 +246,13 @@ fn access_meaning(annotation: &str, language: SampleLanguage) -> Option<String> 
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Sa-Token's `orRole` / `type` hold other strings than the required ones: not spelled out.
+    if annotation.contains("orRole")
+        || annotation.contains("type =")
+        || annotation.contains("type=")
+    {
+        return None;
+    }
     // Shiro's `logical = Logical.OR` turns "all of" into "any of".
     let any = annotation.contains("Logical.OR") || annotation.contains("SaMode.OR");
     let en = |s: String| (language == SampleLanguage::En).then_some(s);

@@ -46,11 +46,11 @@ pub fn composed_samples(
     let by_method = failure_rules_by_method(analysis);
     for &language in languages {
         for (symbol, rules) in &by_method {
-            out.extend(method_checks(symbol, rules, lookup, language));
+            out.extend(method_checks(analysis, symbol, rules, lookup, language));
         }
         for flow in &analysis.flows {
             let rules = flow_failure_rules(analysis, flow);
-            out.extend(endpoint_failures(flow, &rules, lookup, language));
+            out.extend(endpoint_failures(analysis, flow, &rules, lookup, language));
             out.extend(error_response(analysis, flow, &rules, lookup, language));
             out.extend(flow_writes(flow, lookup, language));
             out.extend(async_work(flow, lookup, language));
@@ -250,7 +250,62 @@ pub(super) fn trigger(flow: &Flow) -> String {
     }
 }
 
+/// The failures written in `methods` that no execution reaches (their value was loaded by a
+/// query that already rules them out), as sentences and trace steps citing the method and the
+/// finder: a list of a method's checks names them rather than stating them as outcomes or
+/// silently leaving out code the reader can see.
+pub(super) fn never_reached_lines(
+    analysis: &Analysis,
+    methods: &[&str],
+    evidence: &mut EvidenceSet<'_, '_>,
+    language: SampleLanguage,
+) -> (String, Vec<TraceStep>) {
+    let mut lines = Vec::new();
+    let mut trace = Vec::new();
+    for rule in analysis
+        .never_reached
+        .iter()
+        .filter(|r| methods.contains(&r.symbol.as_str()))
+    {
+        let Some(finder) = rule.never_reached_by.as_deref().map(short_method) else {
+            continue;
+        };
+        let ids: Vec<ChunkId> = rule
+            .chunk_ids
+            .iter()
+            .filter_map(|id| evidence.add(id))
+            .collect();
+        if ids.len() != rule.chunk_ids.len() {
+            continue;
+        }
+        let method = short_method(&rule.symbol);
+        let condition = one_line(&rule.condition);
+        let code = shorten(
+            &one_line(rule.consequence.as_deref().unwrap_or_default()),
+            120,
+        );
+        let line = match language {
+            SampleLanguage::En => format!(
+                "`{method}` also has `{code}` for `{condition}`, but no execution reaches it: `{finder}` loaded the value with a query that already requires the opposite."
+            ),
+            SampleLanguage::Zh => format!(
+                "`{method}` 中还写有 `{code}`（条件 `{condition}`），但不会被执行：`{finder}` 加载该值的查询已经要求相反的条件。"
+            ),
+        };
+        let cite: Vec<&ChunkId> = ids.iter().collect();
+        trace.push(step(line.clone(), &cite));
+        lines.push(line);
+    }
+    let text = if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}", lines.join("\n"))
+    };
+    (text, trace)
+}
+
 fn method_checks(
+    analysis: &Analysis,
     symbol: &str,
     rules: &[&Rule],
     lookup: &ChunkLookup<'_>,
@@ -274,13 +329,15 @@ fn method_checks(
         SampleLanguage::Zh => format!("`{method}` 中有哪些校验会导致失败？各自的结果是什么？"),
     };
     let more = cut_note(rules.len() > lines.len(), Listed::Checks, language);
+    let (never, never_steps) = never_reached_lines(analysis, &[symbol], &mut evidence, language);
+    trace.extend(never_steps);
     let answer = match language {
         SampleLanguage::En => format!(
-            "The checks written in `{method}` itself, in source order (not part of this list: checks inside the methods it calls, returns of a result computed elsewhere (such as an error a validator returned), throws a catch may take, and what catch blocks do):\n{}{more}",
+            "The checks written in `{method}` itself, in source order (not part of this list: checks inside the methods it calls, returns of a result computed elsewhere (such as an error a validator returned), throws a catch may take, and what catch blocks do):\n{}{more}{never}",
             numbered(&lines)
         ),
         SampleLanguage::Zh => format!(
-            "`{method}` 自身按源码顺序的校验如下（不在此列：其调用的方法中的校验、返回别处算出的结果（如校验方法返回的错误）、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}",
+            "`{method}` 自身按源码顺序的校验如下（不在此列：其调用的方法中的校验、返回别处算出的结果（如校验方法返回的错误）、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}{never}",
             numbered(&lines)
         ),
     };
@@ -302,6 +359,7 @@ fn method_checks(
 }
 
 fn endpoint_failures(
+    analysis: &Analysis,
     flow: &Flow,
     rules: &[&Rule],
     lookup: &ChunkLookup<'_>,
@@ -335,18 +393,22 @@ fn endpoint_failures(
         return None;
     }
     let more = cut_note(rules.len() > lines.len(), Listed::Checks, language);
+    let listed_methods: Vec<&str> = rules.iter().map(|r| r.symbol.as_str()).collect();
+    let (never, never_steps) =
+        never_reached_lines(analysis, &listed_methods, &mut evidence, language);
+    trace.extend(never_steps);
     let (question, answer) = match language {
         SampleLanguage::En => (
             format!("Which checks along {trigger} make it fail, and with what result?"),
             format!(
-                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; not listed: checks in other code it reaches, in methods called inside a try block, returns of a result computed elsewhere, throws a catch may take, and what catch blocks do):\n{}{more}",
+                "The checks written in `{entry}` and the service methods it calls, grouped by method with `{entry}`'s own first (a method's checks run when it is called, so a callee's may come before its caller's later ones; not listed: checks in other code it reaches, in methods called inside a try block, returns of a result computed elsewhere, throws a catch may take, and what catch blocks do):\n{}{more}{never}",
                 numbered(&lines)
             ),
         ),
         SampleLanguage::Zh => (
             format!("{trigger} 沿途有哪些校验会导致失败？结果分别是什么？"),
             format!(
-                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；未列出：其他代码中的校验、在 try 块内调用的方法中的校验、返回别处算出的结果、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}",
+                "`{entry}` 及其调用的服务方法中的校验，按方法分组、`{entry}` 自身的在前（被调用方法的校验在调用时执行，可能早于调用方后面的校验；未列出：其他代码中的校验、在 try 块内调用的方法中的校验、返回别处算出的结果、可能被 catch 捕获的抛出，以及 catch 块中的处理）：\n{}{more}{never}",
                 numbered(&lines)
             ),
         ),

@@ -169,16 +169,20 @@ fn endpoint_constraints(
         rule_ids.extend(ids);
     }
     if !params.is_empty() {
+        let method_validation = flow.entry.method_validation?;
         let header = lookup
             .header(controller)
-            .filter(|_| flow.entry.method_validation)
+            .filter(|_| method_validation)
             .and_then(|id| evidence.add(id));
+        if method_validation && header.is_none() {
+            return None;
+        }
         let (lines, steps, ids) = constraint_facts(params, &mut evidence, language);
         if lines.is_empty() {
             return None;
         }
         let simple = simple_name(controller);
-        let when = match (flow.entry.method_validation, header.is_some(), language) {
+        let when = match (method_validation, header.is_some(), language) {
             (true, true, SampleLanguage::En) => format!(
                 "Spring checks them before `{handler}` runs, because `{simple}` is annotated `@Validated` (method validation), and rejects the call when one fails"
             ),
@@ -192,7 +196,7 @@ fn endpoint_constraints(
                 "`{simple}` 没有 @Validated 注解，因此只有 Spring MVC 自身校验带约束的处理方法参数的版本（较新的 Spring 版本）才会检查它们，更早的版本不检查"
             ),
         };
-        if let (true, Some(h)) = (flow.entry.method_validation, &header) {
+        if let (true, Some(h)) = (method_validation, &header) {
             trace.push(step(
                 match language {
                     SampleLanguage::En => format!("`{simple}` is annotated `@Validated`."),
@@ -300,7 +304,10 @@ fn body_part(
     let controller = class_of(&flow.entry.symbol)?;
     // The handler for exactly the exception Spring raises (its supertypes differ between
     // Spring versions, so nothing is matched through them).
-    let on_failure = validated
+    // A handler in the controller itself for any supertype (`Exception`) would come before
+    // the advice's exact match: with local handlers no response is claimed.
+    let local_handlers = analysis.handlers.iter().any(|h| h.class == controller);
+    let on_failure = (validated && !local_handlers)
         .then(|| {
             handler_for(
                 &analysis.handlers,

@@ -14,7 +14,9 @@ use crate::dataset::sample::{SampleBody, SampleLanguage, SampleSource, TraceStep
 use crate::index::ChunkId;
 
 use super::Written;
-use super::composed::{Listed, cut_note, is_failure_rule, numbered, rule_sentence};
+use super::composed::{
+    Listed, cut_note, is_failure_rule, never_reached_lines, numbered, rule_sentence,
+};
 use super::evidence::{ChunkLookup, EvidenceSet, short_method};
 use super::qa::{request, step};
 use super::text::one_line;
@@ -40,7 +42,7 @@ pub(super) fn transaction_samples(
                 .filter(|r| r.symbol == rule.symbol && is_failure_rule(r))
                 .collect();
             failures.sort_by_key(|r| r.start_line);
-            transaction_sample(rule, &failures, lookup, language)
+            transaction_sample(analysis, rule, &failures, lookup, language)
         })
         .collect()
 }
@@ -54,6 +56,7 @@ enum Runs {
 }
 
 fn transaction_sample(
+    analysis: &Analysis,
     rule: &Rule,
     failures: &[&Rule],
     lookup: &ChunkLookup<'_>,
@@ -155,8 +158,15 @@ fn transaction_sample(
                     .as_deref()
                     .and_then(|t| lookup.header_by_simple_name(t))
                     .and_then(|id| evidence.add(id));
-                let effect =
-                    failure_effect(failure, rollback_for, exception_header.is_some(), language);
+                let effect = failure_effect(
+                    failure,
+                    rollback_for,
+                    exception_header
+                        .as_ref()
+                        .and_then(|id| evidence.get(id))
+                        .map(|e| e.code.as_str()),
+                    language,
+                );
                 let line = format!("{sentence} {effect}");
                 let cite: Vec<&ChunkId> = std::iter::once(&primary)
                     .chain(exception_header.iter())
@@ -181,6 +191,10 @@ fn transaction_sample(
                     Listed::Failures,
                     language,
                 ));
+                let (never, never_steps) =
+                    never_reached_lines(analysis, &[rule.symbol.as_str()], &mut evidence, language);
+                answer.push_str(&never);
+                trace.extend(never_steps);
             }
             !lines.is_empty()
         }
@@ -355,7 +369,7 @@ fn leaves_the_method(rule: &Rule) -> bool {
 fn failure_effect(
     rule: &Rule,
     rollback_for: &[String],
-    exception_cited: bool,
+    exception_class: Option<&str>,
     language: SampleLanguage,
 ) -> String {
     let zh = language == SampleLanguage::Zh;
@@ -377,14 +391,18 @@ fn failure_effect(
                 .throws
                 .as_deref()
                 .filter(|t| {
-                    exception_cited || rule.consequence.as_deref().is_some_and(|c| c.contains(t))
+                    exception_class.is_some()
+                        || rule.consequence.as_deref().is_some_and(|c| c.contains(t))
                 })
                 .map(|t| format!("`{t}`"));
-            // A project exception whose class (cited) extends `Exception` itself is checked:
-            // the chain's second entry is its declared superclass.
+            // A project exception whose cited class says `extends Exception` is checked (the
+            // chain alone cannot tell: `Exception` ends every chain whose top is unknown).
             let checked = !unchecked
-                && exception_cited
-                && chain.get(1).is_some_and(|t| t == "Exception");
+                && chain.get(1).is_some_and(|t| t == "Exception")
+                && exception_class.is_some_and(|code| {
+                    let code: String = code.split_whitespace().collect::<Vec<_>>().join(" ");
+                    code.contains("extends Exception ") || code.contains("extends Exception{")
+                });
             if checked && named.is_none() {
                 let t = rule.throws.as_deref().unwrap_or_default();
                 return if zh {
