@@ -430,14 +430,15 @@ impl<'a> Symbols<'a> {
     /// Spring's proxies do not apply annotations to private or static methods: none then.
     pub fn effective_annotation(&self, m: MethodId, name: &str) -> Option<AnnotationSite<'_>> {
         let facts = self.method_facts(m);
+        // Not even the method's own: a proxy never sees a private or static method.
+        if facts.is_private || facts.is_static || facts.is_constructor {
+            return None;
+        }
         if let Some(a) = facts.annotation(name) {
             return Some(AnnotationSite {
                 annotation: a,
                 on: AnnotatedDeclaration::Method(m),
             });
-        }
-        if facts.is_private || facts.is_static || facts.is_constructor {
-            return None;
         }
         let ty = self.methods[m].ty;
         if let Some(a) = self.type_facts(ty).annotation(name) {

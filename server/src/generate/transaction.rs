@@ -29,6 +29,18 @@ pub(super) fn transaction_samples(
     lookup: &ChunkLookup<'_>,
     language: SampleLanguage,
 ) -> Vec<Written> {
+    // Each method's own failures, in source order, gathered once.
+    let mut failures_of: std::collections::HashMap<&str, Vec<&Rule>> =
+        std::collections::HashMap::new();
+    for rule in analysis.rules.iter().filter(|r| is_failure_rule(r)) {
+        failures_of
+            .entry(rule.symbol.as_str())
+            .or_default()
+            .push(rule);
+    }
+    for failures in failures_of.values_mut() {
+        failures.sort_by_key(|r| r.start_line);
+    }
     analysis
         .rules
         .iter()
@@ -36,13 +48,11 @@ pub(super) fn transaction_samples(
         // A transaction around no write says nothing a reader needs.
         .filter(|r| r.statement.contains("writes to") || r.inherited_from.is_some())
         .filter_map(|rule| {
-            let mut failures: Vec<&Rule> = analysis
-                .rules
-                .iter()
-                .filter(|r| r.symbol == rule.symbol && is_failure_rule(r))
-                .collect();
-            failures.sort_by_key(|r| r.start_line);
-            transaction_sample(analysis, rule, &failures, lookup, language)
+            let failures = failures_of
+                .get(rule.symbol.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            transaction_sample(analysis, rule, failures, lookup, language)
         })
         .collect()
 }
