@@ -366,12 +366,17 @@ fn rollback_rule(method: &str, rollback_for: &[String], language: SampleLanguage
 }
 
 /// Whether a failure ends the method from where it is written: not on another thread, not in
-/// a callback whose caller decides what happens to it.
+/// a callback whose caller decides what happens to it. Inside a `try` the analysis already
+/// decided: a throw there is a failure rule only when no `catch` can take it
+/// (`rules::escapes_every_catch`), and a return leaves whatever the catches say.
 fn leaves_the_method(rule: &Rule) -> bool {
     rule.when.as_ref().is_some_and(|w| {
-        w.context
-            .iter()
-            .all(|c| matches!(c, Context::Loop { .. } | Context::Catch { .. }))
+        w.context.iter().all(|c| {
+            matches!(
+                c,
+                Context::Loop { .. } | Context::Catch { .. } | Context::Try { .. }
+            )
+        })
     })
 }
 
