@@ -10,15 +10,14 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use acdp::index::{IndexOptions, index_workspace};
-use acdp::model::answer::{
-    Bm25Index, NOT_ENOUGH_EVIDENCE, RetrievedChunk, check_answer, split_identifier,
-};
+use acdp::model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, check_answer};
 use acdp::model::chat::{Message, render_chat, tokenize_chat};
 use acdp::model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
 use acdp::model::{
     GenerationOptions, LoadedModel, LoraConfig, Qwen2Config, Qwen2Model, SplitMix64, StopReason,
     generate::Network, load_model,
 };
+use acdp::retrieval::{RetrievalMode, Retriever};
 use candle_core::{Device, IndexOp, Tensor};
 use tiny_model::{random, vocab_size, write_tiny_gguf, write_tiny_model};
 use tokenizers::Tokenizer;
@@ -634,33 +633,8 @@ fn checker_accepts_grounded_answers_and_rejects_unknown_citations() {
     assert!(!invented.valid);
 }
 
-#[test]
-fn identifiers_split_on_camel_and_snake_case() {
-    assert_eq!(split_identifier("getOrderId"), ["get", "order", "id"]);
-    assert_eq!(
-        split_identifier("MAX_RETRY_COUNT"),
-        ["max", "retry", "count"]
-    );
-    assert_eq!(split_identifier("HTTPServer"), ["http", "server"]);
-}
-
 fn shop() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop")
-}
-
-#[test]
-fn bm25_finds_the_chunk_a_question_is_about() {
-    let mut options = IndexOptions::from_project(&shop()).unwrap();
-    options.use_cache = false;
-    let index = index_workspace(&shop(), &options).unwrap();
-    let retrieval = Bm25Index::build(&index);
-    let hits = retrieval.search("how does cancel order work", 5);
-    assert!(!hits.is_empty());
-    assert!(
-        hits[0].symbol.to_lowercase().contains("cancel"),
-        "{:?}",
-        hits[0].symbol
-    );
 }
 
 #[test]
@@ -669,7 +643,7 @@ fn an_ungrounded_model_answers_not_enough_evidence_with_the_retrieved_chunks() {
     let mut options = IndexOptions::from_project(&shop()).unwrap();
     options.use_cache = false;
     let index = index_workspace(&shop(), &options).unwrap();
-    let retrieval = Bm25Index::build(&index);
+    let retrieval = Retriever::build(&index, None, RetrievalMode::Analysis);
     let mut model: LoadedModel = load_model(dir.path(), None, &Device::Cpu).unwrap();
     assert!(matches!(model.network, Network::Full(_)));
     let answer_options = acdp::model::answer::AnswerOptions {

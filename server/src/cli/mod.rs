@@ -3,9 +3,11 @@
 mod analyze;
 mod ask;
 mod bench;
+mod eval;
 mod index;
 mod lsp;
 mod pipeline;
+mod repository;
 mod train;
 mod validate;
 
@@ -38,6 +40,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Answer a question about a repository, citing its code.
     Ask(ask::AskArgs),
+    /// Score retrieval (and a model's answers) on hand-written questions and requirements.
+    Eval(eval::EvalArgs),
     /// Run the language server on stdio.
     Lsp(lsp::LspArgs),
     /// Measure indexing speed on a fixture and on generated repositories.
@@ -58,6 +62,7 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),
         Command::Ask(args) => ask::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ use super::stale_evidence::stale_evidence;
 use super::training::{self, TrainingRuns};
 use super::transport::{MALFORMED_MESSAGE, guard_input};
 use super::{convert, log};
+use crate::model::answer::Task;
 use crate::model::{ModelCache, ModelSource};
 
 /// Hover answers by (chunk_id, content_hash, model): the same code gets the same answer.
@@ -141,9 +142,15 @@ impl AcdpServer {
             guard(ask::METHOD, || {
                 let options = ask::ask_options();
                 let retrieved = ask::retrieve(&snapshots, &question, options.top_k);
+                let exists = |name: &str| ask::exists_in(&snapshots, name);
+                let task = match params.task {
+                    ask::AskTask::Question => Task::Question,
+                    ask::AskTask::Design => Task::Design { exists: &exists },
+                };
                 let answer = ask::answer_with_model(
                     &models,
                     source.as_ref(),
+                    task,
                     &question,
                     &retrieved.chunks,
                     &options,
@@ -221,6 +228,7 @@ impl AcdpServer {
                 ask::answer_with_model(
                     &models,
                     Some(&source),
+                    Task::Question,
                     &question.question,
                     &chunks,
                     &options,

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use crate::analysis::{Analysis, AnalysisSettings, Domain, Flow, Rule, Transition, analyze};
 use crate::generate::generated_chunks;
 use crate::index::{Chunk, ChunkId, WorkspaceIndex};
-use crate::model::answer::Bm25Index;
+use crate::retrieval::{RetrievalMode, Retriever};
 
 /// Analyse one folder's index; run [`AnalysisJob::run`] on a blocking thread.
 pub struct AnalysisJob {
@@ -49,8 +49,9 @@ pub struct AnalysisSnapshot {
     by_chunk: HashMap<ChunkId, ChunkFacts>,
     /// Qualified class name -> domain position.
     domain_of_class: HashMap<String, usize>,
-    /// BM25 over the index's chunks for `acdp/ask` and hover answers, built on first use.
-    retrieval: OnceLock<Bm25Index>,
+    /// Retrieval over the index's chunks and the analysis for `acdp/ask` and hover answers,
+    /// built on first use.
+    retrieval: OnceLock<Retriever>,
 }
 
 /// What the analysis says about one chunk.
@@ -115,10 +116,12 @@ impl AnalysisSnapshot {
         }
     }
 
-    /// BM25 over the analysed index's chunks (built on first use: call it off the session
-    /// lock, it reads every chunk).
-    pub fn retrieval(&self) -> &Bm25Index {
-        self.retrieval.get_or_init(|| Bm25Index::build(&self.index))
+    /// Retrieval over the analysed index's chunks and facts (built on first use: call it off
+    /// the session lock, it reads every chunk).
+    pub fn retrieval(&self) -> &Retriever {
+        self.retrieval.get_or_init(|| {
+            Retriever::build(&self.index, Some(&self.analysis), RetrievalMode::Analysis)
+        })
     }
 
     /// The facts citing `chunk`, and its domain: the domain of its class (or the nearest

@@ -28,6 +28,8 @@ pub struct LoadedModel {
     pub tokenizer: Tokenizer,
     pub stop_ids: Vec<u32>,
     pub device: Device,
+    /// Tokens the model attends over: prompt and answer together must fit.
+    pub context_length: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +166,11 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
     } else {
         super::tokenizer::tokenizer_from_gguf(&content)?
     };
+    let context_length = content
+        .metadata
+        .get("qwen2.context_length")
+        .and_then(|v| v.to_u32().ok())
+        .map(|n| n as usize);
     let mut stop_extra = Vec::new();
     if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id")
         && let Ok(id) = eos.to_u32()
@@ -180,6 +187,9 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         super::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?
     };
     let mut model = LoadedModel::new(Network::Quantized(Box::new(weights)), tokenizer, device);
+    if let Some(n) = context_length {
+        model.context_length = n;
+    }
     for id in stop_extra {
         if !model.stop_ids.contains(&id) {
             model.stop_ids.push(id);
@@ -194,11 +204,17 @@ impl LoadedModel {
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
+        let context_length = match &network {
+            Network::Full(model) => model.config.max_position_embeddings,
+            // GGUF files say theirs (`qwen2.context_length`, set by the loader); Qwen2.5's.
+            Network::Quantized(_) => 32_768,
+        };
         LoadedModel {
             network,
             tokenizer,
             stop_ids,
             device: device.clone(),
+            context_length,
         }
     }
 
@@ -246,6 +262,13 @@ impl LoadedModel {
         if prompt_ids.is_empty() {
             return Err(ModelError::Invalid("empty prompt".into()));
         }
+        if prompt_ids.len() >= self.context_length {
+            return Err(ModelError::Invalid(format!(
+                "the prompt has {} tokens and the model's context holds {}: give it less evidence",
+                prompt_ids.len(),
+                self.context_length
+            )));
+        }
         self.clear_cache();
         let sampling = if options.temperature <= 0.0 {
             Sampling::ArgMax
@@ -277,7 +300,7 @@ impl LoadedModel {
                 break;
             }
             generated.push(next);
-            if generated.len() == options.max_tokens {
+            if generated.len() == options.max_tokens || offset + 1 >= self.context_length {
                 break;
             }
             logits = self.next_logits(&[next], offset)?;

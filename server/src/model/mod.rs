@@ -10,7 +10,8 @@
 //! - [`quantized_qwen2`]: Qwen2 over GGUF weights, an f32 GEMM for prompts (candle's model,
 //!   two changes).
 //! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
-//! - [`answer`]: BM25 retrieval over the index, strict citations, the answer checker.
+//! - [`answer`]: strict grounded answers and designs over retrieved chunks, fitted to the context.
+//! - [`answer_check`]: the rules an answer or design must pass before it is shown.
 //!
 //! Depends on `index` (chunks to retrieve) and `dataset` (the exported conversation, whose
 //! tokens [`chat::sample_token_count`] counts for length checks); knows nothing about how
@@ -18,6 +19,7 @@
 //! Runs on the CPU by default; the `cuda` cargo feature lets candle use an NVIDIA GPU.
 
 pub mod answer;
+pub mod answer_check;
 pub mod chat;
 pub mod config;
 pub mod generate;

@@ -1,10 +1,11 @@
-//! `acdp/ask` {question} -> {answer, citations[{chunk_id, uri, range}], validated}: the
-//! grounded answer of `acdp ask`, from the same library calls
-//! ([`crate::model::answer::answer_from_chunks`] over BM25-retrieved chunks, checked by
-//! [`crate::model::answer::check_answer`]), with citations as editor locations.
+//! `acdp/ask` {question, task?} -> {answer, citations[{chunk_id, uri, range}], validated}: the
+//! grounded answer (or, with `"task": "design"`, the design) of `acdp ask`, from the same
+//! library calls ([`crate::model::answer::answer_from_chunks`] over chunks ranked by
+//! [`crate::retrieval::Retriever`], checked by [`crate::model::answer_check`]), with citations
+//! as editor locations.
 //!
 //! Three plain steps the server schedules: [`retrieve`] (off the session lock: the first call
-//! builds the folder's BM25 index), [`answer_with_model`] (blocking: loads the model once into
+//! builds the folder's retriever), [`answer_with_model`] (blocking: loads the model once into
 //! the shared [`ModelCache`], generates), [`to_result`] (under the session lock: chunk ids to
 //! URIs and ranges in the editor's current text). Without a model the answer says so and cites
 //! the chunks that match the question best, unvalidated.
@@ -20,7 +21,7 @@ use crate::lsp::convert;
 use crate::lsp::session::Session;
 use crate::lsp::snapshot::AnalysisSnapshot;
 use crate::model::answer::{
-    AnswerOptions, AnswerStats, Citation, GroundedAnswer, RetrievedChunk, answer_from_chunks,
+    AnswerOptions, AnswerStats, Citation, GroundedAnswer, RetrievedChunk, Task, answer_from_chunks,
 };
 use crate::model::{GenerationOptions, ModelCache, ModelSource, default_device};
 
@@ -34,7 +35,21 @@ Qwen2.5 directory or .gguf file; the chunks that match the question best are cit
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskParams {
+    /// The question, or the requirement when `task` is `design`.
     pub question: String,
+    #[serde(default)]
+    pub task: AskTask,
+}
+
+/// What `acdp/ask` is asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AskTask {
+    /// An answer citing chunks.
+    #[default]
+    Question,
+    /// A design for a requirement, in the dataset's design shape, checked against the index.
+    Design,
 }
 
 /// A cited chunk where the editor shows it.
@@ -85,7 +100,7 @@ pub fn hover_options() -> AnswerOptions {
     }
 }
 
-/// The best `k` chunks for `query` over every analysed folder (BM25 per folder, merged by
+/// The best `k` chunks for `query` over every analysed folder (ranked per folder, merged by
 /// score, ties by chunk id). Blocking on first use of a folder's snapshot.
 pub fn retrieve(snapshots: &[(usize, Arc<AnalysisSnapshot>)], query: &str, k: usize) -> Retrieved {
     let mut hits: Vec<(usize, RetrievedChunk)> = snapshots
@@ -117,12 +132,21 @@ pub enum AskError {
     Generate(String),
 }
 
-/// Answers `question` from `retrieved` with the model of `source`, loading it into `cache`
-/// the first time (blocking: run it on a blocking thread). `None`: [`NO_MODEL`], citing the
-/// retrieved chunks.
+/// Whether any analysed folder has a component called `name` (what a design's changed
+/// components are checked against).
+pub fn exists_in(snapshots: &[(usize, Arc<AnalysisSnapshot>)], name: &str) -> bool {
+    snapshots
+        .iter()
+        .any(|(_, snapshot)| snapshot.retrieval().knows(name))
+}
+
+/// Answers `question` (or designs for it, per `task`) from `retrieved` with the model of
+/// `source`, loading it into `cache` the first time (blocking: run it on a blocking thread).
+/// `None`: [`NO_MODEL`], citing the retrieved chunks.
 pub fn answer_with_model(
     cache: &Mutex<ModelCache>,
     source: Option<&ModelSource>,
+    task: Task<'_>,
     question: &str,
     retrieved: &[RetrievedChunk],
     options: &AnswerOptions,
@@ -143,7 +167,7 @@ pub fn answer_with_model(
             model: source.clone(),
             message: err.to_string(),
         })?;
-    answer_from_chunks(model, question, retrieved.to_vec(), options)
+    answer_from_chunks(model, task, question, retrieved.to_vec(), options)
         .map_err(|err| AskError::Generate(err.to_string()))
 }
 

@@ -1,0 +1,107 @@
+//! `acdp eval CASES.jsonl --repo DIR [--model M] [--adapter A] [--baseline] [--json]`: scores
+//! retrieval (and, with a model, answers and designs) on hand-written cases.
+
+use std::path::PathBuf;
+
+use acdp::eval::cases::{parse_cases, unmatched_evidence};
+use acdp::eval::{ModelRun, evaluate, report};
+use acdp::retrieval::RetrievalMode;
+use anyhow::Context;
+use clap::Args;
+
+use super::ask::ModelArgs;
+use super::index::SelectionArgs;
+use super::repository::AnsweringRepository;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// JSON Lines of questions `{question, answer?, evidence: [{path, method|symbol}]}` and
+    /// design requirements `{requirement, must_touch: [names]}`.
+    pub cases: PathBuf,
+    /// Repository the cases are about.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// With --adapter: run the base model too, on the same retrieval, side by side.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Rank with plain BM25 over chunk text only (what `acdp ask` did before it used the
+    /// analysis), to see what the other signals are worth.
+    #[arg(long)]
+    pub text_only: bool,
+    /// One JSON object per case, then `{"summary": ...}`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.cases)
+        .with_context(|| format!("cannot read {}", args.cases.display()))?;
+    let cases = parse_cases(&text).with_context(|| format!("{}", args.cases.display()))?;
+    if cases.is_empty() {
+        anyhow::bail!("{}: no cases in the file", args.cases.display());
+    }
+    if args.baseline && args.model.adapter.is_none() {
+        anyhow::bail!("--baseline compares the base model with --adapter: give an adapter");
+    }
+    let repository = AnsweringRepository::load(&args.repo, &args.selection)?;
+    let unmatched = unmatched_evidence(&cases, &repository.index);
+    if !unmatched.is_empty() {
+        let list: Vec<String> = unmatched
+            .iter()
+            .map(|(line, what)| format!("  {}:{line}: {what}", args.cases.display()))
+            .collect();
+        anyhow::bail!(
+            "evidence that matches no chunk of {} (a typo, or the code moved):\n{}",
+            args.repo.display(),
+            list.join("\n")
+        );
+    }
+    let mode = if args.text_only {
+        RetrievalMode::Text
+    } else {
+        RetrievalMode::Analysis
+    };
+    let retriever = repository.retriever(mode);
+    let mut base = if args.baseline {
+        args.model.load(false)?
+    } else {
+        None
+    };
+    let mut tuned = args.model.load(true)?;
+    let mut runs = Vec::new();
+    if let Some(model) = base.as_mut() {
+        runs.push(ModelRun {
+            label: "base".into(),
+            model,
+        });
+    }
+    if let Some(model) = tuned.as_mut() {
+        let label = if args.model.adapter.is_some() {
+            "adapter"
+        } else {
+            "model"
+        };
+        runs.push(ModelRun {
+            label: label.into(),
+            model,
+        });
+    }
+    let options = args.model.answer_options(&repository.name);
+    let with_model = !runs.is_empty();
+    let mut progress = |done: usize, total: usize| {
+        if with_model {
+            eprintln!("acdp eval: {done}/{total} cases");
+        }
+    };
+    let report = evaluate(&cases, &retriever, &mut runs, &options, &mut progress)?;
+    if args.json {
+        print!("{}", report::json_lines(&report)?);
+    } else {
+        print!("{}", report::markdown(&report));
+    }
+    Ok(())
+}

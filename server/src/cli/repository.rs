@@ -1,0 +1,45 @@
+//! A repository indexed and analysed for answering: what `acdp ask` and `acdp eval` retrieve
+//! from.
+
+use std::path::Path;
+
+use acdp::analysis::{Analysis, analyze};
+use acdp::config::ProjectConfig;
+use acdp::index::{WorkspaceIndex, index_workspace_with_trees};
+use acdp::retrieval::{RetrievalMode, Retriever};
+
+use super::index::SelectionArgs;
+
+pub struct AnsweringRepository {
+    /// The folder name, as the training data's system prompt names the repository.
+    pub name: String,
+    pub index: WorkspaceIndex,
+    pub analysis: Analysis,
+}
+
+impl AnsweringRepository {
+    pub fn load(repo: &Path, selection: &SelectionArgs) -> anyhow::Result<AnsweringRepository> {
+        let options = selection.options(repo)?;
+        let settings = ProjectConfig::load(repo)?.analysis;
+        let mut index = index_workspace_with_trees(repo, &options)?;
+        let analysis = analyze(&index, &settings);
+        index.drop_trees();
+        for warning in &analysis.warnings {
+            eprintln!("acdp: warning: {warning}");
+        }
+        let name = repo
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| repo.display().to_string());
+        Ok(AnsweringRepository {
+            name,
+            index,
+            analysis,
+        })
+    }
+
+    pub fn retriever(&self, mode: RetrievalMode) -> Retriever {
+        Retriever::build(&self.index, Some(&self.analysis), mode)
+    }
+}

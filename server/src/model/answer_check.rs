@@ -1,0 +1,277 @@
+//! The strict check every answer passes before a user sees it as an answer. Each rule is a
+//! way a small model has been seen to fail while still citing; docs/model.md lists them.
+//!
+//! The check reads only the answer text and the chunks the model was given, never rewrites the
+//! answer, and says why it refused in one line per problem.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::dataset::prompt::{DesignText, parse_design};
+use crate::dataset::sample::ComponentAction;
+use crate::retrieval::RetrievedChunk;
+
+/// The verdict of [`check_answer`] and [`check_design`].
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AnswerCheck {
+    pub valid: bool,
+    /// Cited chunk ids in order of first citation.
+    pub cited: Vec<String>,
+    /// Why the answer failed, one line per problem.
+    pub problems: Vec<String>,
+}
+
+/// Words an answer must say outside its citations and code: fewer is a list of ids.
+const MIN_PROSE_WORDS: usize = 5;
+/// Code lines at least this long that the answer copies from its evidence count as copied.
+const MIN_COPIED_LINE: usize = 12;
+
+static IDENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
+static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
+
+/// Chunk ids cited as `[c0123456789ab]` (several may share brackets: `[c..., c...]`).
+pub fn citations(answer: &str) -> Vec<String> {
+    static BRACKET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[([^\]]*)\]").expect("valid regex"));
+    static ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\bc[0-9a-f]{12}\b").expect("valid regex"));
+    let mut ids: Vec<String> = Vec::new();
+    for bracket in BRACKET.captures_iter(answer) {
+        for id in ID.find_iter(&bracket[1]) {
+            if !ids.iter().any(|i| i == id.as_str()) {
+                ids.push(id.as_str().to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// Checks an answer against the chunks it was given. Rules, each refusing the answer:
+///
+/// 1. it cites no chunk;
+/// 2. it cites a chunk it was not given;
+/// 3. an identifier in backticks occurs in none of the cited chunks;
+/// 4. it repeats the prompt's evidence blocks (a `[id] path:lines symbol` header or a code
+///    fence);
+/// 5. it says nothing besides citations and code (fewer than five words of prose);
+/// 6. most of its lines are code lines copied from the evidence.
+pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
+    let cited = citations(answer);
+    let mut problems = Vec::new();
+    if cited.is_empty() {
+        problems.push("no citation: cite chunks as [chunk_id]".to_string());
+    }
+    let by_id: HashMap<&str, &RetrievedChunk> =
+        retrieved.iter().map(|c| (c.chunk_id.as_str(), c)).collect();
+    let mut evidence = String::new();
+    for id in &cited {
+        match by_id.get(id.as_str()) {
+            Some(chunk) => {
+                evidence.push_str(&chunk.text);
+                evidence.push('\n');
+                evidence.push_str(&chunk.symbol);
+                evidence.push('\n');
+            }
+            None => problems.push(format!(
+                "cites {id}, which was not among the retrieved chunks"
+            )),
+        }
+    }
+    if !cited.is_empty() {
+        for ident in ungrounded_identifiers(answer, &evidence, &HashSet::new()) {
+            problems.push(format!("`{ident}` does not occur in the cited chunks"));
+        }
+    }
+    problems.extend(shape_problems(answer, retrieved));
+    AnswerCheck {
+        valid: problems.is_empty(),
+        cited,
+        problems,
+    }
+}
+
+/// Rules 4-6 of [`check_answer`]: an answer that is the evidence again, or nothing.
+fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
+    static HEADER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?m)^\s*\[c[0-9a-f]{12}\]\s+\S+:\d+-\d+").expect("valid regex")
+    });
+    let mut problems = Vec::new();
+    if HEADER.is_match(answer) || answer.contains("```") {
+        problems.push(
+            "repeats the evidence blocks (chunk headers or code fences) instead of answering"
+                .to_string(),
+        );
+    }
+    if prose_words(answer) < MIN_PROSE_WORDS {
+        problems.push(format!(
+            "says nothing besides citations and code (fewer than {MIN_PROSE_WORDS} words)"
+        ));
+    }
+    let code_lines: HashSet<&str> = retrieved
+        .iter()
+        .flat_map(|c| c.text.lines())
+        .map(str::trim)
+        .filter(|l| l.len() >= MIN_COPIED_LINE)
+        .collect();
+    let lines: Vec<&str> = answer
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let copied = lines.iter().filter(|l| code_lines.contains(*l)).count();
+    if copied > 0 && copied * 2 >= lines.len() {
+        problems.push(format!(
+            "copies code from the evidence instead of explaining it ({copied} of {} lines)",
+            lines.len()
+        ));
+    }
+    problems
+}
+
+/// Words of the answer outside citations and backticks.
+fn prose_words(answer: &str) -> usize {
+    static CITATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[[^\]]*\]").expect("valid regex"));
+    let without_code = CODE.replace_all(answer, " ");
+    let prose = CITATION.replace_all(&without_code, " ");
+    prose
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count()
+}
+
+/// Identifiers in backticks of `text` that occur in neither `evidence` nor `allowed`.
+fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>) -> Vec<String> {
+    let evidence_words: HashSet<&str> = IDENT.find_iter(evidence).map(|m| m.as_str()).collect();
+    let mut missing: Vec<String> = Vec::new();
+    for code in CODE.captures_iter(text) {
+        for ident in IDENT.find_iter(&code[1]) {
+            let ident = ident.as_str();
+            if !evidence_words.contains(ident)
+                && !allowed.contains(ident)
+                && !missing.iter().any(|m| m == ident)
+            {
+                missing.push(ident.to_string());
+            }
+        }
+    }
+    missing
+}
+
+/// Checks a proposed design (the text shape of a design sample) against the chunks it was
+/// given and the names the index holds (`exists`). Rules 1, 2, 4 and 5 of [`check_answer`],
+/// and:
+///
+/// - it lists components, each marked add or change;
+/// - a component it changes exists in the index; one it adds does not (new ones are marked new);
+/// - every reused component cites a given chunk whose symbol names it;
+/// - identifiers in backticks outside the API and data changes (where new names belong) occur
+///   in the given chunks or are components the design adds.
+pub fn check_design(
+    answer: &str,
+    retrieved: &[RetrievedChunk],
+    exists: &dyn Fn(&str) -> bool,
+) -> AnswerCheck {
+    let cited = citations(answer);
+    let design = parse_design(answer);
+    let mut problems = Vec::new();
+    if cited.is_empty() {
+        problems.push("no citation: cite the reused chunks as [chunk_id]".to_string());
+    }
+    let by_id: HashMap<&str, &RetrievedChunk> =
+        retrieved.iter().map(|c| (c.chunk_id.as_str(), c)).collect();
+    for id in &cited {
+        if !by_id.contains_key(id.as_str()) {
+            problems.push(format!(
+                "cites {id}, which was not among the retrieved chunks"
+            ));
+        }
+    }
+    problems.extend(component_problems(&design, exists));
+    for reused in &design.reused {
+        match reused.chunk_id.as_deref().and_then(|id| by_id.get(id)) {
+            None => problems.push(format!(
+                "reuses `{}` without citing a retrieved chunk: {}",
+                reused.symbol, reused.line
+            )),
+            Some(chunk) if !names(&chunk.symbol, &reused.symbol) => problems.push(format!(
+                "reuses `{}` but cites {}, which is {}",
+                reused.symbol, chunk.chunk_id, chunk.symbol
+            )),
+            Some(_) => {}
+        }
+    }
+    let evidence: String = retrieved
+        .iter()
+        .map(|c| format!("{}\n{}\n", c.symbol, c.text))
+        .collect();
+    let mut allowed: HashSet<String> = HashSet::new();
+    for component in &design.components {
+        if component.action == Some(ComponentAction::Add) {
+            allowed.extend(
+                IDENT
+                    .find_iter(&component.component)
+                    .map(|m| m.as_str().to_string()),
+            );
+        }
+    }
+    for change in &design.changes {
+        for code in CODE.captures_iter(change) {
+            allowed.extend(IDENT.find_iter(&code[1]).map(|m| m.as_str().to_string()));
+        }
+    }
+    let checked: String = std::iter::once(design.summary.as_str())
+        .chain(design.other.iter().map(String::as_str))
+        .chain(design.reused.iter().map(|r| r.line.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for ident in ungrounded_identifiers(&checked, &evidence, &allowed) {
+        problems.push(format!(
+            "`{ident}` is neither in the retrieved chunks nor a component the design adds"
+        ));
+    }
+    problems.extend(shape_problems(answer, retrieved));
+    AnswerCheck {
+        valid: problems.is_empty(),
+        cited,
+        problems,
+    }
+}
+
+fn component_problems(design: &DesignText, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if design.components.is_empty() {
+        problems.push("lists no components (a `Components:` section of `- [layer] add|change `Name`: what` lines)".to_string());
+    }
+    for component in &design.components {
+        match component.action {
+            None => problems.push(format!(
+                "a component line that says neither add nor change: {}",
+                component.line
+            )),
+            Some(ComponentAction::Modify) if !exists(&component.component) => {
+                problems.push(format!(
+                    "changes `{}`, which the repository does not have (mark new components `add`)",
+                    component.component
+                ))
+            }
+            Some(ComponentAction::Add) if exists(&component.component) => problems.push(format!(
+                "adds `{}`, which the repository already has (mark it `change`)",
+                component.component
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+/// Whether the chunk `symbol` is what `name` names: the same symbol, or its type or member.
+fn names(symbol: &str, name: &str) -> bool {
+    let head = symbol.split('(').next().unwrap_or(symbol);
+    let name = name.split('(').next().unwrap_or(name);
+    head == name || head.ends_with(&format!(".{name}")) || head.split('.').any(|part| part == name)
+}

@@ -1,0 +1,389 @@
+//! Retrieval: the chunks that answer a question, for `acdp ask`, `acdp/ask`, hover answers
+//! and `acdp eval`.
+//!
+//! A chunk's score joins four signals, each in its own module:
+//!
+//! - [`bm25`] over the chunk's code, symbol, path and doc comment, with [`terms`] (identifiers
+//!   split, stop words dropped, English stems);
+//! - BM25 over the analysis' facts ([`facts`]): flows, rules and state machines point at the
+//!   chunks they were read from, so "how is stock reserved" finds the method a rule says
+//!   reserves it;
+//! - a [`prior`] that demotes generated code, accessors and bodiless declarations, unless the
+//!   question names the chunk;
+//! - identifiers the question names exactly (`lock_stock`, `orderSn`, `/order/pay`).
+//!
+//! Then the call graph (read off the flows) lifts the callees of the best chunks: a service
+//! method comes with the mapper statement that does its write. Pure: no I/O, deterministic
+//! (ties broken by chunk id).
+
+pub mod bm25;
+pub mod facts;
+pub mod prior;
+pub mod terms;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::index::{ChunkKind, WorkspaceIndex};
+use bm25::Bm25;
+use prior::{FilePrior, Prior};
+pub use terms::{search_terms, split_identifier};
+
+/// A chunk handed to the model, with the text it was given.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetrievedChunk {
+    pub chunk_id: String,
+    pub path: String,
+    pub symbol: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f64,
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// Which signals a [`Retriever`] uses. [`RetrievalMode::Text`] is plain BM25 over the raw
+/// identifiers of chunk text (no stems, no stop words, no priors), exactly what `acdp ask` did
+/// before the analysis was used: kept so `acdp eval --text-only` shows on any repository what
+/// the other signals are worth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RetrievalMode {
+    #[default]
+    Analysis,
+    Text,
+}
+
+/// A fact's share of a chunk's score, relative to the chunk's own text match.
+const FACT_WEIGHT: f64 = 0.6;
+/// Added for a chunk whose member or type name is an identifier of the question.
+const NAMED_BONUS: f64 = 1.0;
+/// Added for a chunk whose code holds an identifier of the question.
+const MENTION_BONUS: f64 = 0.3;
+/// A callee of a top chunk scores at least this share of its caller's score...
+const CALLEE_SHARE: f64 = 0.5;
+/// ...times this when it shares no word with the question.
+const UNRELATED_CALLEE: f64 = 0.4;
+/// The weight of a chunk no fact cites, when the analysis is known: questions ask what code
+/// does, and the analysis cites the chunks where it decides, computes, writes or moves state.
+const UNCITED: f64 = 0.75;
+/// Terms sharing a prefix this long or longer with a question term match at a discount.
+const PREFIX_MIN: usize = 4;
+const PREFIX_WEIGHT: f64 = 0.5;
+/// ...and differing by at most this many letters (`order` does not reach `orderitemlist`).
+const PREFIX_SLACK: usize = 3;
+
+struct ChunkDocument {
+    chunk: RetrievedChunk,
+    prior: Prior,
+    /// Member name (`lockStock`), mapper statement id or simple type name.
+    name: String,
+    /// Simple name of the type the chunk belongs to.
+    type_name: String,
+}
+
+/// Ranks an index's chunks for questions (see the module docs).
+pub struct Retriever {
+    mode: RetrievalMode,
+    docs: Vec<ChunkDocument>,
+    text: Bm25,
+    facts: Bm25,
+    /// For each fact document, the chunk positions it points at with their share.
+    fact_chunks: Vec<Vec<(usize, f64)>>,
+    callees: Vec<Vec<usize>>,
+    /// Whether any fact cites each chunk.
+    cited: Vec<bool>,
+    /// Every name a component of the repository goes by (see [`Retriever::knows`]).
+    names: HashSet<String>,
+}
+
+impl Retriever {
+    /// Builds the retriever over `index`; `analysis` adds the fact documents and call edges
+    /// (without it, only the text, priors and exact names rank).
+    pub fn build(
+        index: &WorkspaceIndex,
+        analysis: Option<&Analysis>,
+        mode: RetrievalMode,
+    ) -> Retriever {
+        let mut docs = Vec::new();
+        let mut text_terms = Vec::new();
+        for file in &index.files {
+            let file_prior = FilePrior::of(file);
+            for chunk in &file.chunks {
+                let text = chunk.text(&file.text);
+                let symbol_head = chunk.symbol.split('(').next().unwrap_or(&chunk.symbol);
+                let name = facts::member(&chunk.symbol).to_string();
+                let type_name = match chunk.kind {
+                    ChunkKind::TypeHeader => name.clone(),
+                    _ => symbol_head
+                        .rsplit('.')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string(),
+                };
+                text_terms.push(match mode {
+                    RetrievalMode::Analysis => terms::document_terms(&format!(
+                        "{} {} {} {}",
+                        chunk.path,
+                        chunk.symbol,
+                        chunk.doc.as_deref().unwrap_or_default(),
+                        text
+                    )),
+                    RetrievalMode::Text => {
+                        search_terms(&format!("{} {} {}", chunk.path, chunk.symbol, text))
+                    }
+                });
+                docs.push(ChunkDocument {
+                    prior: match mode {
+                        RetrievalMode::Analysis => file_prior.chunk(chunk, text),
+                        RetrievalMode::Text => Prior::Plain,
+                    },
+                    chunk: RetrievedChunk {
+                        chunk_id: chunk.chunk_id.as_str().to_string(),
+                        path: chunk.path.clone(),
+                        symbol: chunk.symbol.clone(),
+                        start_line: chunk.start_line,
+                        end_line: chunk.end_line,
+                        score: 0.0,
+                        text: text.to_string(),
+                    },
+                    name,
+                    type_name,
+                });
+            }
+        }
+        let text = Bm25::new(text_terms);
+        let position: HashMap<&str, usize> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.chunk.chunk_id.as_str(), i))
+            .collect();
+        let (fact_docs, edges) = match (mode, analysis) {
+            (RetrievalMode::Analysis, Some(analysis)) => {
+                (facts::documents(analysis), facts::call_edges(analysis))
+            }
+            _ => (Vec::new(), HashMap::new()),
+        };
+        let facts = Bm25::new(fact_docs.iter().map(|f| terms::document_terms(&f.text)));
+        let fact_chunks: Vec<Vec<(usize, f64)>> = fact_docs
+            .iter()
+            .map(|f| {
+                f.chunks
+                    .iter()
+                    .filter_map(|(id, share)| Some((*position.get(id.as_str())?, *share)))
+                    .collect()
+            })
+            .collect();
+        let mut cited = vec![fact_docs.is_empty(); docs.len()];
+        for chunks in &fact_chunks {
+            for &(chunk, _) in chunks {
+                cited[chunk] = true;
+            }
+        }
+        let mut callees = vec![Vec::new(); docs.len()];
+        for (caller, targets) in &edges {
+            if let Some(&c) = position.get(caller.as_str()) {
+                callees[c] = targets
+                    .iter()
+                    .filter_map(|t| position.get(t.as_str()).copied())
+                    .filter(|&t| t != c)
+                    .collect();
+            }
+        }
+        let mut names = HashSet::new();
+        for doc in &docs {
+            let head = doc.chunk.symbol.split('(').next().unwrap_or_default();
+            names.insert(head.to_string());
+            names.insert(doc.name.clone());
+            names.insert(doc.type_name.clone());
+            names.insert(format!("{}.{}", doc.type_name, doc.name));
+            if let Some((qualified_type, _)) = head.rsplit_once('.') {
+                names.insert(qualified_type.to_string());
+            }
+            let file = doc.chunk.path.rsplit('/').next().unwrap_or_default();
+            names.insert(doc.chunk.path.clone());
+            names.insert(file.to_string());
+            names.insert(file.split('.').next().unwrap_or_default().to_string());
+        }
+        names.remove("");
+        Retriever {
+            cited,
+            names,
+            mode,
+            docs,
+            text,
+            facts,
+            fact_chunks,
+            callees,
+        }
+    }
+
+    /// Whether the repository has a component called `name`: a qualified or simple type name,
+    /// `Type.member`, a member or mapper statement id, a file path or file name.
+    pub fn knows(&self, name: &str) -> bool {
+        let name = name.trim().trim_end_matches("()");
+        self.names.contains(name)
+    }
+
+    /// The `k` best chunks for `question`, best first; ties broken by chunk id.
+    pub fn search(&self, question: &str, k: usize) -> Vec<RetrievedChunk> {
+        self.rank(question)
+            .into_iter()
+            .take(k)
+            .map(|(score, i)| RetrievedChunk {
+                score,
+                ..self.docs[i].chunk.clone()
+            })
+            .collect()
+    }
+
+    /// Every chunk with a positive score, best first: (score, position).
+    fn rank(&self, question: &str) -> Vec<(f64, usize)> {
+        let query = self.query(question);
+        let text = match self.mode {
+            RetrievalMode::Text => self.text.scores(&query),
+            RetrievalMode::Analysis => covered(self.text.scores(&query), self.text.ceiling(&query)),
+        };
+        let mut scores: Vec<f64> = text.clone();
+        if self.mode == RetrievalMode::Analysis {
+            let facts = covered(self.facts.scores(&query), self.facts.ceiling(&query));
+            let mut matched: Vec<Vec<f64>> = vec![Vec::new(); self.docs.len()];
+            for (fact, score) in facts.iter().enumerate() {
+                if *score <= 0.0 {
+                    continue;
+                }
+                for &(chunk, share) in &self.fact_chunks[fact] {
+                    matched[chunk].push(score * share);
+                }
+            }
+            let from_facts: Vec<f64> = matched.into_iter().map(diminishing_sum).collect();
+            let exact = terms::exact_identifiers(question);
+            for (i, doc) in self.docs.iter().enumerate() {
+                let named = exact
+                    .iter()
+                    .any(|id| *id == doc.name || *id == doc.type_name);
+                let mentioned = exact.iter().any(|id| doc.chunk.text.contains(id.as_str()));
+                let prior = if named {
+                    1.0
+                } else if self.cited[i] {
+                    doc.prior.weight()
+                } else {
+                    doc.prior.weight() * UNCITED
+                };
+                let mut score = prior * (text[i] + FACT_WEIGHT * from_facts[i]);
+                if named {
+                    score += NAMED_BONUS;
+                } else if mentioned {
+                    score += MENTION_BONUS * prior;
+                }
+                scores[i] = score;
+                if std::env::var("ACDP_DEBUG_RANK").is_ok_and(|v| doc.chunk.symbol.contains(&v)) {
+                    eprintln!(
+                        "DEBUG {} text {:.3} facts {:.3} prior {:.2} score {:.3}",
+                        doc.chunk.symbol, text[i], from_facts[i], prior, score
+                    );
+                }
+            }
+            self.lift_callees(&mut scores, &query);
+        }
+        let mut ranked: Vec<(f64, usize)> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(i, s)| (s, i))
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                self.docs[a.1]
+                    .chunk
+                    .chunk_id
+                    .cmp(&self.docs[b.1].chunk.chunk_id)
+            })
+        });
+        ranked
+    }
+
+    /// One hop along the call graph from the best chunks: a callee scores at least a share of
+    /// its caller's score (less when it shares no word with the question), so a flow's service
+    /// and mapper steps come with its entry point.
+    fn lift_callees(&self, scores: &mut [f64], query: &[Vec<(String, f64)>]) {
+        let before = scores.to_vec();
+        let mut order: Vec<usize> = (0..before.len()).filter(|&i| before[i] > 0.0).collect();
+        order.sort_by(|&a, &b| before[b].total_cmp(&before[a]).then(a.cmp(&b)));
+        for &caller in order.iter().take(TOP_CALLERS) {
+            for &callee in &self.callees[caller] {
+                let related = query
+                    .iter()
+                    .flatten()
+                    .any(|(t, _)| self.text.contains(callee, t));
+                let share = if related {
+                    CALLEE_SHARE
+                } else {
+                    CALLEE_SHARE * UNRELATED_CALLEE
+                };
+                let lifted = before[caller] * share * self.docs[callee].prior.weight();
+                scores[callee] = scores[callee].max(lifted);
+            }
+        }
+    }
+
+    /// The question's terms, each in a group with the index's terms that extend it or that it
+    /// extends by a few letters (`calc` and `calcul`), at [`PREFIX_WEIGHT`].
+    fn query(&self, question: &str) -> Vec<Vec<(String, f64)>> {
+        if self.mode == RetrievalMode::Text {
+            let mut plain = search_terms(question);
+            plain.sort();
+            plain.dedup();
+            return plain.into_iter().map(|t| vec![(t, 1.0)]).collect();
+        }
+        let asked = terms::query_terms(question);
+        let mut groups: Vec<Vec<(String, f64)>> =
+            asked.iter().map(|t| vec![(t.clone(), 1.0)]).collect();
+        for term in self.text.vocabulary() {
+            if term.len() < PREFIX_MIN || asked.contains(term) {
+                continue;
+            }
+            for (group, q) in groups.iter_mut().zip(&asked) {
+                let (short, long) = if q.len() <= term.len() {
+                    (q.as_str(), term.as_str())
+                } else {
+                    (term.as_str(), q.as_str())
+                };
+                if short.len() >= PREFIX_MIN
+                    && long.starts_with(short)
+                    && long.len() - short.len() <= PREFIX_SLACK
+                {
+                    group.push((term.clone(), PREFIX_WEIGHT));
+                }
+            }
+        }
+        for group in &mut groups {
+            group[1..].sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        groups
+    }
+}
+
+/// A chunk's matching facts add up, each further one counting half the one before: a method
+/// with four rules about coupons is more about coupons than one with one rule, but not four
+/// times.
+fn diminishing_sum(mut scores: Vec<f64>) -> f64 {
+    scores.sort_by(|a, b| b.total_cmp(a));
+    scores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s / f64::powi(2.0, i as i32))
+        .sum()
+}
+
+/// How many of the best chunks pass score on to their callees.
+const TOP_CALLERS: usize = 10;
+
+/// Scores divided by the most a document could score ([`Bm25::ceiling`]).
+fn covered(scores: Vec<f64>, ceiling: f64) -> Vec<f64> {
+    if ceiling <= 0.0 {
+        return scores;
+    }
+    scores.into_iter().map(|s| s / ceiling).collect()
+}
