@@ -92,10 +92,12 @@ pub fn markdown(report: &EvalReport) -> String {
 
 fn summary_table(s: &Summary) -> String {
     let mut out = String::from("| figure | value |\n|---|---|\n");
-    let _ = writeln!(out, "| questions | {} |", s.questions);
-    let _ = writeln!(out, "| hit@{} | {:.3} |", s.k, s.hit_at_k);
-    let _ = writeln!(out, "| recall@{} | {:.3} |", s.k, s.recall_at_k);
-    let _ = writeln!(out, "| MRR | {:.3} |", s.mrr);
+    if s.questions > 0 {
+        let _ = writeln!(out, "| questions | {} |", s.questions);
+        let _ = writeln!(out, "| hit@{} | {:.3} |", s.k, s.hit_at_k);
+        let _ = writeln!(out, "| recall@{} | {:.3} |", s.k, s.recall_at_k);
+        let _ = writeln!(out, "| MRR | {:.3} |", s.mrr);
+    }
     if let Some(share) = s.must_touch_retrieved {
         let _ = writeln!(out, "| designs | {} |", s.designs);
         let _ = writeln!(out, "| must-touch retrieved | {share:.3} |");

@@ -55,6 +55,8 @@ pub enum RetrievalMode {
     Text,
 }
 
+/// How much a match in the chunk's own name adds to a match in its text.
+const NAME_WEIGHT: f64 = 0.5;
 /// A fact's share of a chunk's score, relative to the chunk's own text match.
 const FACT_WEIGHT: f64 = 0.6;
 /// Added for a chunk whose member or type name is an identifier of the question.
@@ -65,9 +67,6 @@ const MENTION_BONUS: f64 = 0.3;
 const CALLEE_SHARE: f64 = 0.5;
 /// ...times this when it shares no word with the question.
 const UNRELATED_CALLEE: f64 = 0.4;
-/// The weight of a chunk no fact cites, when the analysis is known: questions ask what code
-/// does, and the analysis cites the chunks where it decides, computes, writes or moves state.
-const UNCITED: f64 = 0.75;
 /// Terms sharing a prefix this long or longer with a question term match at a discount.
 const PREFIX_MIN: usize = 4;
 const PREFIX_WEIGHT: f64 = 0.5;
@@ -88,12 +87,13 @@ pub struct Retriever {
     mode: RetrievalMode,
     docs: Vec<ChunkDocument>,
     text: Bm25,
+    /// BM25 over each chunk's own name and its type's: a question's words in a method's name
+    /// say more than the same words somewhere in its body.
+    names_index: Bm25,
     facts: Bm25,
     /// For each fact document, the chunk positions it points at with their share.
     fact_chunks: Vec<Vec<(usize, f64)>>,
     callees: Vec<Vec<usize>>,
-    /// Whether any fact cites each chunk.
-    cited: Vec<bool>,
     /// Every name a component of the repository goes by (see [`Retriever::knows`]).
     names: HashSet<String>,
 }
@@ -154,6 +154,10 @@ impl Retriever {
             }
         }
         let text = Bm25::new(text_terms);
+        let names_index = Bm25::new(
+            docs.iter()
+                .map(|d| terms::document_terms(&format!("{} {}", d.name, d.type_name))),
+        );
         let position: HashMap<&str, usize> = docs
             .iter()
             .enumerate()
@@ -175,12 +179,6 @@ impl Retriever {
                     .collect()
             })
             .collect();
-        let mut cited = vec![fact_docs.is_empty(); docs.len()];
-        for chunks in &fact_chunks {
-            for &(chunk, _) in chunks {
-                cited[chunk] = true;
-            }
-        }
         let mut callees = vec![Vec::new(); docs.len()];
         for (caller, targets) in &edges {
             if let Some(&c) = position.get(caller.as_str()) {
@@ -208,7 +206,7 @@ impl Retriever {
         }
         names.remove("");
         Retriever {
-            cited,
+            names_index,
             names,
             mode,
             docs,
@@ -243,7 +241,17 @@ impl Retriever {
         let query = self.query(question);
         let text = match self.mode {
             RetrievalMode::Text => self.text.scores(&query),
-            RetrievalMode::Analysis => covered(self.text.scores(&query), self.text.ceiling(&query)),
+            RetrievalMode::Analysis => {
+                let body = covered(self.text.scores(&query), self.text.ceiling(&query));
+                let names = covered(
+                    self.names_index.scores(&query),
+                    self.names_index.ceiling(&query),
+                );
+                body.iter()
+                    .zip(&names)
+                    .map(|(b, n)| b + NAME_WEIGHT * n)
+                    .collect()
+            }
         };
         let mut scores: Vec<f64> = text.clone();
         if self.mode == RetrievalMode::Analysis {
@@ -264,13 +272,7 @@ impl Retriever {
                     .iter()
                     .any(|id| *id == doc.name || *id == doc.type_name);
                 let mentioned = exact.iter().any(|id| doc.chunk.text.contains(id.as_str()));
-                let prior = if named {
-                    1.0
-                } else if self.cited[i] {
-                    doc.prior.weight()
-                } else {
-                    doc.prior.weight() * UNCITED
-                };
+                let prior = if named { 1.0 } else { doc.prior.weight() };
                 let mut score = prior * (text[i] + FACT_WEIGHT * from_facts[i]);
                 if named {
                     score += NAMED_BONUS;
@@ -278,12 +280,6 @@ impl Retriever {
                     score += MENTION_BONUS * prior;
                 }
                 scores[i] = score;
-                if std::env::var("ACDP_DEBUG_RANK").is_ok_and(|v| doc.chunk.symbol.contains(&v)) {
-                    eprintln!(
-                        "DEBUG {} text {:.3} facts {:.3} prior {:.2} score {:.3}",
-                        doc.chunk.symbol, text[i], from_facts[i], prior, score
-                    );
-                }
             }
             self.lift_callees(&mut scores, &query);
         }
