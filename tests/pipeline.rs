@@ -624,3 +624,54 @@ fn a_missing_tokenizer_or_a_limit_without_one_is_a_clear_error() {
     // Nothing was written: the run stopped before any stage.
     assert!(!work.path().join("out").exists());
 }
+
+#[test]
+fn pipeline_writes_the_test_split_as_eval_cases_that_acdp_eval_scores() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let out = work.path().join("data");
+    run_pipeline(&repo, &out);
+    let test_ids: HashSet<String> = read_jsonl(&out.join("test.jsonl"))
+        .iter()
+        .map(|l| l["sample_id"].as_str().unwrap().to_owned())
+        .collect();
+    let held_out: Vec<Sample> = samples(&out)
+        .into_iter()
+        .filter(|s| test_ids.contains(&s.sample_id))
+        .collect();
+    let questions = held_out
+        .iter()
+        .filter(|s| matches!(s.body, SampleBody::Qa { .. }))
+        .count();
+    assert!(questions > 0);
+    let cases = read_jsonl(&out.join("eval.jsonl"));
+    assert_eq!(
+        cases.iter().filter(|c| c.get("question").is_some()).count(),
+        questions
+    );
+    for case in cases.iter().filter(|c| c.get("question").is_some()) {
+        let sample = held_out
+            .iter()
+            .find(|s| s.body.prompt() == case["question"].as_str().unwrap())
+            .expect("each question is a held-out sample's");
+        assert_eq!(
+            case["evidence"].as_array().unwrap().len(),
+            sample.evidence.len()
+        );
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args(["eval", "--json", "--no-cache", "--repo"])
+        .arg(&repo)
+        .arg(out.join("eval.jsonl"))
+        .output()
+        .expect("run acdp eval");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["questions"], questions);
+}

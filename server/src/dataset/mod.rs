@@ -3,9 +3,11 @@
 //! [`sample`] defines the schema; [`validate`] checks samples against the index (shared with
 //! strict inference); [`dedup`] drops exact and near repeats; [`split`] makes leak-free
 //! train/dev/test splits; [`export`] writes the formats fine-tuning tools read; [`stats`] reports;
-//! [`write`] puts a finished dataset in a folder. [`build_dataset`] runs them in that order. Depends on `index` (and on nothing after it).
+//! [`write`] puts a finished dataset in a folder; [`eval_cases`] is the question file `acdp eval`
+//! reads and `write` derives from the test split. [`build_dataset`] runs them in that order. Depends on `index` (and on nothing after it).
 
 pub mod dedup;
+pub mod eval_cases;
 pub mod export;
 pub mod prompt;
 pub mod sample;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::sample::RepoInfo;
-use super::{Dataset, SCHEMA_VERSION, export, stats};
+use super::{Dataset, SCHEMA_VERSION, Split, export, stats};
 use crate::durable::sync_dir;
 
 /// Prefix of the hidden files a write stages its output in before renaming them into place.
@@ -117,6 +117,16 @@ fn render_dataset(
     for file in export::export_all(&dataset.samples, &dataset.assignment) {
         files.push((file.path, file.content.into_bytes()));
     }
+    let held_out = dataset
+        .samples
+        .iter()
+        .zip(&dataset.assignment)
+        .filter(|(_, split)| **split == Split::Test)
+        .map(|(sample, _)| sample);
+    files.push((
+        "eval.jsonl".to_owned(),
+        super::eval_cases::from_samples(held_out).into_bytes(),
+    ));
     let stats_json = serde_json::to_string_pretty(&dataset.stats).map_err(json("the stats"))?;
     files.push(("stats.json".to_owned(), (stats_json + "\n").into_bytes()));
     files.push((

@@ -1,7 +1,7 @@
 //! `acdp eval`: how well retrieval finds the code that answers hand-written questions, and,
 //! with a model, how often its answers pass the strict check and cite that code.
 //!
-//! - [`cases`]: the question and design files;
+//! - [`cases`]: the question and design files (a dataset format, so it lives in `dataset`);
 //! - [`report`]: the markdown table and the JSON lines.
 //!
 //! Retrieval figures per question: the rank of the first gold chunk among the best
@@ -12,7 +12,7 @@
 //! Design cases: the share of must-touch names among the retrieved chunks and, with a model,
 //! the share the validated design names.
 
-pub mod cases;
+pub use crate::dataset::eval_cases as cases;
 pub mod report;
 
 use std::sync::LazyLock;

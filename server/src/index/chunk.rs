@@ -147,6 +147,13 @@ pub struct Chunk {
     pub doc: Option<String>,
 }
 
+/// The member a chunk symbol names: `pkg.Type.name(A,B)` -> `name`, `namespace.id` -> `id`,
+/// `pkg.Type` -> `Type`.
+pub fn symbol_member(symbol: &str) -> &str {
+    let head = symbol.split('(').next().unwrap_or(symbol);
+    head.rsplit('.').next().unwrap_or(head)
+}
+
 impl Chunk {
     /// The chunk's text, cut from the text of the file it was indexed from.
     pub fn text<'a>(&self, file_text: &'a str) -> &'a str {

@@ -18,7 +18,7 @@ mod source;
 mod walk;
 mod workspace;
 
-pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash};
+pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash, symbol_member};
 pub(crate) use document::offset_of;
 pub use document::{
     ChunkDelta, Document, DocumentError, DocumentStore, Position, Range, TextChange,

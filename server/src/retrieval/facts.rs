@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use crate::analysis::{Analysis, Flow};
 use crate::index::ChunkId;
+pub use crate::index::symbol_member as member;
 
 /// One fact: its words, and the chunks it points at with how much of its match each inherits
 /// (the method holding a rule gets all of it, the steps of a flow part).
@@ -140,10 +141,4 @@ pub fn call_edges(analysis: &Analysis) -> HashMap<ChunkId, Vec<ChunkId>> {
         callees.dedup();
     }
     edges
-}
-
-/// `pkg.Type.name(A,B)` -> `name`; `namespace.id` -> `id`; `pkg.Type` -> `Type`.
-pub fn member(symbol: &str) -> &str {
-    let head = symbol.split('(').next().unwrap_or(symbol);
-    head.rsplit('.').next().unwrap_or(head)
 }

@@ -1,5 +1,7 @@
 //! Evaluation files: JSON Lines of questions with the evidence that answers them, and of
-//! requirements with the components a design must touch.
+//! requirements with the components a design must touch. `acdp eval` reads them; `acdp
+//! pipeline` writes one from each dataset's test split ([`from_samples`]), so every dataset
+//! comes with its held-out questions.
 //!
 //! ```text
 //! {"question": "...", "answer": "...", "evidence": [{"path": "...", "method": "pay"}]}
@@ -12,8 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::WorkspaceIndex;
-use crate::retrieval::facts::member;
+use super::sample::{ComponentAction, Sample, SampleBody};
+use crate::index::{WorkspaceIndex, symbol_member as member};
 
 /// One piece of the code that answers a question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +141,68 @@ pub fn parse_cases(text: &str) -> Result<Vec<EvalCase>, CaseError> {
     Ok(cases)
 }
 
+/// The evaluation cases of `samples`: a question with its evidence chunks named by path and
+/// symbol, a requirement with the existing components its design changes or reuses (designs
+/// that touch none are left out). One JSON object per line.
+pub fn from_samples<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> String {
+    let mut out = String::new();
+    for sample in samples {
+        let line = match &sample.body {
+            SampleBody::Qa {
+                question, answer, ..
+            } => serde_json::to_string(&QuestionCase {
+                question: question.clone(),
+                answer: Some(answer.clone()),
+                evidence: sample
+                    .evidence
+                    .iter()
+                    .map(|e| GoldEvidence {
+                        path: e.path.clone(),
+                        symbol: Some(e.symbol.clone()),
+                        method: None,
+                    })
+                    .collect(),
+            }),
+            SampleBody::Design {
+                requirement,
+                design,
+                ..
+            } => {
+                let mut must_touch: Vec<String> = design
+                    .components
+                    .iter()
+                    .filter(|c| c.action == ComponentAction::Modify)
+                    .map(|c| short_name(&c.component))
+                    .chain(design.reused.iter().map(|r| short_name(&r.symbol)))
+                    .collect();
+                must_touch.sort();
+                must_touch.dedup();
+                if must_touch.is_empty() {
+                    continue;
+                }
+                serde_json::to_string(&DesignCase {
+                    requirement: requirement.clone(),
+                    must_touch,
+                })
+            }
+        };
+        out.push_str(&line.expect("cases serialize"));
+        out.push('\n');
+    }
+    out
+}
+
+/// `pkg.Type.method(A)` -> `Type.method`; `pkg.Type` -> `Type`: what a design names.
+fn short_name(symbol: &str) -> String {
+    let head = symbol.split('(').next().unwrap_or(symbol);
+    let parts: Vec<&str> = head.split('.').collect();
+    let type_at = parts
+        .iter()
+        .rposition(|p| p.chars().next().is_some_and(char::is_uppercase))
+        .unwrap_or(parts.len().saturating_sub(1));
+    parts[type_at..].join(".")
+}
+
 /// Evidence entries of the cases that match no chunk of `index`: a typo in the file, or code
 /// that moved. Each as (line, description).
 pub fn unmatched_evidence(cases: &[EvalCase], index: &WorkspaceIndex) -> Vec<(usize, String)> {
@@ -180,6 +244,16 @@ mod tests {
         assert_eq!(err.line, 1);
         assert!(err.message.contains("neither a method nor a symbol"));
         assert!(parse_cases("{\"question\": \"q\", \"evidence\": [], \"x\": 1}").is_err());
+    }
+
+    #[test]
+    fn design_names_are_cut_to_type_and_member() {
+        assert_eq!(
+            short_name("com.acme.OrderService.cancel(Long)"),
+            "OrderService.cancel"
+        );
+        assert_eq!(short_name("com.acme.OrderService"), "OrderService");
+        assert_eq!(short_name("com.acme.Dao.lockStock"), "Dao.lockStock");
     }
 
     #[test]
