@@ -907,6 +907,43 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
         });
     }
 
+    // acdp.eval scores retrieval on the held-out questions the export wrote, with progress.
+    assert!(out.join("eval.jsonl").is_file());
+    let evaluated = client.call("workspace/executeCommand", json!({"command": "acdp.eval"}));
+    let held_out = std::fs::read_to_string(out.join("eval.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"question\""))
+        .count();
+    assert_eq!(evaluated["summary"]["questions"], held_out, "{evaluated}");
+    assert!(
+        evaluated["summary"]["hit_at_k"].as_f64().is_some(),
+        "{evaluated}"
+    );
+    assert!(
+        evaluated["markdown"].as_str().unwrap().contains("| MRR |"),
+        "{evaluated}"
+    );
+    for kind in ["begin", "end"] {
+        client.wait_for(|m| {
+            m["method"] == "$/progress"
+                && m["params"]["token"] == "acdp/eval/1"
+                && m["params"]["value"]["kind"] == kind
+        });
+    }
+    let missing = client.request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.eval", "arguments": [{"cases": "nope.jsonl"}]}),
+    );
+    assert_eq!(missing["error"]["code"], -32007, "{missing}");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope.jsonl"),
+        "{missing}"
+    );
+
     // Without a model: acdp.train says which setting to set; acdp/ask says there is no model
     // and cites the chunks that match the question best, at their places in the editor.
     let train = client.request("workspace/executeCommand", json!({"command": "acdp.train"}));
@@ -952,6 +989,18 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
     assert_eq!(cited["range"], live["range"]);
     let empty = client.request("acdp/ask", json!({"question": "  "}));
     assert_eq!(empty["error"]["code"], -32602, "{empty}");
+    // A design request retrieves for the requirement; without a model it says so too.
+    let design = client.call(
+        "acdp/ask",
+        json!({"question": "Refund the coupon when an order is cancelled", "task": "design"}),
+    );
+    assert_eq!(design["validated"], false, "{design}");
+    assert!(
+        !design["retrieved"].as_array().unwrap().is_empty(),
+        "{design}"
+    );
+    let bad_task = client.request("acdp/ask", json!({"question": "q", "task": "poem"}));
+    assert_eq!(bad_task["error"]["code"], -32602, "{bad_task}");
 
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }

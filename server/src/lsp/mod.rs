@@ -11,6 +11,7 @@
 //! - [`workspace_samples`] and [`stale_evidence`]: the editor's `.acdp/samples.jsonl` and the
 //!   diagnostics on code its samples cite that has changed since;
 //! - [`export`]: `acdp.exportDataset`, the steps of `acdp pipeline` with `$/progress`;
+//! - [`evaluation`]: `acdp.eval`, `acdp eval`'s library call with `$/progress`;
 //! - [`training`]: `acdp.train`, `acdp train`'s library call with `$/progress` and cancel;
 //! - [`progress`]: asking the client for a progress token, for those three jobs;
 //! - `requests::ask`: `acdp/ask` and hover answers, the model of `acdp ask`;
@@ -21,6 +22,7 @@
 //! It does no parsing, chunking, analysis, retrieval or training of its own.
 
 pub mod convert;
+pub mod evaluation;
 pub mod export;
 pub mod indexing;
 pub mod log;

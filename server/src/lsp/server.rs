@@ -124,9 +124,14 @@ impl AcdpServer {
                 "acdp/ask needs a question: {\"question\": \"How is an order cancelled?\"}",
             ));
         }
-        let (snapshots, source) = {
+        let (snapshots, source, repo_name) = {
             let session = lock(&self.session);
-            (session.snapshots(), session.model_source())
+            let repo_name = session
+                .roots()
+                .next()
+                .and_then(|r| r.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            (session.snapshots(), session.model_source(), repo_name)
         };
         if snapshots.is_empty() {
             return Err(jsonrpc::Error {
@@ -140,7 +145,10 @@ impl AcdpServer {
         let models = self.models.clone();
         let job = tokio::task::spawn_blocking(move || {
             guard(ask::METHOD, || {
-                let options = ask::ask_options();
+                let mut options = ask::ask_options();
+                if let Some(name) = repo_name {
+                    options.repo_name = name;
+                }
                 let retrieved = ask::retrieve(&snapshots, &question, options.top_k);
                 let exists = |name: &str| ask::exists_in(&snapshots, name);
                 let task = match params.task {
@@ -817,6 +825,12 @@ impl LanguageServer for AcdpServer {
                     sample_commands::show_rules(session, &arg.chunk_id)
                 })?;
                 to_json(&rules).map(Some)
+            }
+            AcdpCommand::Eval(arg) => {
+                let result =
+                    super::evaluation::run_eval(&self.client, &self.session, &self.models, arg)
+                        .await?;
+                to_json(&result).map(Some)
             }
             AcdpCommand::ExportDataset(arg) => {
                 let summary =

@@ -1,7 +1,7 @@
 //! `workspace/executeCommand`: parsing the commands acdp advertises, and the ones answered
 //! from the session alone. `acdp.reindex` and `acdp.exportDataset` need the client for
 //! progress, so the server runs them (see [`crate::lsp::indexing`], [`crate::lsp::export`],
-//! [`crate::lsp::training`] for `acdp.train`);
+//! [`crate::lsp::training`] for `acdp.train`, [`crate::lsp::evaluation`] for `acdp.eval`);
 //! the sample commands are in [`super::sample_commands`].
 
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use tower_lsp_server::ls_types::ExecuteCommandParams;
 use super::chunk::{ChunkInfo, ChunkParams, chunk, chunk_by_id};
 use super::sample_commands::{ChunkArgument, DesignArgument};
 use crate::index::ChunkId;
+use crate::lsp::evaluation::EvalArgument;
 use crate::lsp::session::Session;
 use crate::lsp::training::TrainArgument;
 
@@ -22,6 +23,7 @@ pub const GENERATE_DESIGN: &str = "acdp.generateDesign";
 pub const SHOW_RULES: &str = "acdp.showRules";
 pub const EXPORT_DATASET: &str = "acdp.exportDataset";
 pub const TRAIN: &str = "acdp.train";
+pub const EVAL: &str = "acdp.eval";
 /// Test-only commands, accepted with `initializationOptions.enableDebugCommands`.
 pub const DEBUG_PANIC: &str = "acdp.debug.panic";
 pub const DEBUG_SLEEP: &str = "acdp.debug.sleep";
@@ -35,6 +37,7 @@ pub const COMMANDS: &[&str] = &[
     SHOW_RULES,
     EXPORT_DATASET,
     TRAIN,
+    EVAL,
 ];
 
 /// A parsed command.
@@ -47,6 +50,7 @@ pub enum AcdpCommand {
     ShowRules(ChunkArgument),
     ExportDataset(ExportArgument),
     Train(TrainArgument),
+    Eval(EvalArgument),
     DebugPanic,
     DebugSleep { ms: u64 },
 }
@@ -114,6 +118,9 @@ pub fn parse_command(
             r#"{"data": "dir", "out": "dir", "epochs": 1, "accum": 8, "resume": false, …}"#,
         )
         .map(AcdpCommand::Train),
+        EVAL if args.is_empty() => Ok(AcdpCommand::Eval(EvalArgument::default())),
+        EVAL => one_argument(args, EVAL, r#"{"cases": "eval.jsonl", "withModel": false}"#)
+            .map(AcdpCommand::Eval),
         DEBUG_PANIC if debug_commands => Ok(AcdpCommand::DebugPanic),
         DEBUG_SLEEP if debug_commands => {
             one_argument::<SleepArgs>(args, DEBUG_SLEEP, r#"{"ms": 1000}"#)
