@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use acdp::index::{IndexOptions, index_workspace};
-use acdp::model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, check_answer};
+use acdp::model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, Task, check_answer};
 use acdp::model::chat::{Message, render_chat, tokenize_chat};
 use acdp::model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
 use acdp::model::{
@@ -666,6 +666,131 @@ fn an_ungrounded_model_answers_not_enough_evidence_with_the_retrieved_chunks() {
     assert_eq!(answer.retrieved.len(), 3);
     assert_eq!(answer.citations.len(), 3);
     assert!(answer.stats.prompt_tokens > 0);
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_drops_the_lowest_ranked_chunks() {
+    let dir = tiny_model_dir(true);
+    let mut options = IndexOptions::from_project(&shop()).unwrap();
+    options.use_cache = false;
+    let index = index_workspace(&shop(), &options).unwrap();
+    let retrieved = Retriever::build(&index, None, RetrievalMode::Analysis)
+        .search("how does cancel order work", 6);
+    assert_eq!(retrieved.len(), 6);
+    let mut model: LoadedModel = load_model(dir.path(), None, &Device::Cpu).unwrap();
+    let generation = GenerationOptions {
+        max_tokens: 4,
+        ..GenerationOptions::default()
+    };
+    // The tiny model holds 256 positions: short chunks, and a context just big enough for the
+    // whole prompt first.
+    const CHUNK_CHARS: usize = 40;
+    let messages = acdp::model::answer::grounded_messages(
+        "repository",
+        "how does cancel order work",
+        &retrieved,
+        CHUNK_CHARS,
+    );
+    let full = model
+        .count_tokens(&acdp::model::chat::render_chat(&messages, true))
+        .unwrap();
+    model.context_length = full + 16;
+    let roomy = acdp::model::answer::answer_from_chunks(
+        &mut model,
+        Task::Question,
+        "how does cancel order work",
+        retrieved.clone(),
+        &acdp::model::answer::AnswerOptions {
+            generation: generation.clone(),
+            max_chunk_chars: CHUNK_CHARS,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(roomy.dropped.is_empty());
+    // A context one token short of that prompt: the lowest-ranked chunk goes, the others stay,
+    // and the answer still comes (no error).
+    let tight = acdp::model::answer::AnswerOptions {
+        max_context: Some(roomy.stats.prompt_tokens - 1 + generation.max_tokens),
+        max_chunk_chars: CHUNK_CHARS,
+        generation,
+        ..Default::default()
+    };
+    let answer = acdp::model::answer::answer_from_chunks(
+        &mut model,
+        Task::Question,
+        "how does cancel order work",
+        retrieved.clone(),
+        &tight,
+    )
+    .unwrap();
+    assert!(!answer.dropped.is_empty(), "{answer:?}");
+    assert!(answer.stats.prompt_tokens < roomy.stats.prompt_tokens);
+    let kept = answer.retrieved.len();
+    assert_eq!(kept + answer.dropped.len(), 6);
+    let ids: Vec<&str> = retrieved.iter().map(|c| c.chunk_id.as_str()).collect();
+    assert_eq!(answer.retrieved, ids[..kept]);
+    let mut dropped = answer.dropped.clone();
+    dropped.reverse();
+    assert_eq!(dropped, ids[kept..]);
+}
+
+#[test]
+fn acdp_eval_runs_the_base_model_and_the_adapter_side_by_side() {
+    let dir = tiny_model_dir(true);
+    let adapter = tempfile::tempdir().unwrap();
+    write_random_adapter(adapter.path(), true);
+    let cases = tempfile::NamedTempFile::new().unwrap();
+    let questions = std::fs::read_to_string(shop().join("eval/questions.jsonl")).unwrap();
+    let designs = std::fs::read_to_string(shop().join("eval/designs.jsonl")).unwrap();
+    let two: Vec<&str> = questions
+        .lines()
+        .take(2)
+        .chain(designs.lines().take(1))
+        .collect();
+    std::fs::write(cases.path(), two.join("\n")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .arg("eval")
+        .arg(cases.path())
+        .arg("--repo")
+        .arg(shop())
+        .arg("--model")
+        .arg(dir.path())
+        .arg("--adapter")
+        .arg(adapter.path())
+        .args(["--baseline", "--json", "--no-cache", "--max-tokens", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("3/3 cases"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for case in &lines[..3] {
+        let labels: Vec<&str> = case["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["base", "adapter"], "{case}");
+        // A random model never cites: refused, as the check must.
+        assert!(
+            case["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["validated"] == false)
+        );
+    }
+    let summary = &lines[3]["summary"];
+    assert_eq!(summary["models"][0]["model"], "base");
+    assert_eq!(summary["models"][1]["validated_rate"], 0.0);
+    assert_eq!(summary["models"][1]["design_validated_rate"], 0.0);
 }
 
 /// GPT-2's byte-to-character table, as byte-level BPE vocabularies spell bytes.
