@@ -121,25 +121,23 @@ fn callees_of_the_best_chunk_come_with_it() {
     );
 }
 
-fn acdp(args: &[&str]) -> std::process::Output {
+/// `acdp eval CASES --repo fixtures/shop --no-cache` with `extra` flags.
+fn eval_shop(cases: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_acdp"))
-        .args(args)
+        .arg("eval")
+        .arg(cases)
+        .arg("--repo")
+        .arg(fixture("shop"))
+        .arg("--no-cache")
+        .args(extra)
         .output()
         .expect("run acdp")
 }
 
 #[test]
 fn acdp_eval_prints_one_line_per_case_and_a_summary() {
-    let repo = fixture("shop");
-    let questions = repo.join("eval/questions.jsonl");
-    let output = acdp(&[
-        "eval",
-        questions.to_str().unwrap(),
-        "--repo",
-        repo.to_str().unwrap(),
-        "--no-cache",
-        "--json",
-    ]);
+    let questions = fixture("shop").join("eval/questions.jsonl");
+    let output = eval_shop(&questions, &["--json"]);
     assert!(
         output.status.success(),
         "{}",
@@ -157,13 +155,7 @@ fn acdp_eval_prints_one_line_per_case_and_a_summary() {
     assert!(summary["hit_at_k"].as_f64().unwrap() >= 0.9);
     assert!(lines[0]["first_gold_rank"].is_u64());
 
-    let markdown = acdp(&[
-        "eval",
-        questions.to_str().unwrap(),
-        "--repo",
-        repo.to_str().unwrap(),
-        "--no-cache",
-    ]);
+    let markdown = eval_shop(&questions, &[]);
     let table = String::from_utf8(markdown.stdout).unwrap();
     assert!(
         table.contains("| hit@6 |") && table.contains("| MRR |"),
@@ -180,14 +172,7 @@ fn acdp_eval_names_the_line_of_evidence_that_matches_nothing() {
         "{\"question\": \"q\", \"evidence\": [{\"path\": \"src/main/java/com/acme/shop/order/service/impl/OmsPortalOrderServiceImpl.java\", \"method\": \"pay\"}]}\n{\"question\": \"q\", \"evidence\": [{\"path\": \"src/Nope.java\", \"method\": \"pay\"}]}\n",
     )
     .unwrap();
-    let repo = fixture("shop");
-    let output = acdp(&[
-        "eval",
-        cases.to_str().unwrap(),
-        "--repo",
-        repo.to_str().unwrap(),
-        "--no-cache",
-    ]);
+    let output = eval_shop(&cases, &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -195,13 +180,7 @@ fn acdp_eval_names_the_line_of_evidence_that_matches_nothing() {
         "{stderr}"
     );
     std::fs::write(&cases, "{\"question\": \"q\"}\n").unwrap();
-    let output = acdp(&[
-        "eval",
-        cases.to_str().unwrap(),
-        "--repo",
-        repo.to_str().unwrap(),
-        "--no-cache",
-    ]);
+    let output = eval_shop(&cases, &[]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("line 1"));
 }

@@ -389,50 +389,41 @@ mod tests {
         assert!(check.valid, "{:?}", check.problems);
     }
 
+    fn design_refused_for(body: &str, why: &str) {
+        let check = design(body);
+        assert!(
+            !check.valid && check.problems.iter().any(|p| p.contains(why)),
+            "{body}: {:?}",
+            check.problems
+        );
+    }
+
     #[test]
     fn design_rules_refuse_invented_changes_unmarked_new_ones_and_uncited_reuse() {
-        let changed_unknown = design(&format!(
-            "S.\n\nComponents:\n- [service] change `PaymentService`: x\n\nReused:\n- `cancelOrder` [{ID}]: y"
-        ));
-        assert!(
-            changed_unknown
-                .problems
-                .iter()
-                .any(|p| p.contains("does not have"))
+        let reused = format!("\n\nReused:\n- `cancelOrder` [{ID}]: y");
+        design_refused_for(
+            &format!("S.\n\nComponents:\n- [service] change `PaymentService`: x{reused}"),
+            "does not have",
         );
-        let added_existing = design(&format!(
-            "S.\n\nComponents:\n- [service] add `OrderService`: x\n\nReused:\n- `cancelOrder` [{ID}]: y"
-        ));
-        assert!(
-            added_existing
-                .problems
-                .iter()
-                .any(|p| p.contains("already has"))
+        design_refused_for(
+            &format!("S.\n\nComponents:\n- [service] add `OrderService`: x{reused}"),
+            "already has",
         );
-        let uncited = design(&format!(
-            "S [{ID}].\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `cancelOrder`: y"
-        ));
-        assert!(
-            uncited
-                .problems
-                .iter()
-                .any(|p| p.contains("without citing"))
+        design_refused_for(
+            &format!(
+                "S [{ID}].\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `cancelOrder`: y"
+            ),
+            "without citing",
         );
-        let no_components = design(&format!("Just reuse `cancelOrder` [{ID}] as it is."));
-        assert!(
-            no_components
-                .problems
-                .iter()
-                .any(|p| p.contains("lists no components"))
+        design_refused_for(
+            &format!("Just reuse `cancelOrder` [{ID}] as it is."),
+            "lists no components",
         );
-        let invented_flow = design(&format!(
-            "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nFlow:\n- call `chargeBack` first\n\nReused:\n- `cancelOrder` [{ID}]: y"
-        ));
-        assert!(
-            invented_flow
-                .problems
-                .iter()
-                .any(|p| p.contains("`chargeBack`"))
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nFlow:\n- call `chargeBack` first{reused}"
+            ),
+            "`chargeBack`",
         );
     }
 }
