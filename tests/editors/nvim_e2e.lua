@@ -210,9 +210,22 @@ CASES[#CASES + 1] = { ':AcdpSamples answers or says "not available yet"',
 CASES[#CASES + 1] = { ':AcdpExport answers or says "not available yet"',
   answers_or_not_yet('AcdpExport ' .. workspace .. '/exported', 'Export dataset') }
 
+CASES[#CASES + 1] = { ':AcdpDesign answers or says "not available yet"',
+  answers_or_not_yet('AcdpDesign refund the coupon when an administrator closes an order', 'Design') }
+
+CASES[#CASES + 1] = { ':AcdpEval scores the exported held-out questions', function()
+  acdp.state.last_eval = nil
+  vim.cmd('AcdpEval ' .. workspace .. '/exported/eval.jsonl')
+  wait_for(':AcdpEval to answer', function() return acdp.state.last_eval ~= nil end)
+  local result = acdp.state.last_eval
+  assert(result.summary and result.summary.k == 6, vim.inspect(result))
+  assert(result.markdown:find('| MRR |', 1, true), result.markdown)
+  vim.cmd('silent! only')
+end }
+
 CASES[#CASES + 1] = { 'every user command is defined', function()
   local commands = vim.api.nvim_get_commands({})
-  for _, name in ipairs({ 'AcdpAsk', 'AcdpExport', 'AcdpTrain', 'AcdpSamples', 'AcdpReindex', 'AcdpChunk' }) do
+  for _, name in ipairs({ 'AcdpAsk', 'AcdpDesign', 'AcdpEval', 'AcdpExport', 'AcdpTrain', 'AcdpSamples', 'AcdpReindex', 'AcdpChunk' }) do
     assert(commands[name], name .. ' is not defined')
   end
 end }

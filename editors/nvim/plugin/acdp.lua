@@ -13,6 +13,14 @@ vim.api.nvim_create_user_command('AcdpAsk', function(a)
   acdp().ask(a.args)
 end, { nargs = '*', desc = 'acdp: ask the repository (acdp/ask); citations go to the quickfix list' })
 
+vim.api.nvim_create_user_command('AcdpDesign', function(a)
+  acdp().design(a.args)
+end, { nargs = '*', desc = 'acdp: propose a design for a requirement (acdp/ask, task design), checked against the code' })
+
+vim.api.nvim_create_user_command('AcdpEval', function(a)
+  acdp().eval(a.args)
+end, { nargs = '?', complete = 'file', desc = 'acdp: score retrieval on held-out questions (acdp.eval) [FILE]' })
+
 vim.api.nvim_create_user_command('AcdpExport', function(a)
   acdp().export(a.args)
 end, { nargs = '?', complete = 'dir', desc = 'acdp: export the workspace dataset (acdp.exportDataset) [to DIR]' })

@@ -16,6 +16,8 @@ import {
 import { renderAnswerHtml } from './answerView';
 import {
   AskResult,
+  AskTask,
+  EvalResult,
   ChunkInfo,
   COMMANDS,
   compactSettings,
@@ -181,19 +183,30 @@ async function showChunkAtCursor() {
   }
 }
 
-async function ask() {
-  const question = await vscode.window.showInputBox({
+const ASK_PROMPTS = {
+  question: {
     title: 'Ask the repository',
     prompt: 'A question about this code base; the answer cites the code it rests on.',
     placeHolder: 'What happens to coupons when an order is cancelled?',
-    ignoreFocusOut: true,
-  });
+    progress: 'acdp: asking',
+  },
+  design: {
+    title: 'Propose a design',
+    prompt: 'A requirement; the design names the components it changes, adds and reuses, checked against the code.',
+    placeHolder: 'Let customers request a partial refund of one item of a paid order',
+    progress: 'acdp: designing',
+  },
+} as const;
+
+/** `acdp/ask` for a question or (`task` design) a requirement, the answer in a webview. */
+async function ask(task: AskTask = 'question') {
+  const { title, prompt, placeHolder, progress } = ASK_PROMPTS[task];
+  const question = await vscode.window.showInputBox({ title, prompt, placeHolder, ignoreFocusOut: true });
   if (!question) {
     return;
   }
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'acdp: asking' },
-    () => request<AskResult>('Ask', METHODS.ask, { question }),
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: progress }, () =>
+    request<AskResult>(title, METHODS.ask, { question, task }),
   );
   if (!result) {
     return;
@@ -252,6 +265,22 @@ async function exportDataset() {
   }
 }
 
+/** `acdp.eval` on the workspace's held-out questions (or a file), the report as markdown. */
+async function evaluate() {
+  const cases = await vscode.window.showInputBox({
+    title: 'acdp: evaluate retrieval',
+    prompt: 'Question file (relative to the first workspace folder); empty for .acdp/dataset/eval.jsonl',
+    ignoreFocusOut: true,
+  });
+  if (cases === undefined) {
+    return;
+  }
+  const result = await execute<EvalResult>('Evaluate', COMMANDS.eval, cases ? [{ cases }] : []);
+  if (result) {
+    await openVirtual('eval.md', result.markdown, 'markdown');
+  }
+}
+
 async function train() {
   const result = await execute<unknown>('Train', COMMANDS.train);
   if (result !== undefined) {
@@ -280,7 +309,9 @@ export async function activate(context: vscode.ExtensionContext) {
       onDidChange: virtualChanged.event,
       provideTextDocumentContent: (uri) => virtualDocuments.get(uri.toString()) ?? '',
     }),
-    vscode.commands.registerCommand('acdp.client.ask', ask),
+    vscode.commands.registerCommand('acdp.client.ask', () => ask('question')),
+    vscode.commands.registerCommand('acdp.client.proposeDesign', () => ask('design')),
+    vscode.commands.registerCommand('acdp.client.evaluate', evaluate),
     vscode.commands.registerCommand('acdp.client.exportDataset', exportDataset),
     vscode.commands.registerCommand('acdp.client.train', train),
     vscode.commands.registerCommand('acdp.client.reindex', reindex),

@@ -23,7 +23,9 @@ export interface ChunkInfo {
   version: number | null;
 }
 
-/** `acdp/ask` {question} -> AskResult (issue 5). */
+/** `acdp/ask` {question, task?} -> AskResult; `design` asks for a design of a requirement. */
+export type AskTask = 'question' | 'design';
+
 export interface Citation {
   chunk_id: string;
   uri: string;
@@ -33,6 +35,13 @@ export interface AskResult {
   answer: string;
   citations: Citation[];
   validated: boolean;
+}
+
+/** `acdp.eval` result: `acdp eval`'s summary and markdown report. */
+export interface EvalResult {
+  cases: string;
+  summary: { questions: number; k: number; hit_at_k: number; recall_at_k: number; mrr: number };
+  markdown: string;
 }
 
 /** `acdp.reindex` result. */
@@ -64,6 +73,7 @@ export const COMMANDS = {
   showChunk: 'acdp.showChunk',
   exportDataset: 'acdp.exportDataset',
   train: 'acdp.train',
+  eval: 'acdp.eval',
 } as const;
 
 const METHOD_NOT_FOUND = -32601;

@@ -201,21 +201,45 @@ function M.show_answer(question, result, client)
   end
 end
 
---- `:AcdpAsk [question]`: asks the repository (`acdp/ask`); prompts when no question.
-function M.ask(question)
+--- Sends `text` to `acdp/ask` for `task` (`question` or `design`), prompting when empty.
+local function ask_task(feature, task, prompt, text)
   local function send(q)
     if not q or vim.trim(q) == '' then
       return
     end
-    M.request('Ask', 'acdp/ask', { question = q }, function(result, client)
+    M.request(feature, 'acdp/ask', { question = q, task = task }, function(result, client)
       M.show_answer(q, result, client)
     end)
   end
-  if question and vim.trim(question) ~= '' then
-    send(question)
+  if text and vim.trim(text) ~= '' then
+    send(text)
   else
-    vim.ui.input({ prompt = 'Ask the repository: ' }, send)
+    vim.ui.input({ prompt = prompt }, send)
   end
+end
+
+--- `:AcdpAsk [question]`: asks the repository (`acdp/ask`); prompts when no question.
+function M.ask(question)
+  ask_task('Ask', 'question', 'Ask the repository: ', question)
+end
+
+--- `:AcdpDesign [requirement]`: a design for the requirement (`acdp/ask` with task design),
+--- checked against the repository; prompts when no requirement.
+function M.design(requirement)
+  ask_task('Design', 'design', 'Requirement: ', requirement)
+end
+
+--- `:AcdpEval [file]`: scores retrieval on the held-out questions of the workspace dataset
+--- (`acdp.eval`, default `.acdp/dataset/eval.jsonl`) and shows the report.
+function M.eval(file)
+  local args = {}
+  if file and file ~= '' then
+    args = { { cases = vim.fn.fnamemodify(file, ':p') } }
+  end
+  M.execute('Evaluate', 'acdp.eval', args, function(result)
+    M.state.last_eval = result
+    show_scratch('acdp://eval', vim.split(result.markdown or '', '\n', { plain = true }), 'markdown')
+  end)
 end
 
 --- `:AcdpSamples [symbol]`: samples of the workspace dataset (`acdp/samples`), optionally
