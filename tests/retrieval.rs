@@ -11,7 +11,7 @@ use std::process::Command;
 
 use acdp::analysis::{Analysis, analyze};
 use acdp::config::ProjectConfig;
-use acdp::eval::cases::{parse_cases, unmatched_evidence};
+use acdp::dataset::eval_cases::{parse_cases, unmatched_evidence};
 use acdp::eval::{Summary, evaluate};
 use acdp::index::{IndexOptions, WorkspaceIndex, index_workspace};
 use acdp::model::answer::AnswerOptions;

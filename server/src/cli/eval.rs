@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use acdp::eval::cases::{parse_cases, unmatched_evidence};
-use acdp::eval::{ModelRun, evaluate, report};
+use acdp::eval::{ModelRun, evaluate, load_cases, report};
 use acdp::retrieval::RetrievalMode;
 use anyhow::Context;
 use clap::Args;
 
-use super::ask::ModelArgs;
 use super::index::SelectionArgs;
+use super::model_args::ModelArgs;
 use super::repository::AnsweringRepository;
 
 #[derive(Args)]
@@ -38,28 +37,16 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.cases)
-        .with_context(|| format!("cannot read {}", args.cases.display()))?;
-    let cases = parse_cases(&text).with_context(|| format!("{}", args.cases.display()))?;
-    if cases.is_empty() {
-        anyhow::bail!("{}: no cases in the file", args.cases.display());
-    }
     if args.baseline && args.model.adapter.is_none() {
         anyhow::bail!("--baseline compares the base model with --adapter: give an adapter");
     }
-    let repository = AnsweringRepository::load(&args.repo, &args.selection)?;
-    let unmatched = unmatched_evidence(&cases, &repository.index);
-    if !unmatched.is_empty() {
-        let list: Vec<String> = unmatched
-            .iter()
-            .map(|(line, what)| format!("  {}:{line}: {what}", args.cases.display()))
-            .collect();
-        anyhow::bail!(
-            "evidence that matches no chunk of {} (a typo, or the code moved):\n{}",
-            args.repo.display(),
-            list.join("\n")
-        );
+    if args.model.adapter.is_some() && args.model.model.is_none() {
+        anyhow::bail!("--adapter needs --model: the base model the adapter was trained on");
     }
+    let text = std::fs::read_to_string(&args.cases)
+        .with_context(|| format!("cannot read {}", args.cases.display()))?;
+    let repository = AnsweringRepository::load(&args.repo, &args.selection)?;
+    let cases = load_cases(&args.cases, &text, &repository.index)?;
     let mode = if args.text_only {
         RetrievalMode::Text
     } else {
@@ -74,10 +61,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut tuned = args.model.load(true)?;
     let mut runs = Vec::new();
     if let Some(model) = base.as_mut() {
-        runs.push(ModelRun {
-            label: "base".into(),
-            model,
-        });
+        runs.push(ModelRun::with_model("base", model));
     }
     if let Some(model) = tuned.as_mut() {
         let label = if args.model.adapter.is_some() {
@@ -85,10 +69,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         } else {
             "model"
         };
-        runs.push(ModelRun {
-            label: label.into(),
-            model,
-        });
+        runs.push(ModelRun::with_model(label, model));
     }
     let options = args.model.answer_options(&repository.name);
     let with_model = !runs.is_empty();

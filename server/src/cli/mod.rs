@@ -6,6 +6,7 @@ mod bench;
 mod eval;
 mod index;
 mod lsp;
+mod model_args;
 mod pipeline;
 mod repository;
 mod train;

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sample::{ComponentAction, Sample, SampleBody};
-use crate::index::{WorkspaceIndex, symbol_member as member};
+use crate::index::{WorkspaceIndex, symbol_head, symbol_member as member};
 
 /// One piece of the code that answers a question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +194,7 @@ pub fn from_samples<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> String
 
 /// `pkg.Type.method(A)` -> `Type.method`; `pkg.Type` -> `Type`: what a design names.
 fn short_name(symbol: &str) -> String {
-    let head = symbol.split('(').next().unwrap_or(symbol);
+    let head = symbol_head(symbol);
     let parts: Vec<&str> = head.split('.').collect();
     let type_at = parts
         .iter()

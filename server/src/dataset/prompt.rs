@@ -215,7 +215,11 @@ pub fn parse_design(text: &str) -> DesignText {
             .expect("valid regex")
     });
     static REUSE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"^[-*]\s*`([^`]+)`\s*(?:\[(c[0-9a-f]{12})\])?").expect("valid regex")
+        regex::Regex::new(&format!(
+            r"^[-*]\s*`([^`]+)`\s*(?:\[({})\])?",
+            crate::index::CHUNK_ID_PATTERN
+        ))
+        .expect("valid regex")
     });
     #[derive(PartialEq)]
     enum Section {

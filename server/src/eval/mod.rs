@@ -1,7 +1,8 @@
 //! `acdp eval`: how well retrieval finds the code that answers hand-written questions, and,
 //! with a model, how often its answers pass the strict check and cite that code.
 //!
-//! - [`cases`]: the question and design files (a dataset format, so it lives in `dataset`);
+//! - the question and design files are [`crate::dataset::eval_cases`] (the pipeline writes
+//!   one from each test split);
 //! - [`report`]: the markdown table and the JSON lines.
 //!
 //! Retrieval figures per question: the rank of the first gold chunk among the best
@@ -12,26 +13,88 @@
 //! Design cases: the share of must-touch names among the retrieved chunks and, with a model,
 //! the share the validated design names.
 
-pub use crate::dataset::eval_cases as cases;
+use crate::dataset::eval_cases as cases;
 pub mod report;
 
-use std::sync::LazyLock;
+use std::collections::HashSet;
 
-use regex::Regex;
 use serde::Serialize;
 
 use crate::model::LoadedModel;
 use crate::model::answer::{AnswerOptions, GroundedAnswer, Task, answer_from_chunks};
+use crate::retrieval::terms::{backticked, identifiers};
 use crate::retrieval::{RetrievedChunk, Retriever};
 use cases::{CaseKind, DesignCase, EvalCase, QuestionCase};
 
 /// How deep the ranking is read for MRR.
 pub const RANK_DEPTH: usize = 50;
 
+/// Answers one case for one model. The CLI wraps a loaded model ([`ModelRun::with_model`]);
+/// the language server locks its shared model per call, so that `acdp/ask` and hovers are not
+/// held up for a whole evaluation.
+pub type Answerer<'a> = dyn FnMut(
+        Task<'_>,
+        &str,
+        Vec<RetrievedChunk>,
+        &AnswerOptions,
+    ) -> crate::model::Result<GroundedAnswer>
+    + 'a;
+
 /// One model an evaluation runs (`base`, `adapter`).
 pub struct ModelRun<'a> {
     pub label: String,
-    pub model: &'a mut LoadedModel,
+    pub answer: Box<Answerer<'a>>,
+}
+
+impl<'a> ModelRun<'a> {
+    /// A run that answers with `model` through [`answer_from_chunks`].
+    pub fn with_model(label: &str, model: &'a mut LoadedModel) -> ModelRun<'a> {
+        ModelRun {
+            label: label.to_string(),
+            answer: Box::new(move |task, prompt, chunks, options| {
+                answer_from_chunks(model, task, prompt, chunks, options)
+            }),
+        }
+    }
+}
+
+/// Why a case file cannot be evaluated, with the file's path in every message.
+#[derive(Debug, thiserror::Error)]
+pub enum CasesError {
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: cases::CaseError,
+    },
+    #[error("{path}: no cases in the file")]
+    Empty { path: String },
+    #[error("evidence that matches no chunk of the repository (a typo, or the code moved):\n{}", .entries.iter().map(|(line, what)| format!("  {path}:{line}: {what}")).collect::<Vec<_>>().join("\n"))]
+    Unmatched {
+        path: String,
+        entries: Vec<(usize, String)>,
+    },
+}
+
+/// Reads the cases of the file at `path` (its `text`) and checks every evidence entry names a
+/// chunk of `index`: what `acdp eval` and `acdp.eval` both do before evaluating.
+pub fn load_cases(
+    path: &std::path::Path,
+    text: &str,
+    index: &crate::index::WorkspaceIndex,
+) -> Result<Vec<EvalCase>, CasesError> {
+    let path = path.display().to_string();
+    let cases = cases::parse_cases(text).map_err(|source| CasesError::Parse {
+        path: path.clone(),
+        source,
+    })?;
+    if cases.is_empty() {
+        return Err(CasesError::Empty { path });
+    }
+    let entries = cases::unmatched_evidence(&cases, index);
+    if !entries.is_empty() {
+        return Err(CasesError::Unmatched { path, entries });
+    }
+    Ok(cases)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -136,13 +199,8 @@ pub fn evaluate(
                 let mut result = score_retrieval(case.line, question, &ranked, options.top_k);
                 let top: Vec<RetrievedChunk> = ranked.into_iter().take(options.top_k).collect();
                 for run in models.iter_mut() {
-                    let answer = answer_from_chunks(
-                        run.model,
-                        Task::Question,
-                        &question.question,
-                        top.clone(),
-                        options,
-                    )?;
+                    let answer =
+                        (run.answer)(Task::Question, &question.question, top.clone(), options)?;
                     result
                         .models
                         .push(score_answer(&run.label, question, &top, answer));
@@ -164,8 +222,7 @@ pub fn evaluate(
                     models: Vec::new(),
                 };
                 for run in models.iter_mut() {
-                    let answer = answer_from_chunks(
-                        run.model,
+                    let answer = (run.answer)(
                         Task::Design { exists: &exists },
                         &design.requirement,
                         top.clone(),
@@ -215,7 +272,7 @@ pub fn score_retrieval(
         line,
         question: case.question.clone(),
         first_gold_rank,
-        hit: first_gold_rank.is_some_and(|r| r <= k),
+        hit: top.iter().any(is_gold),
         recall: found as f64 / case.evidence.len() as f64,
         retrieved: top.iter().map(|c| c.chunk_id.clone()).collect(),
         models: Vec::new(),
@@ -256,37 +313,33 @@ fn score_answer(
 
 /// Share of the identifiers in backticks of `reference` that `answer` names as words.
 pub fn identifier_recall(reference: &str, answer: &str) -> Option<f64> {
-    static CODE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
-    static IDENT: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
-    let mut wanted: Vec<&str> = CODE
-        .captures_iter(reference)
-        .flat_map(|c| {
-            IDENT
-                .find_iter(c.get(1).map_or("", |m| m.as_str()))
-                .map(|m| m.as_str())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut wanted: Vec<&str> = backticked(reference).flat_map(identifiers).collect();
     wanted.sort();
     wanted.dedup();
     if wanted.is_empty() {
         return None;
     }
-    let said: std::collections::HashSet<&str> =
-        IDENT.find_iter(answer).map(|m| m.as_str()).collect();
+    let said: HashSet<&str> = identifiers(answer).collect();
     let named = wanted.iter().filter(|w| said.contains(**w)).count();
     Some(named as f64 / wanted.len() as f64)
 }
 
-/// Share of `design.must_touch` named in `text` (case-insensitive).
+/// Share of `design.must_touch` that `text` names as a whole word (case-insensitive):
+/// `OmsOrder` is not named by `OmsOrderServiceImpl`.
 fn share_named(design: &DesignCase, text: &str) -> f64 {
     let text = text.to_lowercase();
+    let word_char = |c: char| c.is_alphanumeric() || c == '_';
     let named = design
         .must_touch
         .iter()
-        .filter(|name| text.contains(&name.to_lowercase()))
+        .filter(|name| {
+            let name = name.to_lowercase();
+            text.match_indices(&name).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                let after = text[at + name.len()..].chars().next();
+                !before.is_some_and(word_char) && !after.is_some_and(word_char)
+            })
+        })
         .count();
     named as f64 / design.must_touch.len() as f64
 }
@@ -338,6 +391,19 @@ fn summarise(report: &EvalReport, k: usize, models: &[ModelRun<'_>]) -> Summary 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn must_touch_names_count_as_whole_words() {
+        let design = DesignCase {
+            requirement: "r".into(),
+            must_touch: vec!["OmsOrder".into(), "SkuStockDao.xml".into()],
+        };
+        assert_eq!(share_named(&design, "change `OmsOrderServiceImpl`"), 0.0);
+        assert_eq!(
+            share_named(&design, "change `OmsOrder` and skustockdao.xml"),
+            1.0
+        );
+    }
 
     #[test]
     fn identifier_recall_counts_backticked_names_the_answer_says() {

@@ -147,12 +147,26 @@ pub struct Chunk {
     pub doc: Option<String>,
 }
 
+/// A chunk symbol without its parameter list: `pkg.Type.name(A,B)` -> `pkg.Type.name`.
+pub fn symbol_head(symbol: &str) -> &str {
+    symbol.split('(').next().unwrap_or(symbol)
+}
+
 /// The member a chunk symbol names: `pkg.Type.name(A,B)` -> `name`, `namespace.id` -> `id`,
 /// `pkg.Type` -> `Type`.
 pub fn symbol_member(symbol: &str) -> &str {
-    let head = symbol.split('(').next().unwrap_or(symbol);
+    let head = symbol_head(symbol);
     head.rsplit('.').next().unwrap_or(head)
 }
+
+/// The simple name of the type a member symbol belongs to: `pkg.Type.name(A)` -> `Type`
+/// (for a type's own symbol, its enclosing type or package segment).
+pub fn symbol_owner(symbol: &str) -> &str {
+    symbol_head(symbol).rsplit('.').nth(1).unwrap_or_default()
+}
+
+/// A chunk id as a regular expression (no anchors): `c` and 12 hex digits.
+pub const CHUNK_ID_PATTERN: &str = "c[0-9a-f]{12}";
 
 impl Chunk {
     /// The chunk's text, cut from the text of the file it was indexed from.

@@ -18,7 +18,10 @@ mod source;
 mod walk;
 mod workspace;
 
-pub use chunk::{Chunk, ChunkId, ChunkKind, ContentHash, symbol_member};
+pub use chunk::{
+    CHUNK_ID_PATTERN, Chunk, ChunkId, ChunkKind, ContentHash, symbol_head, symbol_member,
+    symbol_owner,
+};
 pub(crate) use document::offset_of;
 pub use document::{
     ChunkDelta, Document, DocumentError, DocumentStore, Position, Range, TextChange,

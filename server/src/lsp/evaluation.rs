@@ -15,9 +15,8 @@ use super::indexing::lock;
 use super::log;
 use super::progress;
 use super::session::Session;
-use crate::eval::cases::{parse_cases, unmatched_evidence};
-use crate::eval::{ModelRun, Summary, evaluate, report};
-use crate::model::answer::AnswerOptions;
+use crate::eval::{ModelRun, Summary, evaluate, load_cases, report};
+use crate::model::answer::{AnswerOptions, answer_from_chunks};
 use crate::model::{ModelCache, default_device};
 
 /// The optional argument of `acdp.eval`.
@@ -92,15 +91,7 @@ pub async fn run_eval(
             path.display()
         ))
     })?;
-    let cases = parse_cases(&text).map_err(|err| failed(format!("{}: {err}", path.display())))?;
-    let unmatched = unmatched_evidence(&cases, &snapshot.index);
-    if let Some((line, what)) = unmatched.first() {
-        return Err(failed(format!(
-            "{}:{line}: {what} matches no chunk ({} such entries)",
-            path.display(),
-            unmatched.len()
-        )));
-    }
+    let cases = load_cases(&path, &text, &snapshot.index).map_err(|err| failed(err.to_string()))?;
     if argument.with_model && source.is_none() {
         return Err(failed(
             "withModel needs a model: set modelDir (the acdp.modelDir setting)".to_owned(),
@@ -137,22 +128,21 @@ pub async fn run_eval(
             let _ = sender.send((done, total));
         };
         let retriever = snapshot.retrieval();
-        match source.filter(|_| argument.with_model) {
-            Some(source) => {
-                let mut cache = models.lock().unwrap_or_else(|e| e.into_inner());
-                let model = cache
-                    .get(&source, &default_device())
-                    .map_err(|err| format!("cannot load the model: {err}"))?;
-                let mut runs = [ModelRun {
-                    label: "model".into(),
-                    model,
-                }];
-                evaluate(&cases, retriever, &mut runs, &options, &mut on_case)
-                    .map_err(|err| err.to_string())
-            }
-            None => evaluate(&cases, retriever, &mut [], &options, &mut on_case)
-                .map_err(|err| err.to_string()),
+        let mut runs = Vec::new();
+        if let Some(source) = source.filter(|_| argument.with_model) {
+            // The model cache is locked per answer, not for the whole run: questions and
+            // hovers go on between cases.
+            runs.push(ModelRun {
+                label: "model".into(),
+                answer: Box::new(move |task, prompt, chunks, options| {
+                    let mut cache = models.lock().unwrap_or_else(|e| e.into_inner());
+                    let model = cache.get(&source, &default_device())?;
+                    answer_from_chunks(model, task, prompt, chunks, options)
+                }),
+            });
         }
+        evaluate(&cases, retriever, &mut runs, &options, &mut on_case)
+            .map_err(|err| err.to_string())
     });
     while let Some((done, total)) = receiver.recv().await {
         if let Some(progress) = &progress {

@@ -40,13 +40,19 @@ impl Task<'_> {
 }
 
 /// The conversation given to the model: the training data's system prompt, then the question
-/// or requirement with the chunks as evidence (each cut to `max_chunk_chars`).
+/// or requirement with the chunks as evidence (each cut to `max_chunk_chars`), in Chinese
+/// when the question is (as the Chinese training samples are), else in English.
 pub fn grounded_messages(
     repo_name: &str,
     prompt: &str,
     chunks: &[RetrievedChunk],
     max_chunk_chars: usize,
 ) -> Vec<Message> {
+    let language = if prompt.chars().any(super::answer_check::is_cjk) {
+        SampleLanguage::Zh
+    } else {
+        SampleLanguage::En
+    };
     let user = user_turn_with(
         prompt,
         chunks.iter().map(|c| PromptChunk {
@@ -57,10 +63,10 @@ pub fn grounded_messages(
             symbol: &c.symbol,
             code: cut(&c.text, max_chunk_chars),
         }),
-        SampleLanguage::En,
+        language,
     );
     vec![
-        Message::new("system", system_prompt(repo_name, SampleLanguage::En)),
+        Message::new("system", system_prompt(repo_name, language)),
         Message::new("user", user),
     ]
 }
@@ -145,6 +151,17 @@ pub fn answer_question(
     answer_from_chunks(model, Task::Question, question, retrieved, options)
 }
 
+/// A prompt fitted to the context, or why none fits.
+enum Fitted {
+    Prompt {
+        messages: Vec<Message>,
+        kept: Vec<RetrievedChunk>,
+        dropped: Vec<String>,
+    },
+    /// Not even the best chunk fits.
+    TooLong(String),
+}
+
 /// The messages for `prompt` with as many of `retrieved` (best first) as fit the context with
 /// room for the answer; the rest are returned as dropped, lowest ranked first out.
 fn fitted_messages(
@@ -152,7 +169,7 @@ fn fitted_messages(
     prompt: &str,
     mut retrieved: Vec<RetrievedChunk>,
     options: &AnswerOptions,
-) -> Result<(Vec<Message>, Vec<RetrievedChunk>, Vec<String>)> {
+) -> Result<Fitted> {
     let context = options
         .max_context
         .map_or(model.context_length, |n| n.min(model.context_length));
@@ -166,8 +183,19 @@ fn fitted_messages(
             options.max_chunk_chars,
         );
         let tokens = model.count_tokens(&super::chat::render_chat(&messages, true))?;
-        if tokens <= budget || retrieved.len() <= 1 {
-            return Ok((messages, retrieved, dropped));
+        if tokens <= budget {
+            return Ok(Fitted::Prompt {
+                messages,
+                kept: retrieved,
+                dropped,
+            });
+        }
+        if retrieved.len() <= 1 {
+            return Ok(Fitted::TooLong(format!(
+                "the prompt does not fit: {tokens} tokens with one chunk, and the context holds \
+                 {context} with {} kept for the answer",
+                options.generation.max_tokens
+            )));
         }
         if let Some(last) = retrieved.pop() {
             dropped.push(last.chunk_id);
@@ -195,7 +223,21 @@ pub fn answer_from_chunks(
             problems,
         ));
     }
-    let (messages, retrieved, dropped) = fitted_messages(model, prompt, retrieved, options)?;
+    let (messages, retrieved, dropped) =
+        match fitted_messages(model, prompt, retrieved.clone(), options)? {
+            Fitted::Prompt {
+                messages,
+                kept,
+                dropped,
+            } => (messages, kept, dropped),
+            Fitted::TooLong(problem) => {
+                return Ok(GroundedAnswer::unanswered(
+                    NOT_ENOUGH_EVIDENCE,
+                    &retrieved,
+                    vec![problem],
+                ));
+            }
+        };
     for attempt in 0..2u64 {
         let mut generation = options.generation.clone();
         generation.seed = generation.seed.wrapping_add(attempt);

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::dataset::prompt::{DesignText, parse_design};
 use crate::dataset::sample::ComponentAction;
+use crate::index::{CHUNK_ID_PATTERN, symbol_head, symbol_member, symbol_owner};
 use crate::retrieval::RetrievedChunk;
+use crate::retrieval::terms::{backticked, identifiers, is_code_shaped};
 
 /// The verdict of [`check_answer`] and [`check_design`].
 #[derive(Clone, Debug, Default, Serialize)]
@@ -29,16 +31,12 @@ const MIN_PROSE_WORDS: usize = 3;
 /// Code lines at least this long that the answer copies from its evidence count as copied.
 const MIN_COPIED_LINE: usize = 12;
 
-static IDENT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
-static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
-
 /// Chunk ids cited as `[c0123456789ab]` (several may share brackets: `[c..., c...]`).
 pub fn citations(answer: &str) -> Vec<String> {
     static BRACKET: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\[([^\]]*)\]").expect("valid regex"));
     static ID: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\bc[0-9a-f]{12}\b").expect("valid regex"));
+        LazyLock::new(|| Regex::new(&format!(r"\b{CHUNK_ID_PATTERN}\b")).expect("valid regex"));
     let mut ids: Vec<String> = Vec::new();
     for bracket in BRACKET.captures_iter(answer) {
         for id in ID.find_iter(&bracket[1]) {
@@ -54,11 +52,13 @@ pub fn citations(answer: &str) -> Vec<String> {
 ///
 /// 1. it cites no chunk;
 /// 2. it cites a chunk it was not given;
-/// 3. an identifier in backticks occurs in none of the cited chunks;
+/// 3. an identifier in backticks, or a code-shaped word (camelCase, snake_case) anywhere,
+///    occurs in none of the cited chunks (their code, symbol and path);
 /// 4. it repeats the prompt's evidence blocks (a `[id] path:lines symbol` header or a code
 ///    fence);
-/// 5. it says nothing besides citations and code (fewer than three words of prose);
-/// 6. most of its lines are code lines copied from the evidence.
+/// 5. it says nothing besides citations and code (fewer than three words of prose; two CJK
+///    characters count as a word);
+/// 6. half or more of its lines are code lines copied from the evidence.
 pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
     let cited = citations(answer);
     let mut problems = Vec::new();
@@ -70,12 +70,7 @@ pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
     let mut evidence = String::new();
     for id in &cited {
         match by_id.get(id.as_str()) {
-            Some(chunk) => {
-                evidence.push_str(&chunk.text);
-                evidence.push('\n');
-                evidence.push_str(&chunk.symbol);
-                evidence.push('\n');
-            }
+            Some(chunk) => evidence.push_str(&evidence_text(chunk)),
             None => problems.push(format!(
                 "cites {id}, which was not among the retrieved chunks"
             )),
@@ -97,7 +92,7 @@ pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
 /// Rules 4-6 of [`check_answer`]: an answer that is the evidence again, or nothing.
 fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
     static HEADER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?m)^\s*\[c[0-9a-f]{12}\]\s+\S+:\d+-\d+").expect("valid regex")
+        Regex::new(&format!(r"(?m)^\s*\[{CHUNK_ID_PATTERN}\]\s+\S+:\d+-\d+")).expect("valid regex")
     });
     let mut problems = Vec::new();
     if HEADER.is_match(answer) || answer.contains("```") {
@@ -132,45 +127,81 @@ fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
     problems
 }
 
-/// Words of the answer outside citations and backticks.
+/// Words of the answer outside citations and backticks; two CJK characters count as one word
+/// (Chinese is written without spaces).
 fn prose_words(answer: &str) -> usize {
     static CITATION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\[[^\]]*\]").expect("valid regex"));
+    static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`[^`\n]+`").expect("valid regex"));
     let without_code = CODE.replace_all(answer, " ");
     let prose = CITATION.replace_all(&without_code, " ");
-    prose
-        .split_whitespace()
+    let cjk = prose.chars().filter(|c| is_cjk(*c)).count();
+    let spaced = prose
+        .split(|c: char| c.is_whitespace() || is_cjk(c))
         .filter(|w| w.chars().any(char::is_alphabetic))
-        .count()
+        .count();
+    spaced + cjk / 2
 }
 
-/// Identifiers in backticks of `text` that occur in neither `evidence` nor `allowed`.
+/// CJK Unified Ideographs (and their extension A): Chinese text.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+}
+
+/// What an identifier may be grounded in: a chunk's code, symbol and path.
+fn evidence_text(chunk: &RetrievedChunk) -> String {
+    format!("{}\n{}\n{}\n", chunk.text, chunk.symbol, chunk.path)
+}
+
+/// The identifiers `text` names as code, outside its citations: every identifier inside
+/// backticks and every code-shaped word anywhere.
+fn named_identifiers(text: &str) -> Vec<&str> {
+    static CITATION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r"\[[^\]]*{CHUNK_ID_PATTERN}[^\]]*\]")).expect("valid regex")
+    });
+    let mut out: Vec<&str> = backticked(text).flat_map(identifiers).collect();
+    let mut last = 0;
+    let mut outside = Vec::new();
+    for m in CITATION.find_iter(text) {
+        outside.push(&text[last..m.start()]);
+        last = m.end();
+    }
+    outside.push(&text[last..]);
+    out.extend(
+        outside
+            .into_iter()
+            .flat_map(identifiers)
+            .filter(|w| is_code_shaped(w)),
+    );
+    out
+}
+
+/// Identifiers `text` names as code (see [`named_identifiers`]) that occur in neither
+/// `evidence` nor `allowed`, each once.
 fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>) -> Vec<String> {
-    let evidence_words: HashSet<&str> = IDENT.find_iter(evidence).map(|m| m.as_str()).collect();
+    let evidence_words: HashSet<&str> = identifiers(evidence).collect();
     let mut missing: Vec<String> = Vec::new();
-    for code in CODE.captures_iter(text) {
-        for ident in IDENT.find_iter(&code[1]) {
-            let ident = ident.as_str();
-            if !evidence_words.contains(ident)
-                && !allowed.contains(ident)
-                && !missing.iter().any(|m| m == ident)
-            {
-                missing.push(ident.to_string());
-            }
+    for ident in named_identifiers(text) {
+        if !evidence_words.contains(ident)
+            && !allowed.contains(ident)
+            && !missing.iter().any(|m| m == ident)
+        {
+            missing.push(ident.to_string());
         }
     }
     missing
 }
 
 /// Checks a proposed design (the text shape of a design sample) against the chunks it was
-/// given and the names the index holds (`exists`). Rules 1, 2, 4 and 5 of [`check_answer`],
-/// and:
+/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5 and 6 of
+/// [`check_answer`], and:
 ///
 /// - it lists components, each marked add or change;
 /// - a component it changes exists in the index; one it adds does not (new ones are marked new);
 /// - every reused component cites a given chunk whose symbol names it;
-/// - identifiers in backticks outside the API and data changes (where new names belong) occur
-///   in the given chunks or are components the design adds.
+/// - identifiers it names as code (rule 3's sense) outside the API and data changes (where
+///   new names belong) occur in the given chunks or are components the design adds; component
+///   lines are checked past their component's name.
 pub fn check_design(
     answer: &str,
     retrieved: &[RetrievedChunk],
@@ -205,28 +236,25 @@ pub fn check_design(
             Some(_) => {}
         }
     }
-    let evidence: String = retrieved
-        .iter()
-        .map(|c| format!("{}\n{}\n", c.symbol, c.text))
-        .collect();
+    let evidence: String = retrieved.iter().map(evidence_text).collect();
     let mut allowed: HashSet<String> = HashSet::new();
     for component in &design.components {
         if component.action == Some(ComponentAction::Add) {
-            allowed.extend(
-                IDENT
-                    .find_iter(&component.component)
-                    .map(|m| m.as_str().to_string()),
-            );
+            allowed.extend(identifiers(&component.component).map(str::to_string));
         }
     }
     for change in &design.changes {
-        for code in CODE.captures_iter(change) {
-            allowed.extend(IDENT.find_iter(&code[1]).map(|m| m.as_str().to_string()));
-        }
+        allowed.extend(named_identifiers(change).into_iter().map(str::to_string));
     }
-    let checked: String = std::iter::once(design.summary.as_str())
-        .chain(design.other.iter().map(String::as_str))
-        .chain(design.reused.iter().map(|r| r.line.as_str()))
+    let component_descriptions = design.components.iter().map(|c| {
+        c.line
+            .replacen(&format!("`{}`", c.component), " ", 1)
+            .replacen(&format!("[{}]", c.layer), " ", 1)
+    });
+    let checked: String = std::iter::once(design.summary.clone())
+        .chain(design.other.iter().cloned())
+        .chain(design.reused.iter().map(|r| r.line.clone()))
+        .chain(component_descriptions)
         .collect::<Vec<_>>()
         .join("\n");
     for ident in ungrounded_identifiers(&checked, &evidence, &allowed) {
@@ -269,11 +297,15 @@ fn component_problems(design: &DesignText, exists: &dyn Fn(&str) -> bool) -> Vec
     problems
 }
 
-/// Whether the chunk `symbol` is what `name` names: the same symbol, or its type or member.
+/// Whether the chunk `symbol` is what `name` names: the same symbol, `Type.member`, or the
+/// chunk's member or type by its simple name.
 fn names(symbol: &str, name: &str) -> bool {
-    let head = symbol.split('(').next().unwrap_or(symbol);
-    let name = name.split('(').next().unwrap_or(name);
-    head == name || head.ends_with(&format!(".{name}")) || head.split('.').any(|part| part == name)
+    let name = symbol_head(name);
+    let (member, owner) = (symbol_member(symbol), symbol_owner(symbol));
+    symbol_head(symbol) == name
+        || name == member
+        || name == owner
+        || name == format!("{owner}.{member}")
 }
 
 #[cfg(test)]
@@ -323,6 +355,18 @@ mod tests {
     }
 
     #[test]
+    fn chinese_prose_file_names_and_plain_english_pass() {
+        for answer in [
+            format!("`cancelOrder` 会调用 `releaseLockStock` 释放锁定库存 [{ID}]。"),
+            format!("The method in `OrderService.java` releases the stock [{ID}]."),
+            format!("Order cancellation releases the Stock first [{ID}]."),
+        ] {
+            let check = check_answer(&answer, &given());
+            assert!(check.valid, "{answer}: {:?}", check.problems);
+        }
+    }
+
+    #[test]
     fn rule_1_an_answer_without_citation_is_refused() {
         refused_for("`cancelOrder` releases the locked stock.", "no citation");
     }
@@ -340,6 +384,18 @@ mod tests {
         refused_for(
             &format!("`cancelOrder` calls `refundPayment` [{ID}]."),
             "`refundPayment` does not occur",
+        );
+    }
+
+    #[test]
+    fn rule_3_counts_code_shaped_words_outside_backticks() {
+        refused_for(
+            &format!("It calls refundPayment after cancelling [{ID}]."),
+            "`refundPayment` does not occur",
+        );
+        refused_for(
+            &format!("It sets refund_status to 2 [{ID}]."),
+            "`refund_status` does not occur",
         );
     }
 
@@ -424,6 +480,18 @@ mod tests {
                 "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nFlow:\n- call `chargeBack` first{reused}"
             ),
             "`chargeBack`",
+        );
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: call `chargeBack`{reused}"
+            ),
+            "`chargeBack`",
+        );
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `shop` [{ID}]: y"
+            ),
+            "reuses `shop` but cites",
         );
     }
 }

@@ -13,9 +13,10 @@
 //! - [`answer`]: strict grounded answers and designs over retrieved chunks, fitted to the context.
 //! - [`answer_check`]: the rules an answer or design must pass before it is shown.
 //!
-//! Depends on `index` (chunks to retrieve) and `dataset` (the exported conversation, whose
-//! tokens [`chat::sample_token_count`] counts for length checks); knows nothing about how
-//! samples are generated.
+//! Depends on `index`, `retrieval` (the chunks an answer is given) and `dataset` (the prompt
+//! shape of the training data, and the exported conversation whose tokens
+//! [`chat::sample_token_count`] counts for length checks); knows nothing about how samples are
+//! generated.
 //! Runs on the CPU by default; the `cuda` cargo feature lets candle use an NVIDIA GPU.
 
 pub mod answer;

@@ -18,16 +18,18 @@
 
 pub mod bm25;
 pub mod facts;
+pub mod names;
 pub mod prior;
 pub mod terms;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::index::{ChunkKind, WorkspaceIndex};
+use crate::index::{ChunkKind, WorkspaceIndex, symbol_member, symbol_owner};
 use bm25::Bm25;
+use names::ComponentNames;
 use prior::{FilePrior, Prior};
 pub use terms::{search_terms, split_identifier};
 
@@ -59,14 +61,18 @@ pub enum RetrievalMode {
 const NAME_WEIGHT: f64 = 0.5;
 /// A fact's share of a chunk's score, relative to the chunk's own text match.
 const FACT_WEIGHT: f64 = 0.6;
-/// Added for a chunk whose member or type name is an identifier of the question.
+/// Added for a chunk whose own name (member, mapper statement id, type of a type header) or
+/// flow entry URL is an identifier of the question; its prior's demotion is lifted too.
 const NAMED_BONUS: f64 = 1.0;
-/// Added for a chunk whose code holds an identifier of the question.
+/// Added, times the chunk's prior, for a chunk whose code holds an identifier of the question
+/// or whose type the question names.
 const MENTION_BONUS: f64 = 0.3;
 /// A callee of a top chunk scores at least this share of its caller's score...
 const CALLEE_SHARE: f64 = 0.5;
 /// ...times this when it shares no word with the question.
 const UNRELATED_CALLEE: f64 = 0.4;
+/// How many of the best chunks pass score on to their callees.
+const TOP_CALLERS: usize = 10;
 /// Terms sharing a prefix this long or longer with a question term match at a discount.
 const PREFIX_MIN: usize = 4;
 const PREFIX_WEIGHT: f64 = 0.5;
@@ -89,13 +95,14 @@ pub struct Retriever {
     text: Bm25,
     /// BM25 over each chunk's own name and its type's: a question's words in a method's name
     /// say more than the same words somewhere in its body.
-    names_index: Bm25,
+    name_bm25: Bm25,
     facts: Bm25,
     /// For each fact document, the chunk positions it points at with their share.
     fact_chunks: Vec<Vec<(usize, f64)>>,
     callees: Vec<Vec<usize>>,
-    /// Every name a component of the repository goes by (see [`Retriever::knows`]).
-    names: HashSet<String>,
+    /// The URL paths of the flows each chunk is the entry of.
+    entry_paths: Vec<Vec<String>>,
+    component_names: ComponentNames,
 }
 
 impl Retriever {
@@ -112,15 +119,10 @@ impl Retriever {
             let file_prior = FilePrior::of(file);
             for chunk in &file.chunks {
                 let text = chunk.text(&file.text);
-                let symbol_head = chunk.symbol.split('(').next().unwrap_or(&chunk.symbol);
-                let name = facts::member(&chunk.symbol).to_string();
+                let name = symbol_member(&chunk.symbol).to_string();
                 let type_name = match chunk.kind {
                     ChunkKind::TypeHeader => name.clone(),
-                    _ => symbol_head
-                        .rsplit('.')
-                        .nth(1)
-                        .unwrap_or_default()
-                        .to_string(),
+                    _ => symbol_owner(&chunk.symbol).to_string(),
                 };
                 text_terms.push(match mode {
                     RetrievalMode::Analysis => terms::document_terms(&format!(
@@ -154,7 +156,7 @@ impl Retriever {
             }
         }
         let text = Bm25::new(text_terms);
-        let names_index = Bm25::new(
+        let name_bm25 = Bm25::new(
             docs.iter()
                 .map(|d| terms::document_terms(&format!("{} {}", d.name, d.type_name))),
         );
@@ -189,25 +191,21 @@ impl Retriever {
                     .collect();
             }
         }
-        let mut names = HashSet::new();
-        for doc in &docs {
-            let head = doc.chunk.symbol.split('(').next().unwrap_or_default();
-            names.insert(head.to_string());
-            names.insert(doc.name.clone());
-            names.insert(doc.type_name.clone());
-            names.insert(format!("{}.{}", doc.type_name, doc.name));
-            if let Some((qualified_type, _)) = head.rsplit_once('.') {
-                names.insert(qualified_type.to_string());
+        let mut entry_paths = vec![Vec::new(); docs.len()];
+        for flow in analysis.map(|a| a.flows.as_slice()).unwrap_or_default() {
+            let entry = flow
+                .entry
+                .chunk_id
+                .as_ref()
+                .and_then(|id| position.get(id.as_str()));
+            if let (Some(&chunk), Some(path)) = (entry, &flow.entry.path) {
+                entry_paths[chunk].push(path.clone());
             }
-            let file = doc.chunk.path.rsplit('/').next().unwrap_or_default();
-            names.insert(doc.chunk.path.clone());
-            names.insert(file.to_string());
-            names.insert(file.split('.').next().unwrap_or_default().to_string());
         }
-        names.remove("");
         Retriever {
-            names_index,
-            names,
+            name_bm25,
+            entry_paths,
+            component_names: ComponentNames::build(index, analysis),
             mode,
             docs,
             text,
@@ -217,11 +215,9 @@ impl Retriever {
         }
     }
 
-    /// Whether the repository has a component called `name`: a qualified or simple type name,
-    /// `Type.member`, a member or mapper statement id, a file path or file name.
+    /// Whether the repository has a component called `name` (see [`ComponentNames::knows`]).
     pub fn knows(&self, name: &str) -> bool {
-        let name = name.trim().trim_end_matches("()");
-        self.names.contains(name)
+        self.component_names.knows(name)
     }
 
     /// The `k` best chunks for `question`, best first; ties broken by chunk id.
@@ -244,8 +240,8 @@ impl Retriever {
             RetrievalMode::Analysis => {
                 let body = covered(self.text.scores(&query), self.text.ceiling(&query));
                 let names = covered(
-                    self.names_index.scores(&query),
-                    self.names_index.ceiling(&query),
+                    self.name_bm25.scores(&query),
+                    self.name_bm25.ceiling(&query),
                 );
                 body.iter()
                     .zip(&names)
@@ -270,13 +266,14 @@ impl Retriever {
             for (i, doc) in self.docs.iter().enumerate() {
                 let named = exact
                     .iter()
-                    .any(|id| *id == doc.name || *id == doc.type_name);
+                    .any(|id| *id == doc.name || self.entry_paths[i].contains(id));
+                let in_named_type = exact.contains(&doc.type_name);
                 let mentioned = exact.iter().any(|id| doc.chunk.text.contains(id.as_str()));
                 let prior = if named { 1.0 } else { doc.prior.weight() };
                 let mut score = prior * (text[i] + FACT_WEIGHT * from_facts[i]);
                 if named {
                     score += NAMED_BONUS;
-                } else if mentioned {
+                } else if in_named_type || mentioned {
                     score += MENTION_BONUS * prior;
                 }
                 scores[i] = score;
@@ -372,9 +369,6 @@ fn diminishing_sum(mut scores: Vec<f64>) -> f64 {
         .map(|(i, s)| s / f64::powi(2.0, i as i32))
         .sum()
 }
-
-/// How many of the best chunks pass score on to their callees.
-const TOP_CALLERS: usize = 10;
 
 /// Scores divided by the most a document could score ([`Bm25::ceiling`]).
 fn covered(scores: Vec<f64>, ceiling: f64) -> Vec<f64> {

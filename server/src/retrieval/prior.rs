@@ -68,31 +68,63 @@ impl FilePrior {
     }
 }
 
-/// The body of a method, between the brace that opens it and the last `}`; `None` for a
-/// declaration ending in `;`. The opening brace is found by matching braces back from the end,
-/// so braces in annotation values and in the body's own blocks do not confuse it.
+/// The body of a method: between the first `{` outside parentheses (annotation values such as
+/// `@RequestMapping(value = {"/a"})` are inside them) and the `}` that closes it; `None` for a
+/// declaration ending in `;`. String and character literals and comments are skipped, so a
+/// `"}"` in the body does not end it.
 fn body(text: &str) -> Option<&str> {
-    let text = text.trim_end();
-    if !text.ends_with('}') {
-        return None;
-    }
-    let mut depth = 0usize;
-    for (i, c) in text.char_indices().rev() {
-        match c {
-            '}' => depth += 1,
-            '{' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&text[i + 1..text.len() - 1]);
+    let bytes = text.as_bytes();
+    let (mut parens, mut braces, mut open) = (0usize, 0usize, None);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => i = skip_literal(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n)
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 1)
+            }
+            b'(' => parens += 1,
+            b')' => parens = parens.saturating_sub(1),
+            b';' if parens == 0 && open.is_none() => return None,
+            b'{' if parens == 0 || open.is_some() => {
+                if open.is_none() {
+                    open = Some(i);
+                }
+                braces += 1;
+            }
+            b'}' if open.is_some() => {
+                braces -= 1;
+                if braces == 0 {
+                    return open.map(|o| &text[o + 1..i]);
                 }
             }
             _ => {}
         }
+        i += 1;
     }
     None
 }
 
-/// One statement that returns a field, assigns a parameter to a field, or returns a constant.
+/// The position of the quote that closes the literal opening at `start` (or the end).
+fn skip_literal(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            c if c == quote => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// One statement that returns a field or variable, or assigns one to a field.
 fn is_accessor_body(body: &str) -> bool {
     static ACCESSOR: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
@@ -122,6 +154,11 @@ mod tests {
             body("void a() { b(c()); }\n").map(str::trim),
             Some("b(c());")
         );
+        assert_eq!(
+            body("String a() { if (x) { return \"}\"; } // }\n return y; }").map(str::trim),
+            Some("if (x) { return \"}\"; } // }\n return y;")
+        );
+        assert_eq!(body("@Select(\"select } from t\") int count();"), None);
         assert_eq!(body("int countActive(@Param(\"a\") Long a);"), None);
         assert!(body("@RequestMapping(value = {\"/a\"}) void a();").is_none());
     }

@@ -197,30 +197,66 @@ const STOP_WORDS: &[&str] = &[
     "whether", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
 ];
 
-/// Identifiers the question names exactly: words in backticks, camelCase or snake_case words,
-/// and URL paths (`/order/cancel`). Matched as written against symbols and code.
-pub fn exact_identifiers(question: &str) -> Vec<String> {
-    static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"/[A-Za-z0-9_{}\-]+(?:/[A-Za-z0-9_{}\-]+)*|[A-Za-z_][A-Za-z0-9_]*")
-            .expect("valid regex")
-    });
+/// The spans of `text` between backticks (`` `lockStock` ``), on one line each.
+pub fn backticked(text: &str) -> impl Iterator<Item = &str> {
     static BACKTICKED: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"`([^`\n]+)`").expect("valid regex"));
-    let backticked: Vec<&str> = BACKTICKED
+    BACKTICKED
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+}
+
+/// The identifier-shaped words of `text` (`[A-Za-z_][A-Za-z0-9_]*`), in order.
+pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    static IDENT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
+    IDENT.find_iter(text).map(|m| m.as_str())
+}
+
+/// Whether a word can only be code: camelCase (a capital after a lowercase letter) or
+/// snake_case. "Order" and "order" can be English; `orderSn` and `lock_stock` cannot.
+pub fn is_code_shaped(word: &str) -> bool {
+    let mut seen_lower = false;
+    let mut inner_capital = false;
+    for c in word.chars() {
+        if c.is_ascii_uppercase() && seen_lower {
+            inner_capital = true;
+        }
+        seen_lower |= c.is_ascii_lowercase();
+    }
+    inner_capital || word.trim_matches('_').contains('_')
+}
+
+/// Identifiers the question names exactly: its backticked words (a backticked URL path counts
+/// as a path, not as words), its code-shaped words (see [`is_code_shaped`]) and its URL paths
+/// (`/order/cancel`), each once, in order. Matched as written against symbols, flow entry
+/// paths and code.
+pub fn exact_identifiers(question: &str) -> Vec<String> {
+    static PATH: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s`(])(/[A-Za-z0-9_{}\-]+(?:/[A-Za-z0-9_{}\-]+)*)").expect("valid regex")
+    });
+    let quoted: Vec<&str> = backticked(question)
+        .filter(|span| !span.trim_start().starts_with('/'))
+        .flat_map(identifiers)
+        .collect();
+    let paths: Vec<&str> = PATH
         .captures_iter(question)
         .filter_map(|c| c.get(1).map(|m| m.as_str()))
         .collect();
     let mut out: Vec<String> = Vec::new();
-    for m in CANDIDATE.find_iter(question) {
-        let word = m.as_str();
-        let looks_like_code = word.starts_with('/')
-            || word.contains('_')
-            || word.chars().skip(1).any(|c| c.is_uppercase())
-                && word.chars().any(|c| c.is_lowercase())
-            || backticked.iter().any(|b| b.contains(word));
-        if looks_like_code && word.len() > 2 && !out.iter().any(|o| o == word) {
+    let mut add = |word: &str| {
+        if word.len() > 2 && !out.iter().any(|o| o == word) {
             out.push(word.to_string());
         }
+    };
+    let in_path = |word: &str| paths.iter().any(|p| p.split('/').any(|part| part == word));
+    for word in identifiers(question) {
+        if quoted.contains(&word) || (is_code_shaped(word) && !in_path(word)) {
+            add(word);
+        }
+    }
+    for path in paths {
+        add(path);
     }
     out
 }
@@ -262,5 +298,12 @@ mod tests {
         );
         assert_eq!(ids, ["lock_stock", "pay", "orderSn", "/order/cancel"]);
         assert!(exact_identifiers("How is the amount calculated?").is_empty());
+        // A backticked path does not make its words identifiers of their own.
+        assert_eq!(
+            exact_identifiers("what answers `/order/generateOrder` when an order is made?"),
+            ["/order/generateOrder"]
+        );
+        assert!(is_code_shaped("orderSn") && is_code_shaped("lock_stock"));
+        assert!(!is_code_shaped("Order") && !is_code_shaped("HTTP") && !is_code_shaped("_x"));
     }
 }
