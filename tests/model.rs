@@ -614,8 +614,10 @@ fn checker_accepts_grounded_answers_and_rejects_unknown_citations() {
         "c0123456789ab",
         "void cancelOrder(Long orderId) { stock.release(); }",
     )];
+    let question = "How is an order cancelled?";
     let good = check_answer(
         "`cancelOrder` releases the stock [c0123456789ab].",
+        question,
         &retrieved,
     );
     assert!(good.valid, "{:?}", good.problems);
@@ -623,13 +625,18 @@ fn checker_accepts_grounded_answers_and_rejects_unknown_citations() {
 
     let unknown = check_answer(
         "It releases stock [c0123456789ab][cffffffffffff].",
+        question,
         &retrieved,
     );
     assert!(!unknown.valid);
     assert!(unknown.problems.iter().any(|p| p.contains("cffffffffffff")));
 
-    assert!(!check_answer("It releases stock.", &retrieved).valid);
-    let invented = check_answer("`refundPayment` is called [c0123456789ab].", &retrieved);
+    assert!(!check_answer("It releases stock.", question, &retrieved).valid);
+    let invented = check_answer(
+        "`refundPayment` is called [c0123456789ab].",
+        question,
+        &retrieved,
+    );
     assert!(!invented.valid);
 }
 

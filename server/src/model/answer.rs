@@ -9,7 +9,7 @@ use serde::Serialize;
 
 pub use super::answer_check::{AnswerCheck, check_answer, check_design, citations};
 use super::chat::Message;
-use super::{GenerationOptions, LoadedModel, Result};
+use super::{GenerationOptions, LoadedModel, Result, StopReason};
 use crate::dataset::prompt::{PromptChunk, system_prompt, user_turn_with};
 use crate::dataset::sample::SampleLanguage;
 pub use crate::retrieval::RetrievedChunk;
@@ -31,9 +31,9 @@ pub enum Task<'a> {
 }
 
 impl Task<'_> {
-    fn check(&self, answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
+    fn check(&self, answer: &str, prompt: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
         match self {
-            Task::Question => check_answer(answer, retrieved),
+            Task::Question => check_answer(answer, prompt, retrieved),
             Task::Design { exists } => check_design(answer, retrieved, *exists),
         }
     }
@@ -253,7 +253,14 @@ pub fn answer_from_chunks(
             generated_tokens: output.generated_tokens,
             generated_tokens_per_s: output.generated_tokens_per_s,
         };
-        let check = task.check(&output.text, &retrieved);
+        let mut check = task.check(&output.text, prompt, &retrieved);
+        if output.stop == StopReason::MaxTokens {
+            check.valid = false;
+            check.problems.push(format!(
+                "was cut off at the limit of {} new tokens (a model repeating itself, or raise the limit)",
+                generation.max_tokens
+            ));
+        }
         if check.valid {
             let citations = check
                 .cited

@@ -14,7 +14,7 @@ use crate::dataset::prompt::{DesignText, parse_design};
 use crate::dataset::sample::ComponentAction;
 use crate::index::{CHUNK_ID_PATTERN, symbol_head, symbol_member, symbol_owner};
 use crate::retrieval::RetrievedChunk;
-use crate::retrieval::terms::{backticked, identifiers, is_code_shaped};
+use crate::retrieval::terms::{backticked, identifiers, is_code_shaped, query_terms};
 
 /// The verdict of [`check_answer`] and [`check_design`].
 #[derive(Clone, Debug, Default, Serialize)]
@@ -30,6 +30,8 @@ pub struct AnswerCheck {
 const MIN_PROSE_WORDS: usize = 3;
 /// Code lines at least this long that the answer copies from its evidence count as copied.
 const MIN_COPIED_LINE: usize = 12;
+/// Citations of one chunk an answer may make before it counts as a loop.
+const MAX_SAME_CITATION: usize = 3;
 
 /// Chunk ids cited as `[c0123456789ab]` (several may share brackets: `[c..., c...]`).
 pub fn citations(answer: &str) -> Vec<String> {
@@ -58,10 +60,18 @@ pub fn citations(answer: &str) -> Vec<String> {
 ///    fence);
 /// 5. it says nothing besides citations and code (fewer than three words of prose; two CJK
 ///    characters count as a word);
-/// 6. half or more of its lines are code lines copied from the evidence.
-pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
+/// 6. half or more of its lines are code lines copied from the evidence;
+/// 7. its prose adds no word to the question's (it restates the question);
+/// 8. it writes something shaped like a chunk id that is not one (`[c123456789ab]`, eleven
+///    digits), or cites one chunk more than three times (a model stuck in a loop).
+///
+/// (`answer_from_chunks` adds a ninth: an answer cut off at the token limit is refused.)
+pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
     let cited = citations(answer);
     let mut problems = Vec::new();
+    if restates(answer, question) {
+        problems.push("adds nothing to the question: its words are the question's".to_string());
+    }
     if cited.is_empty() {
         problems.push("no citation: cite chunks as [chunk_id]".to_string());
     }
@@ -89,12 +99,57 @@ pub fn check_answer(answer: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
     }
 }
 
-/// Rules 4-6 of [`check_answer`]: an answer that is the evidence again, or nothing.
+/// Rule 7: every content word of the answer's prose (outside citations and code, stop words
+/// dropped, stemmed) is a word of the question.
+fn restates(answer: &str, question: &str) -> bool {
+    static CITATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[[^\]]*\]|`[^`\n]+`").expect("valid regex"));
+    let prose = CITATION.replace_all(answer, " ");
+    let asked = query_terms(question);
+    let said = query_terms(&prose);
+    !said.is_empty() && said.iter().all(|w| asked.contains(w))
+}
+
+/// Rule 8: chunk-id-shaped words that are not chunk ids, and citations repeated in a loop.
+fn citation_problems(answer: &str) -> Vec<String> {
+    static NEAR_ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[\s*(c[0-9a-f]{6,20})\b").expect("valid regex"));
+    static ANY_ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!(r"\b{CHUNK_ID_PATTERN}\b")).expect("valid regex"));
+    let mut problems = Vec::new();
+    for near in NEAR_ID.captures_iter(answer).filter_map(|c| c.get(1)) {
+        if near.as_str().len() != 13 {
+            problems.push(format!(
+                "cites `{}`, which is not a chunk id",
+                near.as_str()
+            ));
+            break;
+        }
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in ANY_ID.find_iter(answer) {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let mut looping: Vec<&str> = counts
+        .into_iter()
+        .filter(|(_, n)| *n > MAX_SAME_CITATION)
+        .map(|(id, _)| id)
+        .collect();
+    looping.sort();
+    for id in looping {
+        problems.push(format!(
+            "cites {id} more than {MAX_SAME_CITATION} times (a model repeating itself)"
+        ));
+    }
+    problems
+}
+
+/// Rules 4-6 and 8 of [`check_answer`]: an answer that is the evidence again, or nothing.
 fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
     static HEADER: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(r"(?m)^\s*\[{CHUNK_ID_PATTERN}\]\s+\S+:\d+-\d+")).expect("valid regex")
     });
-    let mut problems = Vec::new();
+    let mut problems = citation_problems(answer);
     if HEADER.is_match(answer) || answer.contains("```") {
         problems.push(
             "repeats the evidence blocks (chunk headers or code fences) instead of answering"
@@ -193,7 +248,7 @@ fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>)
 }
 
 /// Checks a proposed design (the text shape of a design sample) against the chunks it was
-/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5 and 6 of
+/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5, 6 and 8 of
 /// [`check_answer`], and:
 ///
 /// - it lists components, each marked add or change;
@@ -334,8 +389,10 @@ mod tests {
         )]
     }
 
+    const QUESTION: &str = "What does cancelling an order do?";
+
     fn refused_for(answer: &str, why: &str) {
-        let check = check_answer(answer, &given());
+        let check = check_answer(answer, QUESTION, &given());
         assert!(!check.valid, "accepted: {answer}");
         assert!(
             check.problems.iter().any(|p| p.contains(why)),
@@ -348,6 +405,7 @@ mod tests {
     fn a_grounded_answer_passes() {
         let check = check_answer(
             &format!("`cancelOrder` releases the locked stock through `releaseLockStock` [{ID}]."),
+            QUESTION,
             &given(),
         );
         assert!(check.valid, "{:?}", check.problems);
@@ -361,7 +419,7 @@ mod tests {
             format!("The method in `OrderService.java` releases the stock [{ID}]."),
             format!("Order cancellation releases the Stock first [{ID}]."),
         ] {
-            let check = check_answer(&answer, &given());
+            let check = check_answer(&answer, QUESTION, &given());
             assert!(check.valid, "{answer}: {:?}", check.problems);
         }
     }
@@ -431,6 +489,26 @@ mod tests {
 
     fn exists(name: &str) -> bool {
         ["OrderService", "shop.OrderService", "cancelOrder"].contains(&name)
+    }
+
+    #[test]
+    fn rule_7_an_answer_that_restates_the_question_is_refused() {
+        refused_for(
+            &format!("[{ID}] Cancelling an order does this."),
+            "adds nothing to the question",
+        );
+    }
+
+    #[test]
+    fn rule_8_malformed_and_looping_citations_are_refused() {
+        refused_for(
+            &format!("It releases the stock [{ID}] [c123456789ab]."),
+            "`c123456789ab`, which is not a chunk id",
+        );
+        refused_for(
+            &format!("It releases the stock [{ID}] [{ID}] [{ID}] [{ID}]."),
+            "more than 3 times",
+        );
     }
 
     fn design(body: &str) -> AnswerCheck {
