@@ -5,13 +5,14 @@ use std::path::Path;
 
 use acdp::analysis::{Analysis, analyze};
 use acdp::config::ProjectConfig;
+use acdp::dataset::repo_info;
 use acdp::index::{WorkspaceIndex, index_workspace_with_trees};
 use acdp::retrieval::{RetrievalMode, Retriever};
 
 use super::index::SelectionArgs;
 
 pub struct AnsweringRepository {
-    /// The folder name, as the training data's system prompt names the repository.
+    /// The repository's name as the training data's system prompt gives it.
     pub name: String,
     pub index: WorkspaceIndex,
     pub analysis: Analysis,
@@ -27,11 +28,7 @@ impl AnsweringRepository {
         for warning in &analysis.warnings {
             eprintln!("acdp: warning: {warning}");
         }
-        let name = repo
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| repo.display().to_string());
+        let name = repo_info(repo).name;
         Ok(AnsweringRepository {
             name,
             index,

@@ -115,10 +115,7 @@ pub async fn run_eval(
     };
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
     let models = models.clone();
-    let repo_name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let repo_name = crate::dataset::repo_info(&root).name;
     let job = tokio::task::spawn_blocking(move || -> Result<crate::eval::EvalReport, String> {
         let options = AnswerOptions {
             repo_name,

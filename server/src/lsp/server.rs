@@ -126,12 +126,11 @@ impl AcdpServer {
         }
         let (snapshots, source, repo_name) = {
             let session = lock(&self.session);
-            let repo_name = session
-                .roots()
-                .next()
-                .and_then(|r| r.file_name())
-                .map(|n| n.to_string_lossy().into_owned());
-            (session.snapshots(), session.model_source(), repo_name)
+            (
+                session.snapshots(),
+                session.model_source(),
+                ask::repo_name(&session),
+            )
         };
         if snapshots.is_empty() {
             return Err(jsonrpc::Error {
@@ -146,9 +145,7 @@ impl AcdpServer {
         let job = tokio::task::spawn_blocking(move || {
             guard(ask::METHOD, || {
                 let mut options = ask::ask_options();
-                if let Some(name) = repo_name {
-                    options.repo_name = name;
-                }
+                options.repo_name = repo_name;
                 let retrieved = ask::retrieve(&snapshots, &question, options.top_k);
                 let exists = |name: &str| ask::exists_in(&snapshots, name);
                 let task = match params.task {
@@ -216,11 +213,15 @@ impl AcdpServer {
         {
             return section.clone();
         }
-        let snapshots = lock(&self.session).snapshots();
+        let (snapshots, repo_name) = {
+            let session = lock(&self.session);
+            (session.snapshots(), ask::repo_name(&session))
+        };
         let models = self.models.clone();
         let answers = self.hover_answers.clone();
         let job = tokio::task::spawn_blocking(move || {
-            let options = ask::hover_options();
+            let mut options = ask::hover_options();
+            options.repo_name = repo_name;
             let query = format!("{} {}", question.chunk.symbol, question.question);
             let neighbours = ask::retrieve(&snapshots, &query, options.top_k);
             let chunks: Vec<_> = std::iter::once(question.chunk.clone())

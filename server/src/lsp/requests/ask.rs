@@ -88,6 +88,15 @@ pub fn ask_options() -> AnswerOptions {
     AnswerOptions::default()
 }
 
+/// The repository's name as the training data's system prompt gives it: the first workspace
+/// folder's, named as `acdp pipeline` names a repository ([`crate::dataset::repo_info`]).
+pub fn repo_name(session: &Session) -> String {
+    session.roots().next().map_or_else(
+        || AnswerOptions::default().repo_name,
+        |root| crate::dataset::repo_info(root).name,
+    )
+}
+
 /// Options of the hover answer: fewer chunks and a short answer.
 pub fn hover_options() -> AnswerOptions {
     AnswerOptions {
