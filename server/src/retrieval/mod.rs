@@ -1,10 +1,11 @@
 //! Retrieval: the chunks that answer a question, for `acdp ask`, `acdp/ask`, hover answers
 //! and `acdp eval`.
 //!
-//! A chunk's score joins four signals, each in its own module:
+//! A chunk's score joins five signals (docs/retrieval.md gives the weights and figures):
 //!
 //! - [`bm25`] over the chunk's code, symbol, path and doc comment, with [`terms`] (identifiers
-//!   split, stop words dropped, English stems);
+//!   split, stop words and Java keywords dropped, English stems);
+//! - the same over the chunk's own name and its type's;
 //! - BM25 over the analysis' facts ([`facts`]): flows, rules and state machines point at the
 //!   chunks they were read from, so "how is stock reserved" finds the method a rule says
 //!   reserves it;
@@ -13,8 +14,8 @@
 //! - identifiers the question names exactly (`lock_stock`, `orderSn`, `/order/pay`).
 //!
 //! Then the call graph (read off the flows) lifts the callees of the best chunks: a service
-//! method comes with the mapper statement that does its write. Pure: no I/O, deterministic
-//! (ties broken by chunk id).
+//! method comes with the mapper statement that does its write. [`names`] keeps what a design
+//! may say exists. Pure: no I/O, deterministic (ties broken by chunk id).
 
 pub mod bm25;
 pub mod facts;
