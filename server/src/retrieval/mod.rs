@@ -23,14 +23,13 @@ pub mod names;
 pub mod prior;
 pub mod terms;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::index::{ChunkKind, WorkspaceIndex, symbol_member, symbol_owner};
 use bm25::Bm25;
-use names::ComponentNames;
 use prior::{FilePrior, Prior};
 pub use terms::{search_terms, split_identifier};
 
@@ -103,7 +102,8 @@ pub struct Retriever {
     callees: Vec<Vec<usize>>,
     /// The URL paths of the flows each chunk is the entry of.
     entry_paths: Vec<Vec<String>>,
-    component_names: ComponentNames,
+    /// The tables the analysis read from the SQL (see [`Retriever::knows`]).
+    tables: HashSet<String>,
 }
 
 impl Retriever {
@@ -206,7 +206,7 @@ impl Retriever {
         Retriever {
             name_bm25,
             entry_paths,
-            component_names: ComponentNames::build(index, analysis),
+            tables: analysis.map(names::tables).unwrap_or_default(),
             mode,
             docs,
             text,
@@ -216,9 +216,20 @@ impl Retriever {
         }
     }
 
-    /// Whether the repository has a component called `name` (see [`ComponentNames::knows`]).
+    /// Whether the repository has a component called `name`: a chunk that goes by it
+    /// ([`names::chunk_goes_by`]) or a table the analysis read from the SQL.
     pub fn knows(&self, name: &str) -> bool {
-        self.component_names.knows(name)
+        let name = name.trim().trim_end_matches("()");
+        !name.is_empty()
+            && (self.tables.contains(name)
+                || self.docs.iter().any(|d| {
+                    names::chunk_goes_by(
+                        &d.chunk.symbol,
+                        &d.chunk.path,
+                        d.name == d.type_name,
+                        name,
+                    )
+                }))
     }
 
     /// The `k` best chunks for `question`, best first; ties broken by chunk id.
