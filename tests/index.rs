@@ -919,8 +919,14 @@ fn deeply_nested_code_is_indexed_and_analysed_without_overflowing_the_stack() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "acdp pipeline failed: {stderr}");
-    assert!(out.path().join("manifest.json").is_file(), "{stderr}");
+    // Nothing to ask about is left, so the run ends with exit status 1 and says so, rather
+    // than with a crash or an empty dataset.
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "acdp pipeline crashed: {stderr}"
+    );
+    assert!(stderr.contains("no sample passed validation"), "{stderr}");
     // The analysis leaves the file out with a warning instead of overflowing its stack.
     assert!(
         stderr.contains(
@@ -1130,7 +1136,7 @@ fn unreadable_files_and_folders_are_skipped_with_the_reason() {
 }
 
 #[test]
-fn pipeline_on_an_empty_repository_or_one_without_java_ends_cleanly() {
+fn pipeline_on_an_empty_repository_or_one_without_java_fails_saying_why() {
     let empty = tempfile::tempdir().unwrap();
     let no_java = repo_with(&[("README.md", b"# nothing here"), ("pom.xml", b"<project/>")]);
     for repo in [empty.path(), no_java.path()] {
@@ -1144,10 +1150,13 @@ fn pipeline_on_an_empty_repository_or_one_without_java_ends_cleanly() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(output.status.success(), "{stderr}");
-        // A complete, empty dataset.
-        assert!(out.path().join("manifest.json").is_file(), "{stderr}");
-        let samples = std::fs::read_to_string(out.path().join("samples.jsonl")).unwrap();
-        assert!(samples.is_empty(), "{samples}");
+        // Nothing useful was produced: exit status 1, what happened, no dataset written.
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("no sample passed validation")
+                && stderr.contains("nothing to ask about"),
+            "{stderr}"
+        );
+        assert!(!out.path().join("manifest.json").exists(), "{stderr}");
     }
 }

@@ -11,6 +11,7 @@ use fixtures::{copy_dir, fixture};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +21,9 @@ use acdp::dataset::sample::{
 };
 use acdp::dataset::{ValidationOptions, validate_sample};
 use acdp::generate::SampleRequest;
-use acdp::generate::llm::{LlmConfig, LlmReport, generate_with_llm, keep_valid};
+use acdp::generate::llm::{
+    LlmConfig, LlmReport, PROBE_MARKER, SeedSupport, generate_with_llm, keep_valid,
+};
 use acdp::index::{ChunkKind, IndexOptions, WorkspaceIndex, index_workspace};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,6 +48,7 @@ type Script = Arc<dyn Fn(&Value, usize) -> Reply + Send + Sync>;
 #[derive(Default)]
 struct Seen {
     bodies: Vec<Value>,
+    probes: Vec<Value>,
     attempts: HashMap<String, usize>,
 }
 
@@ -54,7 +58,21 @@ struct FakeServer {
 }
 
 impl FakeServer {
+    /// A server that answers acdp's capability probes like a server that takes every
+    /// `response_format` and honours `seed`, and everything else by `script`.
     async fn start(script: Script) -> FakeServer {
+        Self::start_raw(Arc::new(move |body, attempt| {
+            if is_probe(body) {
+                honest_probe_reply(body)
+            } else {
+                script(body, attempt)
+            }
+        }))
+        .await
+    }
+
+    /// A server whose `script` answers the probes too.
+    async fn start_raw(script: Script) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -74,7 +92,12 @@ impl FakeServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Chat completion requests received so far.
+    /// Probe requests received so far.
+    fn probes(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().probes.clone()
+    }
+
+    /// Chat completion requests received so far, probes not counted.
     fn requests(&self) -> usize {
         self.seen.lock().unwrap().bodies.len()
     }
@@ -119,7 +142,11 @@ async fn serve(
             .expect("the client sends JSON");
         let attempt = {
             let mut seen = seen.lock().unwrap();
-            seen.bodies.push(body.clone());
+            if is_probe(&body) {
+                seen.probes.push(body.clone());
+            } else {
+                seen.bodies.push(body.clone());
+            }
             let count = seen.attempts.entry(scenario_of(&body)).or_default();
             *count += 1;
             *count - 1
@@ -148,7 +175,34 @@ async fn serve(
     stream.shutdown().await
 }
 
-/// The text of the request's first user message.
+/// Whether the request is one of acdp's capability probes.
+fn is_probe(body: &Value) -> bool {
+    body["messages"].as_array().is_some_and(|messages| {
+        messages.iter().any(|m| {
+            m["content"]
+                .as_str()
+                .is_some_and(|c| c.contains(PROBE_MARKER))
+        })
+    })
+}
+
+/// What a server that enforces every schema and honours the seed answers a probe: the one
+/// value the probe's schema allows, or words that depend on the seed only.
+fn honest_probe_reply(body: &Value) -> Reply {
+    let format = &body["response_format"];
+    let schema = if format["type"] == "json_schema" {
+        &format["json_schema"]["schema"]
+    } else {
+        &format["schema"]
+    };
+    match schema["properties"]["answer"]["enum"][0].as_str() {
+        Some(allowed) => completion(&json!({"answer": allowed}).to_string(), "stop"),
+        None if format.is_null() => completion(&format!("words of seed {}", body["seed"]), "stop"),
+        None => completion(r#"{"answer": "word"}"#, "stop"),
+    }
+}
+
+/// The text of the request's last user message that is not a correction.
 fn user_text(body: &Value) -> String {
     let content = &body["messages"][1]["content"];
     content
@@ -268,7 +322,7 @@ fn qa_reply(first: &str, second: &str) -> String {
 fn design_reply(evidence: &[Evidence]) -> String {
     let (a, b) = (&evidence[0], &evidence[1]);
     json!({
-        "summary": "Extend the existing order service instead of adding a new one.",
+        "summary": "扩展现有的订单服务，而不是新增一个服务。",
         "components": [{"layer": "service_impl", "component": a.symbol, "action": "modify",
             "description": "Split the items into two orders."}],
         "api_changes": [], "data_changes": [],
@@ -288,7 +342,7 @@ fn design_reply(evidence: &[Evidence]) -> String {
 
 fn config(server: &str, settings: LlmSettings) -> LlmConfig {
     let mut config = LlmConfig::from_settings_with_env(&settings, |_| None);
-    config.base_url = server.to_owned();
+    config.base_urls = vec![server.to_owned()];
     config
 }
 
@@ -462,6 +516,7 @@ async fn faults_are_retried_or_rejected_counted_and_a_rerun_reads_the_cache() {
     let (kept, rejected) = keep_valid(
         samples.clone(),
         &index,
+        None,
         &ValidationOptions::default(),
         &mut report,
     );
@@ -627,11 +682,9 @@ async fn a_dead_endpoint_stops_the_run_at_once_and_the_cache_is_kept() {
     let report = &error.report;
     assert_eq!(report.cache_hits, 1, "the cached reply is still used");
     assert_eq!(report.successes, 1);
-    assert!(
-        (1..=4).contains(&report.http_requests),
-        "{} attempts",
-        report.http_requests
-    );
+    // The probe finds it dead before any sample request is sent.
+    assert_eq!(report.http_requests, 0);
+    assert_eq!(report.probe_requests, 1);
     assert_eq!(report.retries, 0);
     assert_eq!(report.rejected, counts(&[("unreachable", 9)]));
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), cached);
@@ -680,7 +733,7 @@ fn acdp_pipeline_llm_against_a_dead_endpoint_fails_fast_with_what_to_do() {
     let [attempts, retries, requests, from_cache] = numbers[..] else {
         panic!("{stopped}")
     };
-    assert!((1..=4).contains(&attempts), "{stopped}");
+    assert_eq!(attempts, 1, "only the probe: {stopped}");
     assert_eq!(retries, 0, "{stopped}");
     assert!(requests > 4, "{stopped}");
     assert_eq!(from_cache, 0, "{stopped}");
@@ -690,15 +743,37 @@ fn acdp_pipeline_llm_against_a_dead_endpoint_fails_fast_with_what_to_do() {
     assert!(!out.join("manifest.json").exists());
 }
 
+/// The error llama-cpp-python 0.3.36's server sends for a `response_format` its request
+/// validation does not take: HTTP 500, not 400.
+fn llama_cpp_validation_error() -> Reply {
+    let body = json!({"error": {"message": "1 validation error:\n  {'type': 'literal_error', \
+        'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or \
+        'json_object'\", 'input': 'json_schema'}", "type": "internal_server_error",
+        "param": null, "code": null}});
+    Reply {
+        status: 500,
+        body: body.to_string(),
+        delay: Duration::ZERO,
+        cut_at: None,
+    }
+}
+
+/// Whether a request carries a JSON schema (as `json_schema`, or inside `json_object`).
+fn carries_schema(body: &Value) -> bool {
+    let format = &body["response_format"];
+    format["type"] == "json_schema" || !format["schema"].is_null()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_json_schema_gets_json_object_after_one_rejection() {
+async fn a_500_validation_error_is_a_format_refusal_not_a_fault_to_retry() {
     let work = tempfile::tempdir().unwrap();
     let index = shop_index(work.path());
     let evidence = evidence(&index);
     let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    // Takes plain `json_object` only; probing is off, so the requests themselves find out.
     let script: Script = Arc::new(move |body, _| {
-        if body["response_format"]["type"] == "json_schema" {
-            error(400)
+        if carries_schema(body) {
+            llama_cpp_validation_error()
         } else {
             completion(&valid, "stop")
         }
@@ -706,10 +781,11 @@ async fn a_server_without_json_schema_gets_json_object_after_one_rejection() {
     let server = FakeServer::start(script).await;
     let requests = vec![
         request("first", Task::Qa, SampleLanguage::En, &evidence),
-        request("second", Task::Qa, SampleLanguage::Zh, &evidence),
+        request("second", Task::Qa, SampleLanguage::En, &evidence),
     ];
     let settings = LlmSettings {
         concurrency: 1,
+        probe: false,
         ..test_settings()
     };
     let config = config(&server.base_url(), settings);
@@ -720,23 +796,125 @@ async fn a_server_without_json_schema_gets_json_object_after_one_rejection() {
         .await
         .expect("the server is up");
     assert_eq!(samples.len(), 2);
-    assert_eq!(report.format_fallbacks, 1);
+    assert_eq!(
+        report.format_fallbacks, 2,
+        "json_schema, then json_object + schema"
+    );
+    assert_eq!(report.retries, 0, "a validation error is not retried");
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    let formats: Vec<Value> = server
+    assert!(server.probes().is_empty());
+    let formats: Vec<(Value, bool)> = server
         .bodies()
         .iter()
-        .map(|b| b["response_format"]["type"].clone())
+        .map(|b| (b["response_format"]["type"].clone(), carries_schema(b)))
         .collect();
     assert_eq!(
         formats,
         [
-            json!("json_schema"),
-            json!("json_object"),
-            json!("json_object")
+            (json!("json_schema"), true),
+            (json!("json_object"), true),
+            (json!("json_object"), false),
+            // The second request starts where the first ended.
+            (json!("json_object"), false),
         ]
     );
-    let (kept, _) = keep_valid(samples, &index, &ValidationOptions::default(), &mut report);
+    let (kept, _) = keep_valid(
+        samples,
+        &index,
+        None,
+        &ValidationOptions::default(),
+        &mut report,
+    );
     assert_eq!(kept.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_learns_the_format_and_the_seed_once_per_run() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    // Like llama-cpp-python's server: `json_schema` is a 500 validation error, a schema inside
+    // `json_object` is enforced, and the seed is ignored (replies differ on every call).
+    let calls = Arc::new(AtomicUsize::new(0));
+    let script: Script = Arc::new(move |body, _| {
+        let call = calls.fetch_add(1, Ordering::Relaxed);
+        if body["response_format"]["type"] == "json_schema" {
+            return llama_cpp_validation_error();
+        }
+        if is_probe(body) {
+            return match body["response_format"]["schema"]["properties"]["answer"]["enum"][0]
+                .as_str()
+            {
+                Some(allowed) => completion(&json!({"answer": allowed}).to_string(), "stop"),
+                None => completion(&format!("random words {call}"), "stop"),
+            };
+        }
+        completion(&valid, "stop")
+    });
+    let server = FakeServer::start_raw(script).await;
+    let requests: Vec<SampleRequest> = (0..6)
+        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
+        .collect();
+    let config = config(&server.base_url(), test_settings());
+    let cache = work.path().join("llm-cache");
+
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
+    assert_eq!(samples.len(), 6);
+    // Once per run, though four requests started together: json_schema refused, json_object
+    // with the schema obeyed, three seed probes.
+    let probes = server.probes();
+    assert_eq!(probes.len(), 5, "{probes:#?}");
+    assert_eq!(report.probe_requests, 5);
+    let capabilities = &report.endpoints[&server.base_url()];
+    assert_eq!(
+        capabilities.response_format,
+        LlmOutputFormat::JsonObjectSchema
+    );
+    assert_eq!(capabilities.seed, SeedSupport::Ignored);
+    // Every sample request went out in the learned format: no refusal, no fallback, no retry.
+    assert_eq!(report.format_fallbacks, 0);
+    assert_eq!(report.retries, 0);
+    for body in server.bodies() {
+        assert_eq!(body["response_format"]["type"], "json_object");
+        let ids = &body["response_format"]["schema"]["properties"]["trace"]["items"]["properties"]
+            ["evidence"]["items"]["enum"];
+        assert_eq!(ids.as_array().map(Vec::len), Some(2), "{body}");
+    }
+
+    // A rerun from the cache sends nothing, the probe included.
+    let (again, rerun) = generate_with_llm(requests, &config, &cache, &repo())
+        .await
+        .expect("the server is up");
+    assert_eq!(again, samples);
+    assert_eq!(rerun.cache_hits, 6);
+    assert_eq!(rerun.probe_requests, 0);
+    assert_eq!(server.probes().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_the_model_stops_the_run_with_what_to_check() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let script: Script = Arc::new(|_, _| error(404));
+    let server = FakeServer::start_raw(script).await;
+    let requests = vec![request("q", Task::Qa, SampleLanguage::En, &evidence)];
+    let config = config(&server.base_url(), test_settings());
+    let error = generate_with_llm(requests, &config, &work.path().join("cache"), &repo())
+        .await
+        .expect_err("the model is unknown");
+    assert!(error.refused);
+    let message = error.to_string();
+    assert!(
+        message.contains("answers but cannot be used") && message.contains("http_404"),
+        "{message}"
+    );
+    assert!(message.contains("ACDP_LLM_MODEL"), "{message}");
+    assert_eq!(server.requests(), 0, "only the probe was sent");
+    assert_eq!(error.report.rejected, counts(&[("unreachable", 1)]));
 }
 
 /// A 200 whose body is the given text, not a chat completion.
@@ -917,7 +1095,7 @@ async fn pipeline_with_a_faulty_endpoint_counts_the_faults_and_writes_only_valid
     std::fs::write(
         repo.join("acdp.toml"),
         "[llm]\nmodel = \"fake-model\"\nconcurrency = 4\ntimeout_secs = 5\nmax_retries = 1\n\
-         backoff_base_ms = 1\nbackoff_max_ms = 5\n",
+         backoff_base_ms = 1\nbackoff_max_ms = 5\nquestions_per_topic = 0\n",
     )
     .unwrap();
     let out = work.path().join("out");
@@ -1036,4 +1214,357 @@ async fn pipeline_with_a_faulty_endpoint_counts_the_faults_and_writes_only_valid
         report.rejected,
         report.retries_by_cause
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleets, dry runs, limits, written questions, path facts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_endpoints_shares_the_work_and_a_dead_one_is_left_out() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let slow_valid = valid.clone();
+    // Each answers after a short wait, so requests overlap and both endpoints get some.
+    let script = |valid: String| -> Script {
+        Arc::new(move |_, _| Reply {
+            delay: Duration::from_millis(50),
+            ..completion(&valid, "stop")
+        })
+    };
+    let first = FakeServer::start(script(valid)).await;
+    let second = FakeServer::start(script(slow_valid)).await;
+    let requests: Vec<SampleRequest> = (0..8)
+        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
+        .collect();
+    let settings = LlmSettings {
+        concurrency: 2,
+        ..test_settings()
+    };
+    let mut fleet = config(&first.base_url(), settings.clone());
+    fleet.base_urls.push(second.base_url());
+    let (samples, report) =
+        generate_with_llm(requests.clone(), &fleet, &work.path().join("a"), &repo())
+            .await
+            .expect("both are up");
+    assert_eq!(samples.len(), 8);
+    assert_eq!(first.requests() + second.requests(), 8);
+    assert!(
+        first.requests() >= 2 && second.requests() >= 2,
+        "round-robin: {} and {}",
+        first.requests(),
+        second.requests()
+    );
+    assert_eq!(report.endpoints.len(), 2, "each endpoint probed once");
+    assert_eq!(first.probes().len() + second.probes().len(), 8);
+
+    // One endpoint of the list is down: its probe fails, the other takes every request.
+    let mut half = config(&closed_url().await, settings.clone());
+    half.base_urls.push(first.base_url());
+    let before = first.requests();
+    let (samples, report) =
+        generate_with_llm(requests.clone(), &half, &work.path().join("b"), &repo())
+            .await
+            .expect("one endpoint is up");
+    assert_eq!(samples.len(), 8);
+    assert_eq!(first.requests() - before, 8);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+
+    // All down: the run stops and names them.
+    let mut dead = config(&closed_url().await, settings.clone());
+    dead.base_urls.push(closed_url().await);
+    let error = generate_with_llm(requests, &dead, &work.path().join("c"), &repo())
+        .await
+        .expect_err("nobody listens");
+    assert_eq!(error.base_url, dead.base_urls.join(", "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resumes() {
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let script: Script = Arc::new(move |_, _| completion(&valid, "stop"));
+    let server = FakeServer::start(script).await;
+    let requests: Vec<SampleRequest> = (0..5)
+        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
+        .collect();
+    let cache = work.path().join("llm-cache");
+    let mut config = config(&server.base_url(), test_settings());
+
+    let words = |text: &str| text.split_whitespace().count();
+    let plan = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), Some(&words));
+    assert_eq!((plan.jobs, plan.cached, plan.to_send), (5, 0, 5));
+    assert!(plan.prompt_tokens_counted);
+    let one_prompt = plan.prompt_tokens / 5;
+    assert!(one_prompt > 100, "{plan:?}");
+    assert_eq!(plan.completion_tokens_estimate, 5 * 300);
+    let estimated = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
+    assert!(!estimated.prompt_tokens_counted);
+    assert!(
+        estimated.prompt_tokens > plan.prompt_tokens,
+        "bytes / 4 exceed words"
+    );
+    assert_eq!(
+        server.requests() + server.probes().len(),
+        0,
+        "a plan sends nothing"
+    );
+
+    // A run limited to 2 sends 2 and leaves 3 for later.
+    config.max_requests = Some(2);
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
+    assert_eq!(samples.len(), 2);
+    assert_eq!(report.rejected, counts(&[("over_limit", 3)]));
+    assert_eq!(server.requests(), 2);
+    let plan = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
+    assert_eq!((plan.cached, plan.to_send), (2, 2), "{plan:?}");
+
+    // The next limited run resumes: the 2 cached are free, 2 more are sent.
+    let (samples, report) = generate_with_llm(requests.clone(), &config, &cache, &repo())
+        .await
+        .expect("the server is up");
+    assert_eq!(samples.len(), 4);
+    assert_eq!(report.cache_hits, 2);
+    assert_eq!(server.requests(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_questions_become_samples_citing_their_topic_and_path_facts_reject_false_calls() {
+    use acdp::analysis::analyze;
+    use acdp::config::AnalysisSettings;
+    use acdp::generate::claims::call_claim_problems;
+    use acdp::generate::{OfflineOptions, generated_chunks, topic_requests};
+    use acdp::index::index_workspace_with_trees;
+
+    let work = tempfile::tempdir().unwrap();
+    let repo_dir = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo_dir);
+    let index = index_workspace_with_trees(&repo_dir, &IndexOptions::default()).unwrap();
+    let analysis = analyze(&index, &AnalysisSettings::default());
+    let options = OfflineOptions {
+        languages: vec![SampleLanguage::En],
+        ..OfflineOptions::default()
+    };
+    let topics = topic_requests(&index, &analysis, &generated_chunks(&index), &options, 2);
+    assert!(topics.len() > 5, "{} topics", topics.len());
+    for topic in &topics {
+        assert!(!topic.facts.is_empty() && !topic.evidence.is_empty());
+        assert_eq!(topic.questions, 2);
+    }
+
+    // A flow step called only on one branch, and no unconditional call of the same name in
+    // the flows through its entry.
+    let (flow, step) = analysis
+        .flows
+        .iter()
+        .flat_map(|f| f.steps.iter().map(move |s| (f, s)))
+        .find(|(flow, step)| {
+            let name = acdp::index::symbol_member(&step.symbol);
+            step.kind == "method"
+                && step.chunk_id.is_some()
+                && flow.entry.chunk_id.is_some()
+                && !step.is_unconditional()
+                && !step.when.conditions.is_empty()
+                && analysis
+                    .flows
+                    .iter()
+                    .filter(|f| f.chunk_ids.contains(flow.entry.chunk_id.as_ref().unwrap()))
+                    .flat_map(|f| &f.steps)
+                    .filter(|s| acdp::index::symbol_member(&s.symbol) == name)
+                    .all(|s| !s.is_unconditional())
+        })
+        .expect("fixtures/shop has a conditional call");
+    let name = acdp::index::symbol_member(&step.symbol).to_owned();
+    // The caller, whose body holds the condition, and the callee.
+    let entry_id = index
+        .chunks()
+        .find(|(_, chunk)| chunk.symbol == step.called_from)
+        .map(|(_, chunk)| chunk.chunk_id.clone())
+        .expect("the caller is indexed");
+    let step_id = step.chunk_id.clone().unwrap();
+    let evidence_of = |id: &acdp::index::ChunkId| {
+        let (file, chunk) = index.chunk(id).unwrap();
+        Evidence::from_chunk(chunk, &file.text)
+    };
+    let topic = acdp::generate::TopicRequest {
+        language: SampleLanguage::En,
+        domain: "order".to_owned(),
+        subject: format!("what `{}` does", flow.symbol),
+        facts: Vec::new(),
+        evidence: vec![evidence_of(&entry_id), evidence_of(&step_id)],
+        questions: 3,
+        source: SampleSource {
+            kind: "flow-writes".to_owned(),
+            twin_key: "topic-1".to_owned(),
+            ..SampleSource::default()
+        },
+    };
+    let entry_member = acdp::index::symbol_member(&step.called_from).to_owned();
+    let condition = step.when.conditions[0].as_expression();
+    let (e, s) = (entry_id.as_str(), step_id.as_str());
+    let reply = json!({"samples": [
+        {"question": "What happens after the request is read?",
+         "answer": format!("`{entry_member}` always calls `{name}`."),
+         "trace": [{"claim": format!("`{entry_member}` is the entry."), "evidence": [e]},
+                   {"claim": format!("It calls `{name}`."), "evidence": [s]}]},
+        {"question": "When does the second step run?",
+         "answer": format!("`{entry_member}` calls `{name}` only when `{condition}`."),
+         "trace": [{"claim": format!("`{entry_member}` is the entry."), "evidence": [e]},
+                   {"claim": format!("`{name}` runs only when `{condition}`."), "evidence": [s]}]},
+        {"question": "Which chunk is unrelated?",
+         "answer": "None of them.",
+         "trace": [{"claim": "Nothing.", "evidence": ["c000000000000"]},
+                   {"claim": "Nothing else.", "evidence": ["c000000000001"]}]},
+    ]})
+    .to_string();
+    let script: Script = Arc::new(move |body, _| {
+        assert!(user_text(body).starts_with("Topic: "), "a topic request");
+        assert_eq!(
+            body["response_format"]["json_schema"]["schema"]["properties"]["samples"]["maxItems"],
+            3
+        );
+        completion(&reply, "stop")
+    });
+    let server = FakeServer::start(script).await;
+    let config = config(&server.base_url(), test_settings());
+    let (samples, mut report) = generate_with_llm(
+        vec![topic.clone()],
+        &config,
+        &work.path().join("llm-cache"),
+        &repo(),
+    )
+    .await
+    .expect("the server is up");
+    assert_eq!(report.topics, 1);
+    assert_eq!(
+        samples.len(),
+        2,
+        "the question citing no topic chunk is dropped"
+    );
+    assert_eq!(report.rejected, counts(&[("uncited", 1)]));
+    for sample in &samples {
+        assert_eq!(sample.source.kind, "llm-question");
+        assert_eq!(sample.source.twin_key, "topic-1", "one split per topic");
+        assert_eq!(sample.evidence.len(), 2);
+    }
+
+    // The path facts: "always calls" a conditional step is false; the conditional one holds.
+    let always = call_claim_problems(&samples[0], &analysis);
+    assert!(
+        always
+            .iter()
+            .any(|p| p.contains(&name) && p.contains("every path")),
+        "{always:?}"
+    );
+    assert!(call_claim_problems(&samples[1], &analysis).is_empty());
+    let (kept, _) = keep_valid(
+        samples.clone(),
+        &index,
+        Some(&analysis),
+        &ValidationOptions::default(),
+        &mut report,
+    );
+    assert_eq!(kept, samples[1..].to_vec());
+    assert_eq!(report.rejected["path_facts"], 1);
+    assert!(report.path_fact_problems[0].starts_with(&samples[0].sample_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_dry_run_sends_nothing_and_a_run_with_no_usable_reply_fails_keeping_the_old_dataset()
+ {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    std::fs::write(
+        repo.join("acdp.toml"),
+        "[llm]\nmodel = \"fake-model\"\nmax_retries = 0\nbackoff_base_ms = 1\n",
+    )
+    .unwrap();
+    // Every reply is prose: nothing usable.
+    let script: Script = Arc::new(|_, _| completion("I would rather not.", "stop"));
+    let server = FakeServer::start(script).await;
+    let out = work.path().join("out");
+    let acdp = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"));
+        command
+            .args(["pipeline", "--languages", "en"])
+            .args([
+                "--include",
+                "src/main/java/com/acme/shop/returnapply/**",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(&repo)
+            .args(extra)
+            .env("ACDP_LLM_BASE_URL", server.base_url())
+            .env_remove("ACDP_LLM_MODEL");
+        command
+    };
+
+    let mut dry = acdp(&["--llm", "--dry-run"]);
+    let output = tokio::task::spawn_blocking(move || dry.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let field = |name: &str| -> usize {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_start_matches('~').split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+    };
+    assert!(
+        field("requests") > 0 && field("to send") == field("requests"),
+        "{stdout}"
+    );
+    assert!(field("prompt tokens") > 0, "{stdout}");
+    assert!(stdout.contains("topics"), "{stdout}");
+    assert_eq!(
+        server.requests() + server.probes().len(),
+        0,
+        "a dry run sends nothing"
+    );
+    assert!(!out.exists());
+
+    // An offline dataset first, then an LLM run in which nothing is usable: exit 1, the
+    // offline dataset untouched.
+    let mut offline = acdp(&[]);
+    let output = tokio::task::spawn_blocking(move || offline.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let before = std::fs::read(out.join("samples.jsonl")).unwrap();
+    let manifest = std::fs::read(out.join("manifest.json")).unwrap();
+    let mut failing = acdp(&["--llm"]);
+    let output = tokio::task::spawn_blocking(move || failing.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("nothing was written") && stderr.contains("left as it was"),
+        "{stderr}"
+    );
+    assert!(server.requests() > 0);
+    assert_eq!(std::fs::read(out.join("samples.jsonl")).unwrap(), before);
+    assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), manifest);
+    assert!(!out.join("llm_report.json").exists());
 }

@@ -95,9 +95,11 @@ pub struct DomainSettings {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmSettings {
-    /// Base URL of the API, up to and including `/v1`. The default is a local vLLM server:
-    /// the repository's code only leaves the machine when the user points this elsewhere.
-    pub base_url: String,
+    /// Base URL of the API, up to and including `/v1`, or a list of them (a fleet serving the
+    /// same model: requests go round-robin, `concurrency` in flight on each). The default is a
+    /// local vLLM server: the repository's code only leaves the machine when the user points
+    /// this elsewhere.
+    pub base_url: BaseUrls,
     /// Name of the environment variable holding the API key; an unset variable means no key
     /// (local servers need none).
     pub api_key_env: String,
@@ -106,9 +108,12 @@ pub struct LlmSettings {
     pub temperature: f32,
     /// Most tokens of one reply; a reply cut at this limit is rejected as truncated.
     pub max_tokens: u32,
-    /// Requests in flight at once.
+    /// Requests in flight at once on each endpoint.
     pub concurrency: usize,
-    /// Seconds one request may take before it counts as timed out (and is retried).
+    /// Seconds one request may take before it counts as timed out (and is retried). Counted
+    /// from sending, so it includes the time a request waits in the server's queue: a server
+    /// that answers one request at a time (llama.cpp's Python server) keeps `concurrency - 1`
+    /// requests waiting.
     pub timeout_secs: u64,
     /// Retries of one request on 429, 5xx, timeouts and connection errors.
     pub max_retries: u32,
@@ -123,25 +128,76 @@ pub struct LlmSettings {
     pub reask: bool,
     /// Sent as the request's `seed` and used for the retry jitter.
     pub seed: u64,
+    /// Before the first request that is not cached, learn which `response_format` each
+    /// endpoint takes and whether it honours `seed` (a few short requests).
+    pub probe: bool,
+    /// Questions the model writes per topic (a flow with its rules, a state machine, a
+    /// method's checks ...), beside answering the offline generator's questions; 0: none.
+    pub questions_per_topic: usize,
+    /// Ask the model, in a second request per sample, to judge each claim against the
+    /// evidence; the verdict is stored in the sample.
+    pub judge: bool,
 }
 
 impl Default for LlmSettings {
     fn default() -> Self {
         LlmSettings {
-            base_url: "http://localhost:8000/v1".to_owned(),
+            base_url: BaseUrls(vec!["http://localhost:8000/v1".to_owned()]),
             api_key_env: "OPENAI_API_KEY".to_owned(),
             model: "Qwen/Qwen2.5-7B-Instruct".to_owned(),
             temperature: 0.2,
             max_tokens: 2048,
             concurrency: 4,
-            timeout_secs: 120,
+            timeout_secs: 600,
             max_retries: 4,
             backoff_base_ms: 500,
             backoff_max_ms: 30_000,
             output_format: LlmOutputFormat::JsonSchema,
             reask: true,
             seed: 42,
+            probe: true,
+            questions_per_topic: 2,
+            judge: false,
         }
+    }
+}
+
+/// One base URL or several: `base_url = "http://a/v1"` or `base_url = ["http://a/v1", ...]`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct BaseUrls(pub Vec<String>);
+
+impl BaseUrls {
+    /// A comma-separated list (as `ACDP_LLM_BASE_URL` takes it), blanks dropped.
+    pub fn parse_list(text: &str) -> BaseUrls {
+        BaseUrls(
+            text.split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for BaseUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let urls = match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(url) => vec![url],
+            OneOrMany::Many(urls) => urls,
+        };
+        if urls.is_empty() || urls.iter().any(|url| url.trim().is_empty()) {
+            return Err(serde::de::Error::custom(
+                "base_url needs at least one non-empty URL",
+            ));
+        }
+        Ok(BaseUrls(urls))
     }
 }
 
@@ -151,6 +207,9 @@ impl Default for LlmSettings {
 pub enum LlmOutputFormat {
     /// `{"type": "json_schema"}` with the reply's schema (vLLM, Ollama, llama.cpp, OpenAI).
     JsonSchema,
+    /// `{"type": "json_object", "schema": {...}}`: the form llama.cpp's servers (llama-server
+    /// and llama-cpp-python) turn into a grammar.
+    JsonObjectSchema,
     /// `{"type": "json_object"}`: any JSON object; the schema is only in the prompt.
     JsonObject,
     /// No `response_format`; the first JSON object in the reply is read.
@@ -243,13 +302,13 @@ mod tests {
     fn llm_section_is_read_and_defaults_are_local() {
         let defaults = ProjectConfig::parse("").unwrap().llm;
         assert_eq!(defaults, LlmSettings::default());
-        assert!(defaults.base_url.starts_with("http://localhost"));
+        assert!(defaults.base_url.0[0].starts_with("http://localhost"));
         let config = ProjectConfig::parse(
             "[llm]\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodel = \"qwen2.5:7b\"\n\
              concurrency = 2\noutput_format = \"json_object\"\napi_key_env = \"MY_KEY\"\n",
         )
         .unwrap();
-        assert_eq!(config.llm.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(config.llm.base_url.0, ["http://127.0.0.1:11434/v1"]);
         assert_eq!(config.llm.model, "qwen2.5:7b");
         assert_eq!(config.llm.concurrency, 2);
         assert_eq!(config.llm.output_format, LlmOutputFormat::JsonObject);
@@ -257,6 +316,21 @@ mod tests {
         assert_eq!(config.llm.max_retries, defaults.max_retries);
         let err = ProjectConfig::parse("[llm]\napi_key = \"sk-...\"\n").unwrap_err();
         assert!(err.contains("api_key"), "{err}");
+        let fleet = ProjectConfig::parse(
+            "[llm]\nbase_url = [\"http://a:8000/v1\", \"http://b:8000/v1\"]\n\
+             output_format = \"json_object_schema\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            fleet.llm.base_url.0,
+            ["http://a:8000/v1", "http://b:8000/v1"]
+        );
+        assert_eq!(fleet.llm.output_format, LlmOutputFormat::JsonObjectSchema);
+        let err = ProjectConfig::parse("[llm]\nbase_url = []\n").unwrap_err();
+        assert!(
+            err.starts_with("line 2") && err.contains("base_url"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,8 +16,12 @@ use acdp::dataset::{
     DatasetOptions, SplitOptions, ValidationOptions, build_dataset, repo_info, write_dataset,
 };
 use acdp::durable::write_atomic;
-use acdp::generate::llm::{LlmConfig, generate_with_llm};
-use acdp::generate::{OfflineOptions, generate_offline, generated_chunks, write_offline};
+use acdp::generate::llm::{
+    LlmConfig, LlmJob, LlmPlan, LlmReport, drop_unfaithful_calls, generate_with_llm, plan,
+};
+use acdp::generate::{
+    OfflineOptions, generate_offline, generated_chunks, topic_requests, write_offline,
+};
 use acdp::index::index_workspace_with_trees;
 use anyhow::Context;
 use clap::Args;
@@ -53,6 +57,19 @@ pub struct PipelineArgs {
     /// under <repo>/.acdp/llm-cache, so a rerun does not pay twice.
     #[arg(long)]
     pub llm: bool,
+    /// With --llm: print what the run would send (requests, prompt tokens, an estimate of
+    /// reply tokens, what the cache already holds) and stop without sending anything.
+    #[arg(long, requires = "llm")]
+    pub dry_run: bool,
+    /// With --llm: send at most N requests in this run (cached replies are free); a rerun
+    /// resumes from the cache.
+    #[arg(long, value_name = "N", requires = "llm")]
+    pub llm_max_requests: Option<usize>,
+    /// With --llm: questions the model writes per topic (a flow, a state machine, a method's
+    /// checks ...), overriding questions_per_topic in [llm]; 0 answers only the offline
+    /// generator's questions.
+    #[arg(long, value_name = "N", requires = "llm")]
+    pub llm_questions: Option<usize>,
     /// Share of samples for the dev split.
     #[arg(long, default_value_t = 0.1)]
     pub dev: f64,
@@ -144,8 +161,19 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     }
     let options = args.selection.options(&args.repo)?;
     let config = ProjectConfig::load(&args.repo)?;
-    // Loaded before any work, so a wrong tokenizer path stops the run at once.
-    let token_limit = args.token_limit.resolve(&config.dataset, &args.repo)?;
+    // Loaded before any work, so a wrong tokenizer path stops the run at once. A dry run
+    // needs only the tokenizer, to count prompt tokens.
+    let dry_run_tokenizer = match (args.dry_run, &args.token_limit.tokenizer) {
+        (true, Some(path)) => Some(
+            acdp::model::tokenizer::load_tokenizer(path)
+                .with_context(|| format!("cannot load the tokenizer {}", path.display()))?,
+        ),
+        _ => None,
+    };
+    let token_limit = match args.dry_run {
+        true => None,
+        false => args.token_limit.resolve(&config.dataset, &args.repo)?,
+    };
     let counter = token_limit.as_ref().map(|l| (l.counter(), l.max_tokens));
 
     let bar = Stage::start("index");
@@ -183,24 +211,51 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     };
     let mut llm_report = None;
     let samples = if args.llm {
-        let requests: Vec<_> = write_offline(&index, &analysis, &generated, &offline)
+        let mut llm = LlmConfig::from_settings(&config.llm);
+        llm.max_requests = args.llm_max_requests;
+        if let Some(questions) = args.llm_questions {
+            llm.questions_per_topic = questions;
+        }
+        let mut jobs: Vec<LlmJob> = write_offline(&index, &analysis, &generated, &offline)
             .into_iter()
-            .map(|w| w.request)
+            .map(|w| w.request.into())
             .collect();
-        let config = LlmConfig::from_settings(&config.llm);
-        bar.set_message(format!(
-            "{} requests to {} ({})",
-            requests.len(),
-            config.base_url,
-            config.model
-        ));
+        jobs.extend(
+            topic_requests(
+                &index,
+                &analysis,
+                &generated,
+                &offline,
+                llm.questions_per_topic,
+            )
+            .into_iter()
+            .map(LlmJob::from),
+        );
         let cache_dir = args
             .repo
             .join(&options.settings.state_dir)
             .join("llm-cache");
+        if args.dry_run {
+            let count = dry_run_tokenizer.as_ref().map(|tokenizer| {
+                move |text: &str| {
+                    acdp::model::chat::encode(tokenizer, text).map_or(0, |ids| ids.len())
+                }
+            });
+            let count_ref = count.as_ref().map(|c| c as &dyn Fn(&str) -> usize);
+            let plan = plan(jobs, &llm, &cache_dir, &repo, count_ref);
+            bar.finish(format!("{} requests planned", plan.jobs));
+            print_plan(&plan);
+            return Ok(());
+        }
+        bar.set_message(format!(
+            "{} requests to {} ({})",
+            jobs.len(),
+            llm.endpoints_text(),
+            llm.model
+        ));
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        let generated = runtime.block_on(generate_with_llm(requests, &config, &cache_dir, &repo));
-        let (samples, report) = match generated {
+        let generated = runtime.block_on(generate_with_llm(jobs, &llm, &cache_dir, &repo));
+        let (samples, mut report) = match generated {
             Ok(generated) => generated,
             Err(unreachable) => {
                 // The output folder is left as it was (no report beside an older dataset);
@@ -208,22 +263,17 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
                 let report = &unreachable.report;
                 eprintln!(
                     "{:>9} stopped: {} attempts ({} retries) for {} requests, {} from cache",
-                    "llm", report.http_requests, report.retries, report.requests, report.cache_hits
+                    "llm",
+                    report.http_requests + report.probe_requests,
+                    report.retries,
+                    report.requests,
+                    report.cache_hits
                 );
                 return Err(unreachable.into());
             }
         };
-        eprintln!(
-            "{:>9} {} requests, {} from cache, {} answered, {} rejected ({:?}), {} + {} tokens",
-            "llm",
-            report.requests,
-            report.cache_hits,
-            samples.len(),
-            report.rejected.values().sum::<usize>(),
-            report.rejected,
-            report.prompt_tokens,
-            report.completion_tokens
-        );
+        let samples = drop_unfaithful_calls(samples, &analysis, &mut report);
+        print_llm_report(&report, samples.len());
         llm_report = Some(report);
         samples
     } else {
@@ -268,6 +318,24 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         s.by_split.get("dev").copied().unwrap_or(0),
         s.by_split.get("test").copied().unwrap_or(0),
     ));
+    if s.samples == 0 {
+        // Nothing useful: leave the previous dataset in place and say so.
+        let why = match &llm_report {
+            Some(report) => format!(
+                "the LLM endpoint answered {} of {} requests usably ({:?})",
+                report.successes, report.requests, report.rejected
+            ),
+            None => "the analysis found nothing to ask about (no Java or mapper code with \
+                     rules, flows or state machines?)"
+                .to_owned(),
+        };
+        anyhow::bail!(
+            "no sample passed validation, so nothing was written to {} (an earlier dataset \
+             there is left as it was): {why}; failed checks {:?}",
+            args.out.display(),
+            s.validation.failures_by_check
+        );
+    }
     if s.split.leaked_groups != 0 {
         anyhow::bail!(
             "split leak check failed: {} groups on two sides",
@@ -293,4 +361,56 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     bar.finish(format!("{} files in {}", files, args.out.display()));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The plan of a dry run, on stdout.
+fn print_plan(plan: &LlmPlan) {
+    let approx = if plan.prompt_tokens_counted { "" } else { "~" };
+    println!("model            {}", plan.model);
+    println!("endpoints        {}", plan.endpoints.join(", "));
+    println!(
+        "requests         {} ({} topics to write questions about, {} answers)",
+        plan.jobs,
+        plan.topics,
+        plan.jobs - plan.topics
+    );
+    println!("cached already   {}", plan.cached);
+    println!("to send          {}", plan.to_send);
+    println!(
+        "prompt tokens    {approx}{}{}",
+        plan.prompt_tokens,
+        if plan.prompt_tokens_counted {
+            ""
+        } else {
+            " (estimated: pass --tokenizer to count)"
+        }
+    );
+    println!(
+        "reply tokens     ~{} (typical reply sizes; re-asks and the probe not included)",
+        plan.completion_tokens_estimate
+    );
+}
+
+/// What an LLM run did, on stderr.
+fn print_llm_report(report: &LlmReport, kept: usize) {
+    for (url, capabilities) in &report.endpoints {
+        eprintln!(
+            "{:>9} {url}: response_format {:?}, seed {:?} ({} probe requests)",
+            "llm", capabilities.response_format, capabilities.seed, capabilities.probe_requests
+        );
+    }
+    eprintln!(
+        "{:>9} {} requests ({} topics), {} from cache, {} answered usably, {} samples, {} kept \
+         after the path-fact check; rejected {:?}; {} + {} tokens",
+        "llm",
+        report.requests,
+        report.topics,
+        report.cache_hits,
+        report.successes,
+        report.samples,
+        kept,
+        report.rejected,
+        report.prompt_tokens,
+        report.completion_tokens
+    );
 }

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use super::sample::{ComponentAction, SCHEMA_VERSION, Sample, SampleBody};
+use super::sample::{ComponentAction, SCHEMA_VERSION, Sample, SampleBody, SampleLanguage};
 use crate::index::{ChunkId, ContentHash, WorkspaceIndex};
 
 /// Names of the checks, as they appear in reports.
@@ -122,6 +122,7 @@ fn check_shape(sample: &Sample) -> CheckResult {
             task.min_trace_steps()
         ));
     }
+    problems.extend(language_problem(sample));
     match &sample.body {
         SampleBody::Qa { question, answer } => {
             if question.trim().is_empty() || answer.trim().is_empty() {
@@ -148,6 +149,77 @@ fn check_shape(sample: &Sample) -> CheckResult {
         }
     }
     result(check::SHAPE, problems)
+}
+
+/// A sample written in another language than its label: an `en` sample with more Chinese of
+/// its own (outside code spans and quotes, not copied from its evidence) than English words,
+/// a `zh` sample whose answer or design summary has no Chinese at all. A model told to write English sometimes answers in the language of the comments.
+fn language_problem(sample: &Sample) -> Option<String> {
+    let main_text = match &sample.body {
+        SampleBody::Qa { answer, .. } => answer.as_str(),
+        SampleBody::Design { design, .. } => design.summary.as_str(),
+    };
+    match sample.language {
+        SampleLanguage::En => {
+            let texts = std::iter::once(sample.body.prompt())
+                .chain(std::iter::once(main_text))
+                .chain(sample.trace.iter().map(|s| s.claim.as_str()));
+            for text in texts {
+                let prose = outside_quotes(text);
+                // Chinese the sample wrote itself (not copied from its evidence) that outweighs
+                // its English: a short label such as "4 (已关闭)" in an English sentence is a
+                // value's name, a Chinese sentence is not English.
+                let own: Vec<&str> = prose
+                    .split(|c: char| !is_cjk(c))
+                    .filter(|run| !run.is_empty())
+                    .filter(|run| !sample.evidence.iter().any(|e| e.code.contains(run)))
+                    .collect();
+                let own_chars: usize = own.iter().map(|run| run.chars().count()).sum();
+                let english_words = text
+                    .split(|c: char| !c.is_ascii_alphabetic())
+                    .filter(|w| w.len() > 1)
+                    .count();
+                if own_chars > english_words {
+                    return Some(format!(
+                        "labelled en but written in Chinese (\"{}\" is not quoted from the \
+                         evidence): \"{}\"",
+                        own[0],
+                        text.chars().take(60).collect::<String>()
+                    ));
+                }
+            }
+            None
+        }
+        SampleLanguage::Zh if !main_text.chars().any(is_cjk) => Some(format!(
+            "labelled zh but written without Chinese: \"{}\"",
+            main_text.chars().take(60).collect::<String>()
+        )),
+        SampleLanguage::Zh => None,
+    }
+}
+
+fn is_cjk(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// The text with code spans and quoted strings (`...`, "...", “...”, 「...」) left out
+/// (single quotes are apostrophes in English prose).
+fn outside_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut closing: Option<char> = None;
+    for c in text.chars() {
+        match closing {
+            Some(end) if c == end => closing = None,
+            Some(_) => {}
+            None => match c {
+                '`' | '"' => closing = Some(c),
+                '“' => closing = Some('”'),
+                '「' => closing = Some('」'),
+                _ => out.push(c),
+            },
+        }
+    }
+    out
 }
 
 fn check_evidence_current(sample: &Sample, index: &WorkspaceIndex) -> (CheckResult, Vec<ChunkId>) {
@@ -438,6 +510,14 @@ fn contains_number(text: &str, number: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_in_an_english_sample_is_a_quote_of_the_code_or_wrong() {
+        assert_eq!(
+            outside_quotes("It says `订单` and \"已关闭\" and “好”, the order's 状态"),
+            "It says  and  and , the order's 状态"
+        );
+    }
 
     #[test]
     fn code_identifiers_are_told_from_prose() {

@@ -1,55 +1,56 @@
-//! The LLM generator: sends each [`SampleRequest`] to an OpenAI-compatible chat endpoint
-//! (vLLM, Ollama, llama.cpp server, OpenAI) and reads the reply into a sample.
+//! The LLM generator: sends jobs to OpenAI-compatible chat endpoints (vLLM, Ollama, llama.cpp's
+//! servers, OpenAI) and reads the replies into samples.
 //!
-//! One request per sample: task instructions, the question or requirement with its evidence
-//! chunks headed by their ids, and a JSON Schema for the reply (`response_format`
-//! `json_schema`, falling back to `json_object` and to plain text when the server rejects it).
-//! Calls run with bounded concurrency, are retried with seeded exponential backoff on 429,
-//! 5xx, timeouts and transport errors, and every completed reply is cached by the hash of the
-//! request, so a rerun pays only for what it has not got. An endpoint that cannot be connected
-//! to at all (refused, DNS failure) stops the run with [`EndpointUnreachable`] instead: before
-//! the server has answered once, at the first such failure; later, after
-//! [`UNREACHABLE_AFTER`] in a row. A reply that is not the JSON asked
-//! for (asked again once), or that was cut at the token limit, never becomes a sample; every
-//! outcome is counted by cause in [`LlmReport`].
+//! Two kinds of job ([`LlmJob`]): answer a [`SampleRequest`] (a question or requirement the
+//! offline generator chose, with its evidence), or, given a [`TopicRequest`] (a flow with its
+//! rules, a state machine, a method's checks: code plus the analysis' facts about it), write
+//! questions a developer would ask about it and answer them. Each request carries a JSON Schema
+//! for the reply in the `response_format` the endpoint takes, learned by a probe before its
+//! first request (`probe`), falling back to simpler formats when a request is still refused.
+//! Calls run with bounded concurrency per endpoint over one or many endpoints
+//! (`endpoint::Pool`), are retried with seeded exponential backoff on 429, 5xx, timeouts and
+//! transport errors, and every completed reply is cached by the hash of the request, so a
+//! rerun pays only for what it has not got. An endpoint that cannot be connected to, or that
+//! refuses what every request needs, is taken out of the run; when all are out the run stops
+//! with [`EndpointUnreachable`]. A reply that is not the JSON asked for (asked again once),
+//! or that was cut at the token limit, never becomes a sample; every outcome is counted by
+//! cause in [`LlmReport`].
 //!
 //! What this module does not do: check a sample against the code. The caller validates like
-//! any other generator's output (`dataset::build_dataset`); [`keep_valid`] does it here and
-//! counts the rejections in the report. Depends on `generate` (the requests), `dataset` (the
-//! schema, chunk rendering, validation) and `config`.
+//! any other generator's output (`dataset::build_dataset`); [`keep_valid`] does it here, with
+//! the path-fact check of calls ([`super::claims`]), and counts the rejections in the report.
+//! Depends on `generate` (the requests), `analysis` (path facts), `dataset` (the schema, chunk
+//! rendering, validation) and `config`.
 
 mod cache;
+mod endpoint;
+mod probe;
 mod prompt;
 mod reply;
 mod retry;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
-use async_openai::error::OpenAIError;
-use async_openai::middleware::ReqwestService;
-use async_openai::types::chat::{
-    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest, CreateChatCompletionResponse, FinishReason, ResponseFormat,
-    ResponseFormatJsonSchema,
-};
+use async_openai::types::chat::{CreateChatCompletionResponse, FinishReason};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::OwnedSemaphorePermit;
 
+use crate::analysis::Analysis;
 use crate::dataset::sample::{GeneratorInfo, RepoInfo, Sample};
 use crate::dataset::validate::{ValidationOptions, ValidationReport, validate_sample};
-use crate::generate::SampleRequest;
+use crate::generate::claims::call_claim_problems;
+use crate::generate::{SampleRequest, TopicRequest};
 use crate::index::WorkspaceIndex;
 use cache::{CachedReply, ResponseCache, request_key};
-use retry::{CallFailure, backoff_delay};
+use endpoint::{CallError, CallStats, Down, Endpoint, Pool};
 
-pub use crate::config::{LlmOutputFormat, LlmSettings};
+pub use crate::config::{BaseUrls, LlmOutputFormat, LlmSettings};
+pub use probe::{Capabilities, PROBE_MARKER, SeedSupport};
 
 /// Names of the causes a request can fail or be retried for, as they appear in reports.
 /// A 4xx other than 400, 408, 422 and 429 is reported as `http_<status>`.
@@ -58,7 +59,8 @@ pub mod cause {
     pub const HTTP_5XX: &str = "http_5xx";
     pub const TIMEOUT: &str = "timeout";
     pub const CONNECTION: &str = "connection";
-    /// The server rejected the request (400/422) in every output format.
+    /// The server rejected the request (400/422, or a 5xx validation error) in every output
+    /// format.
     pub const BAD_REQUEST: &str = "bad_request";
     /// A 200 whose body is not a chat completion.
     pub const MALFORMED_RESPONSE: &str = "malformed_response";
@@ -74,43 +76,74 @@ pub mod cause {
     pub const REFUSED: &str = "refused";
     /// The sample failed `dataset::validate` (counted by [`super::keep_valid`]).
     pub const VALIDATION: &str = "validation";
-    /// The run stopped because the endpoint could not be connected to
-    /// ([`super::EndpointUnreachable`]); the request was not (or no longer) tried.
+    /// The sample tells a conditional call as if it always happened (counted by
+    /// [`super::keep_valid`], see `generate::claims`).
+    pub const PATH_FACTS: &str = "path_facts";
+    /// A written question whose trace cites none of the topic's chunks.
+    pub const UNCITED: &str = "uncited";
+    /// The run stopped because no endpoint could be used ([`super::EndpointUnreachable`]);
+    /// the request was not (or no longer) tried.
     pub const UNREACHABLE: &str = "unreachable";
+    /// Not sent: the run's `max_requests` were used up (a rerun resumes from the cache).
+    pub const OVER_LIMIT: &str = "over_limit";
 }
 
 /// Connection failures in a row (refused, DNS), after the server has answered once, that stop
 /// a run. Before the first answer one is enough: nothing suggests the server is there.
 pub const UNREACHABLE_AFTER: usize = 8;
 
-/// The endpoint could not be connected to: the run stopped instead of retrying every request.
-/// Replies cached before it stopped stay in the cache, so a rerun resumes from them.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot connect to the LLM endpoint {base_url} ({detail}): start the server there, or set \
-     base_url in [llm] of acdp.toml (or ACDP_LLM_BASE_URL) to where it runs. Replies cached so \
-     far stay in {cache_dir}; a rerun resumes from them"
-)]
+/// No endpoint could be used: the run stopped instead of retrying every request. Replies
+/// cached before it stopped stay in the cache, so a rerun resumes from them.
+#[derive(Debug)]
 pub struct EndpointUnreachable {
     pub base_url: String,
-    /// The innermost error of the first failed connection, e.g. `Connection refused`.
+    /// What went wrong: the innermost error of the first failed connection (e.g. `Connection
+    /// refused`), or what the server said when it refused every request.
     pub detail: String,
+    /// The server answered but could not be used (bad key, unknown model, no output format
+    /// it takes), rather than not answering at all.
+    pub refused: bool,
     pub cache_dir: String,
     /// What the run did before it stopped (requests left untried count as `unreachable`).
     pub report: Box<LlmReport>,
 }
 
+impl std::fmt::Display for EndpointUnreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (base_url, detail, cache_dir) = (&self.base_url, &self.detail, &self.cache_dir);
+        if self.refused {
+            write!(
+                f,
+                "the LLM endpoint {base_url} answers but cannot be used ({detail}): check \
+                 model and api_key_env in [llm] of acdp.toml (or ACDP_LLM_MODEL) against what \
+                 the server serves. Replies cached so far stay in {cache_dir}; a rerun resumes \
+                 from them"
+            )
+        } else {
+            write!(
+                f,
+                "cannot connect to the LLM endpoint {base_url} ({detail}): start the server \
+                 there, or set base_url in [llm] of acdp.toml (or ACDP_LLM_BASE_URL) to where it \
+                 runs. Replies cached so far stay in {cache_dir}; a rerun resumes from them"
+            )
+        }
+    }
+}
+
+impl std::error::Error for EndpointUnreachable {}
+
 /// The resolved settings of the generator: `[llm]` of acdp.toml, with the environment's
 /// overrides and the API key read.
 #[derive(Clone)]
 pub struct LlmConfig {
-    /// Up to and including `/v1`, e.g. `http://localhost:8000/v1`.
-    pub base_url: String,
+    /// Up to and including `/v1`, e.g. `http://localhost:8000/v1`; several for a fleet.
+    pub base_urls: Vec<String>,
     /// `None` sends no key (local servers).
     pub api_key: Option<String>,
     pub model: String,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// Requests in flight on each endpoint.
     pub concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
@@ -119,12 +152,17 @@ pub struct LlmConfig {
     pub output_format: LlmOutputFormat,
     pub reask: bool,
     pub seed: u64,
+    pub probe: bool,
+    pub questions_per_topic: usize,
+    pub judge: bool,
+    /// Jobs that may be sent to a server in this run (cache hits are free); `None`: all.
+    pub max_requests: Option<usize>,
 }
 
 impl std::fmt::Debug for LlmConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlmConfig")
-            .field("base_url", &self.base_url)
+            .field("base_urls", &self.base_urls)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("temperature", &self.temperature)
@@ -134,11 +172,13 @@ impl std::fmt::Debug for LlmConfig {
             .field("max_retries", &self.max_retries)
             .field("output_format", &self.output_format)
             .field("reask", &self.reask)
+            .field("probe", &self.probe)
+            .field("max_requests", &self.max_requests)
             .finish_non_exhaustive()
     }
 }
 
-/// Overrides `base_url` of `[llm]`.
+/// Overrides `base_url` of `[llm]` (a comma-separated list for several endpoints).
 pub const BASE_URL_ENV: &str = "ACDP_LLM_BASE_URL";
 /// Overrides `model` of `[llm]`.
 pub const MODEL_ENV: &str = "ACDP_LLM_MODEL";
@@ -157,11 +197,15 @@ impl LlmConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> LlmConfig {
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let urls = env(BASE_URL_ENV)
+            .map(|list| BaseUrls::parse_list(&list))
+            .unwrap_or_else(|| settings.base_url.clone());
         LlmConfig {
-            base_url: env(BASE_URL_ENV)
-                .unwrap_or_else(|| settings.base_url.clone())
-                .trim_end_matches('/')
-                .to_owned(),
+            base_urls: urls
+                .0
+                .iter()
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .collect(),
             api_key: env(&settings.api_key_env),
             model: env(MODEL_ENV).unwrap_or_else(|| settings.model.clone()),
             temperature: settings.temperature,
@@ -174,7 +218,16 @@ impl LlmConfig {
             output_format: settings.output_format,
             reask: settings.reask,
             seed: settings.seed,
+            probe: settings.probe,
+            questions_per_topic: settings.questions_per_topic,
+            judge: settings.judge,
+            max_requests: None,
         }
+    }
+
+    /// The endpoints, as one line for messages.
+    pub fn endpoints_text(&self) -> String {
+        self.base_urls.join(", ")
     }
 }
 
@@ -182,15 +235,25 @@ impl LlmConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmReport {
     pub model: String,
-    /// Sample requests given.
+    /// Jobs given: sample requests to answer plus topics to write questions about.
     pub requests: usize,
-    /// Chat completions sent to the server (first tries, retries, re-asks, fallbacks).
+    /// Of `requests`, the topics (each may give several samples).
+    #[serde(default)]
+    pub topics: usize,
+    /// Chat completions sent to a server (first tries, retries, re-asks, fallbacks), probes
+    /// not included.
     pub http_requests: usize,
+    /// Chat completions the capability probes sent.
+    #[serde(default)]
+    pub probe_requests: usize,
     /// Chat completions read from the cache instead.
     pub cache_hits: usize,
-    /// Requests whose reply became a sample.
+    /// Jobs whose reply gave at least one sample.
     pub successes: usize,
-    /// Requests (and, after [`keep_valid`], samples) that gave no kept sample, by cause.
+    /// Samples read from the replies (before validation).
+    #[serde(default)]
+    pub samples: usize,
+    /// Jobs (and, after [`keep_valid`], samples) that gave no kept sample, by cause.
     pub rejected: BTreeMap<String, usize>,
     /// Failed validation checks of rejected samples (one sample may fail several).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -204,8 +267,14 @@ pub struct LlmReport {
     pub reasks: usize,
     /// Requests whose re-ask gave a usable reply.
     pub recovered_by_reask: usize,
-    /// Times a request fell back to a simpler `response_format` after a 400/422.
+    /// Times a request fell back to a simpler `response_format` after a refusal.
     pub format_fallbacks: usize,
+    /// What the probe learned per endpoint (absent for endpoints never asked).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, Capabilities>,
+    /// The first samples dropped by the path-fact check of calls, with what they got wrong.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_fact_problems: Vec<String>,
     /// Cache entries that could not be written (the sample is kept; a rerun pays again).
     pub cache_write_errors: usize,
     /// Tokens of the requests sent in this run, from the server's `usage` (cache hits cost
@@ -217,13 +286,19 @@ pub struct LlmReport {
 
 impl LlmReport {
     fn reject(&mut self, cause: &str) {
-        *self.rejected.entry(cause.to_owned()).or_default() += 1;
+        self.reject_n(cause, 1);
+    }
+
+    fn reject_n(&mut self, cause: &str, n: usize) {
+        if n > 0 {
+            *self.rejected.entry(cause.to_owned()).or_default() += n;
+        }
     }
 
     fn absorb(&mut self, outcome: &Outcome) {
-        self.http_requests += outcome.http_requests;
+        self.http_requests += outcome.calls.http_requests;
         self.cache_hits += outcome.cache_hits;
-        for (cause, n) in &outcome.retries_by_cause {
+        for (cause, n) in &outcome.calls.retries_by_cause {
             self.retries += n;
             *self
                 .retries_by_cause
@@ -236,10 +311,13 @@ impl LlmReport {
         self.cache_write_errors += outcome.cache_write_errors;
         self.prompt_tokens += outcome.prompt_tokens;
         self.completion_tokens += outcome.completion_tokens;
-        match (&outcome.sample, &outcome.rejected) {
-            (Some(_), _) => self.successes += 1,
-            (None, Some(cause)) => self.reject(cause),
-            (None, None) => self.reject(cause::CLIENT_ERROR),
+        self.samples += outcome.samples.len();
+        self.reject_n(cause::UNCITED, outcome.uncited);
+        match (outcome.samples.is_empty(), &outcome.rejected) {
+            (false, _) => self.successes += 1,
+            (true, Some(cause)) => self.reject(cause),
+            (true, None) if outcome.uncited > 0 => {}
+            (true, None) => self.reject(cause::CLIENT_ERROR),
         }
     }
 }
@@ -253,61 +331,193 @@ pub fn llm_generator(model: &str) -> GeneratorInfo {
     }
 }
 
-/// Writes a sample for every request through the endpoint in `config`, caching replies under
-/// `cache_dir`. Samples come back in request order; requests that gave none are counted in
-/// the report by cause. The samples are not yet validated: see [`keep_valid`]. Fails only
-/// when the endpoint cannot be connected to ([`EndpointUnreachable`]).
-pub async fn generate_with_llm(
-    requests: Vec<SampleRequest>,
+/// One request to the model.
+#[derive(Clone, Debug)]
+pub enum LlmJob {
+    /// Answer a question or requirement the offline generator chose.
+    Answer(SampleRequest),
+    /// Write questions about a topic and answer them.
+    Questions(TopicRequest),
+}
+
+impl From<SampleRequest> for LlmJob {
+    fn from(request: SampleRequest) -> Self {
+        LlmJob::Answer(request)
+    }
+}
+
+impl From<TopicRequest> for LlmJob {
+    fn from(topic: TopicRequest) -> Self {
+        LlmJob::Questions(topic)
+    }
+}
+
+impl LlmJob {
+    fn messages(&self, repo: &RepoInfo) -> Vec<Value> {
+        let (system, user) = match self {
+            LlmJob::Answer(request) => (
+                prompt::system_message(&repo.name, request.task, request.language),
+                prompt::user_message(request),
+            ),
+            LlmJob::Questions(topic) => (
+                prompt::topic_system_message(&repo.name, topic),
+                prompt::topic_user_message(topic),
+            ),
+        };
+        vec![message("system", &system), message("user", &user)]
+    }
+
+    fn schema(&self) -> Value {
+        match self {
+            LlmJob::Answer(request) => prompt::reply_schema(request),
+            LlmJob::Questions(topic) => prompt::topic_schema(topic),
+        }
+    }
+
+    /// Reads a reply into samples; for a topic also the number of written questions that
+    /// cite none of its chunks (dropped).
+    fn read(
+        &self,
+        content: &str,
+        generator: &GeneratorInfo,
+        repo: &RepoInfo,
+    ) -> Result<(Vec<Sample>, usize), reply::ReplyError> {
+        match self {
+            LlmJob::Answer(request) => {
+                let (body, trace) = reply::parse_reply(content, request.task, &request.prompt)?;
+                let sample = request
+                    .clone()
+                    .into_sample(body, trace, generator.clone(), repo);
+                Ok((vec![sample], 0))
+            }
+            LlmJob::Questions(topic) => {
+                let written = reply::parse_questions(content)?;
+                let total = written.len();
+                let samples: Vec<Sample> = written
+                    .into_iter()
+                    .filter_map(|q| {
+                        topic.sample(&q.question, &q.answer, q.trace, generator.clone(), repo)
+                    })
+                    .collect();
+                let uncited = total - samples.len();
+                Ok((samples, uncited))
+            }
+        }
+    }
+}
+
+/// A chat message as the API takes it.
+fn message(role: &str, content: &str) -> Value {
+    json!({"role": role, "content": content})
+}
+
+/// What one chat completion asks for.
+struct Chat<'a> {
+    messages: &'a [Value],
+    format: LlmOutputFormat,
+    schema: &'a Value,
+    temperature: f32,
+    max_tokens: u32,
+    seed: u64,
+}
+
+// `max_tokens` and `seed` are deprecated by OpenAI in favour of `max_completion_tokens`, but
+// they are what every OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads.
+/// The request body exactly as sent (and hashed for the cache).
+fn chat_body(model: &str, chat: Chat<'_>) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": chat.messages,
+        "temperature": chat.temperature,
+        "max_tokens": chat.max_tokens,
+        "seed": chat.seed,
+    });
+    let response_format = match chat.format {
+        LlmOutputFormat::JsonSchema => Some(json!({
+            "type": "json_schema",
+            "json_schema": {"name": "acdp_sample", "schema": chat.schema, "strict": true},
+        })),
+        LlmOutputFormat::JsonObjectSchema => {
+            Some(json!({"type": "json_object", "schema": chat.schema}))
+        }
+        LlmOutputFormat::JsonObject => Some(json!({"type": "json_object"})),
+        LlmOutputFormat::Text => None,
+    };
+    if let Some(format) = response_format {
+        body["response_format"] = format;
+    }
+    body
+}
+
+/// Runs every job through the endpoints in `config`, caching replies under `cache_dir`.
+/// Samples come back in job order; jobs that gave none are counted in the report by cause.
+/// The samples are not yet validated: see [`keep_valid`]. Fails only when no endpoint could
+/// be used ([`EndpointUnreachable`]).
+pub async fn generate_with_llm<J: Into<LlmJob>>(
+    jobs: Vec<J>,
     config: &LlmConfig,
     cache_dir: &Path,
     repo: &RepoInfo,
 ) -> Result<(Vec<Sample>, LlmReport), EndpointUnreachable> {
     let started = Instant::now();
+    let jobs: Vec<LlmJob> = jobs.into_iter().map(Into::into).collect();
     let mut report = LlmReport {
         model: config.model.clone(),
-        requests: requests.len(),
+        requests: jobs.len(),
+        topics: jobs
+            .iter()
+            .filter(|j| matches!(j, LlmJob::Questions(_)))
+            .count(),
         ..LlmReport::default()
     };
-    let openai = OpenAIConfig::new()
-        .with_api_base(config.base_url.clone())
-        .with_api_key(config.api_key.clone().unwrap_or_default())
-        .with_org_id("")
-        .with_project_id("");
-    // async-openai's default executor retries 429/5xx on its own (3 times, fixed policy);
-    // the plain reqwest service leaves every retry to this module, so they are counted and
-    // follow the configured policy.
-    let client = Client::with_config(openai).with_http_service(ReqwestService::default());
     let context = Context {
-        client,
+        pool: Pool::new(config),
         config,
         cache: ResponseCache::new(cache_dir),
         repo,
-        format_floor: AtomicU8::new(format_rank(config.output_format)),
-        answered: AtomicBool::new(false),
-        connection_failures: AtomicUsize::new(0),
-        unreachable: OnceLock::new(),
+        generator: llm_generator(&config.model),
+        sent: AtomicUsize::new(0),
+        probe_requests: AtomicUsize::new(0),
     };
-    let mut outcomes: Vec<(usize, Outcome)> =
-        futures::stream::iter(requests.into_iter().enumerate())
-            .map(|(position, request)| {
-                let context = &context;
-                async move { (position, context.write_sample(request).await) }
-            })
-            .buffer_unordered(config.concurrency.max(1))
-            .collect()
-            .await;
+    let mut outcomes: Vec<(usize, Outcome)> = futures::stream::iter(jobs.into_iter().enumerate())
+        .map(|(position, job)| {
+            let context = &context;
+            async move { (position, context.run(job).await) }
+        })
+        .buffer_unordered(Pool::capacity(config))
+        .collect()
+        .await;
     outcomes.sort_by_key(|(position, _)| *position);
     let mut samples = Vec::new();
     for (_, outcome) in outcomes {
         report.absorb(&outcome);
-        samples.extend(outcome.sample);
+        samples.extend(outcome.samples);
     }
+    for endpoint in &context.pool.endpoints {
+        if let Some(Some(capabilities)) = endpoint.capabilities.get() {
+            report
+                .endpoints
+                .insert(endpoint.base_url.clone(), capabilities.clone());
+        }
+    }
+    report.probe_requests = context.probe_requests.load(Ordering::Relaxed);
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Some(detail) = context.unreachable.get() {
+    if context.pool.all_down() {
+        let first = context
+            .pool
+            .endpoints
+            .iter()
+            .find_map(|e| e.down())
+            .cloned();
+        let (detail, refused) = match first {
+            Some(Down::Unreachable(detail)) => (detail, false),
+            Some(Down::Unusable(detail)) => (detail, true),
+            None => (String::new(), false),
+        };
         return Err(EndpointUnreachable {
-            base_url: config.base_url.clone(),
-            detail: detail.clone(),
+            base_url: config.endpoints_text(),
+            detail,
+            refused,
             cache_dir: cache_dir.display().to_string(),
             report: Box::new(report),
         });
@@ -315,11 +525,141 @@ pub async fn generate_with_llm(
     Ok((samples, report))
 }
 
-/// Validates samples against the index with `dataset::validate`, keeps those that pass and
-/// counts the others in `report` (cause `validation`, and per failed check).
+/// What a run would cost, known before it runs (`acdp pipeline --llm --dry-run`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LlmPlan {
+    pub model: String,
+    pub endpoints: Vec<String>,
+    /// Jobs: sample requests to answer plus topics.
+    pub jobs: usize,
+    pub topics: usize,
+    /// Jobs whose first reply is in the cache already (free).
+    pub cached: usize,
+    /// Jobs that would be sent (after `max_requests`).
+    pub to_send: usize,
+    /// Prompt tokens of the jobs to send (first asks; re-asks and probes not included).
+    pub prompt_tokens: u64,
+    /// Whether `prompt_tokens` was counted with the model's tokenizer (else estimated at four
+    /// bytes per token).
+    pub prompt_tokens_counted: bool,
+    /// A rough estimate of the reply tokens: typical reply sizes per kind of job, capped by
+    /// `max_tokens`.
+    pub completion_tokens_estimate: u64,
+}
+
+/// Typical reply sizes, in tokens, for the estimate of a plan: an answer with its trace, a
+/// design, one written question with answer and trace.
+const TYPICAL_ANSWER_TOKENS: u64 = 300;
+const TYPICAL_DESIGN_TOKENS: u64 = 700;
+const TYPICAL_QUESTION_TOKENS: u64 = 300;
+
+/// Counts what `jobs` would cost against `config` with the cache in `cache_dir`, without
+/// sending anything. `count_tokens` counts a text's tokens with the model's tokenizer; without
+/// it the count is estimated.
+pub fn plan<J: Into<LlmJob>>(
+    jobs: Vec<J>,
+    config: &LlmConfig,
+    cache_dir: &Path,
+    repo: &RepoInfo,
+    count_tokens: Option<&dyn Fn(&str) -> usize>,
+) -> LlmPlan {
+    let cache = ResponseCache::new(cache_dir);
+    let mut plan = LlmPlan {
+        model: config.model.clone(),
+        endpoints: config.base_urls.clone(),
+        prompt_tokens_counted: count_tokens.is_some(),
+        ..LlmPlan::default()
+    };
+    for job in jobs.into_iter().map(Into::into) {
+        plan.jobs += 1;
+        let messages = job.messages(repo);
+        let schema = job.schema();
+        let cached = (format_rank(config.output_format)..=TEXT_RANK).any(|rank| {
+            let body = chat_body(
+                &config.model,
+                Chat {
+                    messages: &messages,
+                    format: format_of_rank(rank),
+                    schema: &schema,
+                    temperature: config.temperature,
+                    max_tokens: config.max_tokens,
+                    seed: config.seed,
+                },
+            );
+            serde_json::to_vec(&body).is_ok_and(|bytes| cache.get(&request_key(&bytes)).is_some())
+        });
+        let typical = match &job {
+            LlmJob::Answer(request) if request.task == crate::dataset::sample::Task::Design => {
+                TYPICAL_DESIGN_TOKENS
+            }
+            LlmJob::Answer(_) => TYPICAL_ANSWER_TOKENS,
+            LlmJob::Questions(topic) => {
+                plan.topics += 1;
+                TYPICAL_QUESTION_TOKENS * topic.questions.max(1) as u64
+            }
+        };
+        if cached {
+            plan.cached += 1;
+            continue;
+        }
+        if config
+            .max_requests
+            .is_some_and(|limit| plan.to_send >= limit)
+        {
+            continue;
+        }
+        plan.to_send += 1;
+        let text: String = messages
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        plan.prompt_tokens += match count_tokens {
+            Some(count) => count(&text) as u64,
+            None => text.len().div_ceil(4) as u64,
+        };
+        plan.completion_tokens_estimate += typical.min(u64::from(config.max_tokens));
+    }
+    plan
+}
+
+/// Drops samples whose claims about calls contradict the analysis' path facts
+/// ([`super::claims`]); counts them in `report` (`path_facts`) with the first problems found.
+pub fn drop_unfaithful_calls(
+    samples: Vec<Sample>,
+    analysis: &Analysis,
+    report: &mut LlmReport,
+) -> Vec<Sample> {
+    samples
+        .into_iter()
+        .filter(|sample| {
+            let problems = call_claim_problems(sample, analysis);
+            if problems.is_empty() {
+                return true;
+            }
+            report.reject(cause::PATH_FACTS);
+            for problem in problems {
+                if report.path_fact_problems.len() < MAX_PROBLEMS_KEPT {
+                    report
+                        .path_fact_problems
+                        .push(format!("{}: {problem}", sample.sample_id));
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// Path-fact problems kept in a report as examples.
+const MAX_PROBLEMS_KEPT: usize = 20;
+
+/// Validates samples against the index with `dataset::validate` and their claims about calls
+/// against the analysis' path facts ([`super::claims`]), keeps those that pass and counts the
+/// others in `report` (causes `validation` and `path_facts`, and per failed check).
 pub fn keep_valid(
     samples: Vec<Sample>,
     index: &WorkspaceIndex,
+    analysis: Option<&Analysis>,
     options: &ValidationOptions<'_>,
     report: &mut LlmReport,
 ) -> (Vec<Sample>, Vec<ValidationReport>) {
@@ -327,9 +667,7 @@ pub fn keep_valid(
     let mut rejected = Vec::new();
     for sample in samples {
         let validation = validate_sample(&sample, index, options);
-        if validation.passed {
-            kept.push(sample);
-        } else {
+        if !validation.passed {
             report.reject(cause::VALIDATION);
             for check in validation.checks.iter().filter(|c| !c.passed) {
                 *report
@@ -338,20 +676,26 @@ pub fn keep_valid(
                     .or_default() += 1;
             }
             rejected.push(validation);
+            continue;
         }
+        kept.push(sample);
+    }
+    if let Some(analysis) = analysis {
+        kept = drop_unfaithful_calls(kept, analysis, report);
     }
     *report.kept.get_or_insert(0) += kept.len();
     (kept, rejected)
 }
 
-/// What happened to one request.
+/// What happened to one job.
 #[derive(Default)]
 struct Outcome {
-    sample: Option<Sample>,
+    samples: Vec<Sample>,
+    /// Written questions dropped for citing none of the topic's chunks.
+    uncited: usize,
     rejected: Option<String>,
-    http_requests: usize,
+    calls: CallStats,
     cache_hits: usize,
-    retries_by_cause: BTreeMap<&'static str, usize>,
     reasks: usize,
     recovered_by_reask: bool,
     format_fallbacks: usize,
@@ -360,236 +704,187 @@ struct Outcome {
     completion_tokens: u64,
 }
 
+impl Outcome {
+    fn reject(mut self, cause: &str) -> Outcome {
+        self.rejected = Some(cause.to_owned());
+        self
+    }
+}
+
 struct Context<'a> {
-    client: Client<OpenAIConfig>,
+    pool: Pool,
     config: &'a LlmConfig,
     cache: ResponseCache,
     repo: &'a RepoInfo,
-    /// The strongest output format not yet known to be rejected by the server; lowered once a
-    /// simpler one worked, so later requests do not pay for the rejection again.
-    format_floor: AtomicU8,
-    /// Whether the server has sent any HTTP response in this run.
-    answered: AtomicBool,
-    /// Connection failures (refused, DNS) since the last HTTP response.
-    connection_failures: AtomicUsize,
-    /// Set once the endpoint is judged down: the first connection failure's detail. Every
-    /// request still to be sent is then given up.
-    unreachable: OnceLock<String>,
+    generator: GeneratorInfo,
+    /// Jobs that have gone to a server in this run (against `max_requests`).
+    sent: AtomicUsize,
+    /// Requests the capability probes sent.
+    probe_requests: AtomicUsize,
 }
 
 fn format_rank(format: LlmOutputFormat) -> u8 {
     match format {
         LlmOutputFormat::JsonSchema => 0,
-        LlmOutputFormat::JsonObject => 1,
-        LlmOutputFormat::Text => 2,
+        LlmOutputFormat::JsonObjectSchema => 1,
+        LlmOutputFormat::JsonObject => 2,
+        LlmOutputFormat::Text => 3,
     }
 }
 
 fn format_of_rank(rank: u8) -> LlmOutputFormat {
     match rank {
         0 => LlmOutputFormat::JsonSchema,
-        1 => LlmOutputFormat::JsonObject,
+        1 => LlmOutputFormat::JsonObjectSchema,
+        2 => LlmOutputFormat::JsonObject,
         _ => LlmOutputFormat::Text,
     }
 }
 
-/// Why a call gave no reply.
-enum FetchError {
-    /// 400/422: the server may not support this output format.
-    BadRequest,
-    /// Retries exhausted or not worth retrying; the cause for the report.
-    Failed(String),
-}
+const TEXT_RANK: u8 = 3;
+
+/// The endpoint a job holds once it needs a server, with its slot.
+type Held<'p> = (&'p Endpoint, OwnedSemaphorePermit);
 
 impl Context<'_> {
-    /// Asks for one sample: the request, fallbacks of the output format, one re-ask.
-    async fn write_sample(&self, request: SampleRequest) -> Outcome {
+    /// One job: the request, fallbacks of the output format, one re-ask.
+    async fn run(&self, job: LlmJob) -> Outcome {
         let mut outcome = Outcome::default();
-        let schema = prompt::reply_schema(&request);
-        let mut messages: Vec<ChatCompletionRequestMessage> = vec![
-            ChatCompletionRequestSystemMessage::from(prompt::system_message(
-                &self.repo.name,
-                request.task,
-                request.language,
-            ))
-            .into(),
-            ChatCompletionRequestUserMessage::from(prompt::user_message(&request)).into(),
-        ];
-        let mut rank = self.format_floor.load(Ordering::Relaxed);
+        let schema = job.schema();
+        let mut messages = job.messages(self.repo);
+        let mut rank = format_rank(self.config.output_format);
+        let mut held: Option<Held<'_>> = None;
         let asks = if self.config.reask { 2 } else { 1 };
         for ask in 0..asks {
             let reply = loop {
-                let format = format_of_rank(rank);
-                let chat = self.chat_request(messages.clone(), format, &schema);
-                match self.fetch(&chat, &mut outcome).await {
-                    Ok(reply) => break reply,
-                    Err(FetchError::BadRequest) if format != LlmOutputFormat::Text => {
+                if let Some((found, reply)) = self.cached(&messages, rank, &schema) {
+                    rank = found;
+                    outcome.cache_hits += 1;
+                    break reply;
+                }
+                if held.is_none() {
+                    if let Some(limit) = self.config.max_requests
+                        && self.sent.fetch_add(1, Ordering::Relaxed) >= limit
+                    {
+                        return outcome.reject(cause::OVER_LIMIT);
+                    }
+                    held = self.pool.acquire().await;
+                }
+                let Some((endpoint, _)) = &held else {
+                    return outcome.reject(cause::UNREACHABLE);
+                };
+                let Some(capabilities) = self.capabilities(endpoint).await else {
+                    // Taken out by its probe: another endpoint of the list may take the job.
+                    held = None;
+                    continue;
+                };
+                rank = rank
+                    .max(format_rank(capabilities.response_format))
+                    .max(endpoint.format_floor.load(Ordering::Relaxed));
+                let body = self.body(&messages, format_of_rank(rank), &schema);
+                let key = request_key(&serde_json::to_vec(&body).unwrap_or_default());
+                match endpoint
+                    .call(&body, &key, self.config, &mut outcome.calls)
+                    .await
+                {
+                    Ok(response) => {
+                        let reply = cached_reply(key, response);
+                        outcome.prompt_tokens += reply.prompt_tokens;
+                        outcome.completion_tokens += reply.completion_tokens;
+                        if self.cache.put(&reply).is_err() {
+                            outcome.cache_write_errors += 1;
+                        }
+                        break reply;
+                    }
+                    Err(CallError::BadRequest(_)) if rank < TEXT_RANK => {
                         rank += 1;
                         outcome.format_fallbacks += 1;
+                        endpoint.format_floor.fetch_max(rank, Ordering::Relaxed);
                     }
-                    Err(FetchError::BadRequest) => {
-                        outcome.rejected = Some(cause::BAD_REQUEST.to_owned());
-                        return outcome;
+                    Err(CallError::BadRequest(_)) => return outcome.reject(cause::BAD_REQUEST),
+                    Err(CallError::Failed(cause))
+                        if cause == cause::UNREACHABLE && !self.pool.all_down() =>
+                    {
+                        // This endpoint went down; the others may take the job.
+                        held = None;
                     }
-                    Err(FetchError::Failed(cause)) => {
-                        outcome.rejected = Some(cause);
-                        return outcome;
-                    }
+                    Err(CallError::Failed(cause)) => return outcome.reject(&cause),
                 }
             };
-            if outcome.format_fallbacks > 0 {
-                self.format_floor.fetch_max(rank, Ordering::Relaxed);
-            }
             match reply.finish_reason.as_deref() {
-                Some("length") => {
-                    outcome.rejected = Some(cause::TRUNCATED.to_owned());
-                    return outcome;
-                }
-                Some("content_filter") => {
-                    outcome.rejected = Some(cause::REFUSED.to_owned());
-                    return outcome;
-                }
+                Some("length") => return outcome.reject(cause::TRUNCATED),
+                Some("content_filter") => return outcome.reject(cause::REFUSED),
                 _ => {}
             }
             let content = match reply.content.as_deref() {
                 Some(content) if !content.trim().is_empty() => content,
-                _ => {
-                    outcome.rejected = Some(cause::REFUSED.to_owned());
-                    return outcome;
-                }
+                _ => return outcome.reject(cause::REFUSED),
             };
-            match reply::parse_reply(content, request.task, &request.prompt) {
-                Ok((body, trace)) => {
+            match job.read(content, &self.generator, self.repo) {
+                Ok((samples, uncited)) => {
                     outcome.recovered_by_reask = ask > 0;
-                    let generator = llm_generator(&self.config.model);
-                    outcome.sample = Some(request.into_sample(body, trace, generator, self.repo));
+                    outcome.samples = samples;
+                    outcome.uncited = uncited;
                     return outcome;
                 }
                 Err(err) if ask + 1 < asks => {
                     outcome.reasks += 1;
-                    messages.push(ChatCompletionRequestAssistantMessage::from(content).into());
-                    messages.push(
-                        ChatCompletionRequestUserMessage::from(prompt::reask_message(
-                            err.problem(),
-                        ))
-                        .into(),
-                    );
+                    messages.push(message("assistant", content));
+                    messages.push(message("user", &prompt::reask_message(err.problem())));
                 }
-                Err(err) => {
-                    outcome.rejected = Some(err.cause().to_owned());
-                    return outcome;
-                }
+                Err(err) => return outcome.reject(err.cause()),
             }
         }
         outcome
     }
 
-    // `max_tokens` and `seed` are deprecated by OpenAI in favour of `max_completion_tokens`,
-    // but they are what every OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads.
-    #[allow(deprecated)]
-    fn chat_request(
-        &self,
-        messages: Vec<ChatCompletionRequestMessage>,
-        format: LlmOutputFormat,
-        schema: &serde_json::Value,
-    ) -> CreateChatCompletionRequest {
-        let response_format = match format {
-            LlmOutputFormat::JsonSchema => Some(ResponseFormat::JsonSchema {
-                json_schema: ResponseFormatJsonSchema {
-                    description: None,
-                    name: "acdp_sample".to_owned(),
-                    schema: schema.clone(),
-                    strict: Some(true),
-                },
-            }),
-            LlmOutputFormat::JsonObject => Some(ResponseFormat::JsonObject),
-            LlmOutputFormat::Text => None,
-        };
-        CreateChatCompletionRequest {
-            model: self.config.model.clone(),
-            messages,
-            temperature: Some(self.config.temperature),
-            max_tokens: Some(self.config.max_tokens),
-            seed: Some(self.config.seed as i64),
-            response_format,
-            ..CreateChatCompletionRequest::default()
-        }
+    /// What the endpoint takes, probed once per run (or assumed when probing is off);
+    /// `None` when the probe found it unusable (it is then taken out of the run).
+    async fn capabilities(&self, endpoint: &Endpoint) -> Option<Capabilities> {
+        endpoint
+            .capabilities
+            .get_or_init(|| async {
+                if !self.config.probe {
+                    return Some(Capabilities::assumed(self.config));
+                }
+                let mut stats = CallStats::default();
+                let probed = probe::probe(endpoint, self.config, &mut stats).await;
+                self.probe_requests
+                    .fetch_add(stats.http_requests, Ordering::Relaxed);
+                match probed {
+                    Ok(capabilities) => Some(capabilities),
+                    Err(down) => {
+                        endpoint.mark_down(down);
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
     }
 
-    /// Counts a failed connection; whether the endpoint is now judged down (the run stops).
-    fn endpoint_down(&self, detail: String) -> bool {
-        let in_a_row = self.connection_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.answered.load(Ordering::Relaxed) && in_a_row < UNREACHABLE_AFTER {
-            return false;
-        }
-        let _ = self.unreachable.set(detail);
-        true
+    fn body(&self, messages: &[Value], format: LlmOutputFormat, schema: &Value) -> Value {
+        chat_body(
+            &self.config.model,
+            Chat {
+                messages,
+                format,
+                schema,
+                temperature: self.config.temperature,
+                max_tokens: self.config.max_tokens,
+                seed: self.config.seed,
+            },
+        )
     }
 
-    /// One chat completion: from the cache, or from the server with retries.
-    async fn fetch(
-        &self,
-        chat: &CreateChatCompletionRequest,
-        outcome: &mut Outcome,
-    ) -> Result<CachedReply, FetchError> {
-        let request_json = serde_json::to_vec(chat)
-            .map_err(|_| FetchError::Failed(cause::CLIENT_ERROR.to_owned()))?;
-        let key = request_key(&request_json);
-        if let Some(reply) = self.cache.get(&key) {
-            outcome.cache_hits += 1;
-            return Ok(reply);
-        }
-        let mut retry = 0;
-        loop {
-            if self.unreachable.get().is_some() {
-                return Err(FetchError::Failed(cause::UNREACHABLE.to_owned()));
-            }
-            outcome.http_requests += 1;
-            let sent =
-                tokio::time::timeout(self.config.timeout, self.client.chat().create(chat.clone()))
-                    .await;
-            if let Ok(Ok(_) | Err(OpenAIError::ApiError(_))) = &sent {
-                self.answered.store(true, Ordering::Relaxed);
-                self.connection_failures.store(0, Ordering::Relaxed);
-            }
-            let failure = match sent {
-                Ok(Ok(response)) => {
-                    let reply = cached_reply(key, response);
-                    outcome.prompt_tokens += reply.prompt_tokens;
-                    outcome.completion_tokens += reply.completion_tokens;
-                    if self.cache.put(&reply).is_err() {
-                        outcome.cache_write_errors += 1;
-                    }
-                    return Ok(reply);
-                }
-                Ok(Err(error)) => CallFailure::from_error(&error),
-                Err(_elapsed) => CallFailure::Transient(cause::TIMEOUT),
-            };
-            let retryable = match failure {
-                CallFailure::Transient(cause) => cause,
-                CallFailure::Unreachable(detail) => {
-                    if self.endpoint_down(detail) {
-                        return Err(FetchError::Failed(cause::UNREACHABLE.to_owned()));
-                    }
-                    cause::CONNECTION
-                }
-                CallFailure::BadRequest(..) => return Err(FetchError::BadRequest),
-                CallFailure::Permanent(cause) => return Err(FetchError::Failed(cause)),
-            };
-            if retry >= self.config.max_retries {
-                return Err(FetchError::Failed(retryable.to_owned()));
-            }
-            *outcome.retries_by_cause.entry(retryable).or_default() += 1;
-            let delay = backoff_delay(
-                self.config.backoff_base,
-                self.config.backoff_max,
-                retry,
-                self.config.seed,
-                &key,
-            );
-            tokio::time::sleep(delay).await;
-            retry += 1;
-        }
+    /// A cached reply to these messages in format `rank` or a simpler one (an earlier run may
+    /// have fallen back), with the format it was found in.
+    fn cached(&self, messages: &[Value], rank: u8, schema: &Value) -> Option<(u8, CachedReply)> {
+        (rank..=TEXT_RANK).find_map(|rank| {
+            let body = self.body(messages, format_of_rank(rank), schema);
+            let key = request_key(&serde_json::to_vec(&body).ok()?);
+            self.cache.get(&key).map(|reply| (rank, reply))
+        })
     }
 }
 
@@ -638,13 +933,13 @@ mod tests {
             _ => None,
         };
         let config = LlmConfig::from_settings_with_env(&settings, env);
-        assert_eq!(config.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(config.base_urls, ["http://127.0.0.1:11434/v1"]);
         assert_eq!(config.model, "qwen2.5:7b");
         assert_eq!(config.api_key.as_deref(), Some("sk-secret"));
         assert!(!format!("{config:?}").contains("sk-secret"));
 
         let plain = LlmConfig::from_settings_with_env(&settings, |_| Some(" ".to_owned()));
-        assert_eq!(plain.base_url, settings.base_url);
+        assert_eq!(plain.base_urls, settings.base_url.0);
         assert_eq!(plain.model, settings.model);
         assert_eq!(plain.api_key, None);
     }
@@ -653,6 +948,7 @@ mod tests {
     fn format_ranks_round_trip() {
         for format in [
             LlmOutputFormat::JsonSchema,
+            LlmOutputFormat::JsonObjectSchema,
             LlmOutputFormat::JsonObject,
             LlmOutputFormat::Text,
         ] {

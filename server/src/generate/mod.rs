@@ -52,6 +52,7 @@ impl SampleRequest {
 
 mod access;
 mod balance;
+pub mod claims;
 mod composed;
 mod design;
 mod design_compensation;
@@ -66,6 +67,7 @@ pub mod llm;
 mod qa;
 mod request_validation;
 mod text;
+mod topics;
 mod transaction;
 
 use std::collections::HashSet;
@@ -75,6 +77,7 @@ use crate::analysis::generated::has_generated_marker;
 use crate::index::{ChunkId, WorkspaceIndex};
 
 pub use evidence::ChunkLookup;
+pub use topics::{LLM_QUESTION_KIND, TopicRequest};
 
 /// A request with the answer (or design) and trace a generator wrote for it.
 #[derive(Clone, Debug)]
@@ -209,6 +212,21 @@ fn qa_candidates(
         &options.languages,
     ));
     written
+}
+
+/// Topics for the LLM to write `questions` questions each about: one per composed QA sample
+/// (a method's checks, an entry point's failures and writes, a status lifecycle ...), with
+/// its code and facts.
+pub fn topic_requests(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+    questions: usize,
+) -> Vec<TopicRequest> {
+    let lookup = ChunkLookup::new(index, generated, options.include_generated);
+    let composed = composed::composed_samples(analysis, &lookup, &options.languages);
+    topics::topics_from_composed(&composed, questions)
 }
 
 /// Design samples (one per language) for a requirement the user wrote, anchored on a writing

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::dataset::prompt::render_chunk;
 use crate::dataset::sample::{SampleLanguage, Task};
-use crate::generate::SampleRequest;
+use crate::generate::{SampleRequest, TopicRequest};
 
 /// The system message: what to write and the rules a reply must follow.
 pub fn system_message(repo_name: &str, task: Task, language: SampleLanguage) -> String {
@@ -83,7 +83,17 @@ pub fn user_message(request: &SampleRequest) -> String {
         .map(|e| e.chunk_id.as_str())
         .collect();
     out.push_str(&ids.join(", "));
+    out.push_str(closing_reminder(request.language));
     out
+}
+
+/// Repeated at the end of the user message: small models follow the last instruction they
+/// read, and code with Chinese comments pulls them into Chinese.
+fn closing_reminder(language: SampleLanguage) -> &'static str {
+    match language {
+        SampleLanguage::En => "\n\nWrite in English. Cite only the chunk ids listed above.",
+        SampleLanguage::Zh => "\n\n用简体中文写作；代码标识符保持原样。只引用上面列出的 chunk id。",
+    }
 }
 
 /// The follow-up after a reply that could not be used.
@@ -106,9 +116,10 @@ pub fn reply_schema(request: &SampleRequest) -> Value {
     let strings = json!({"type": "array", "items": {"type": "string"}});
     let trace = json!({
         "type": "array",
+        "minItems": request.task.min_trace_steps(),
         "items": object(&[
             ("claim", json!({"type": "string"})),
-            ("evidence", json!({"type": "array", "items": chunk_id})),
+            ("evidence", json!({"type": "array", "minItems": 1, "items": chunk_id})),
         ]),
     });
     match request.task {
@@ -158,4 +169,88 @@ fn object(properties: &[(&str, Value)]) -> Value {
         "required": names,
         "additionalProperties": false,
     })
+}
+
+/// The system message of a topic: write questions a developer would ask about this code and
+/// answer them from the code and the analysis' facts.
+pub fn topic_system_message(repo_name: &str, topic: &TopicRequest) -> String {
+    let language = match topic.language {
+        SampleLanguage::En => "Write every text field in English.",
+        SampleLanguage::Zh => {
+            "Write every text field in Simplified Chinese (简体中文); keep code identifiers, \
+             SQL and chunk ids exactly as they appear in the code."
+        }
+    };
+    format!(
+        "You write training data about the Java repository `{repo_name}`. The user gives a \
+         topic, code chunks (each headed by its chunk id in square brackets) and facts that \
+         static analysis established about them (each holds on every execution it describes; \
+         conditions are exact).\n\n\
+         Write {count} different questions a developer new to this code would ask about the \
+         topic, and answer each from the code and the facts. Reply with one JSON object:\n\
+         {{\"samples\": [{{\"question\": string, \"answer\": string, \"trace\": \
+         [{{\"claim\": string, \"evidence\": [chunk_id, ...]}}, ...]}}, ...]}}\n\n\
+         Rules:\n\
+         - Ask about behaviour that spans the code: conditions, order of steps, what is \
+         written where, what happens on failure. Do not copy the wording of the facts.\n\
+         - Every claim must hold for every execution it describes. When a call or a failure \
+         happens only under a condition, say the condition; never say it always happens.\n\
+         - Each trace step states one fact and cites the chunk ids it rests on, chosen from the \
+         list; each answer has at least 2 steps.\n\
+         - Put code identifiers in backticks and name only identifiers, tables, columns and \
+         numbers that occur in the cited chunks.\n\
+         - {language}\n\
+         - Reply with the JSON object only, no prose and no code fences.",
+        count = topic.questions.max(1),
+    )
+}
+
+/// The user message of a topic: what it is about, the facts, the code.
+pub fn topic_user_message(topic: &TopicRequest) -> String {
+    let mut out = format!("Topic: {}\n\nFacts from static analysis:\n", topic.subject);
+    for fact in &topic.facts {
+        let ids: Vec<&str> = fact.evidence.iter().map(|id| id.as_str()).collect();
+        out.push_str(&format!("- {} [{}]\n", fact.claim, ids.join(", ")));
+    }
+    out.push_str("\nCode:\n");
+    for e in &topic.evidence {
+        out.push_str(&render_chunk(
+            e.chunk_id.as_str(),
+            &e.path,
+            e.start_line,
+            e.end_line,
+            &e.symbol,
+            &e.code,
+        ));
+    }
+    out.push_str("\nChunk ids you may cite: ");
+    let ids: Vec<&str> = topic.evidence.iter().map(|e| e.chunk_id.as_str()).collect();
+    out.push_str(&ids.join(", "));
+    out.push_str(closing_reminder(topic.language));
+    out
+}
+
+/// The JSON Schema of a topic's reply: up to `questions` answered questions whose citations
+/// are the topic's chunk ids.
+pub fn topic_schema(topic: &TopicRequest) -> Value {
+    let ids: Vec<&str> = topic.evidence.iter().map(|e| e.chunk_id.as_str()).collect();
+    let trace = json!({
+        "type": "array",
+        "minItems": Task::Qa.min_trace_steps(),
+        "items": object(&[
+            ("claim", json!({"type": "string"})),
+            ("evidence", json!({"type": "array", "minItems": 1,
+                "items": {"type": "string", "enum": ids}})),
+        ]),
+    });
+    let sample = object(&[
+        ("question", json!({"type": "string"})),
+        ("answer", json!({"type": "string"})),
+        ("trace", trace),
+    ]);
+    object(&[(
+        "samples",
+        json!({"type": "array", "minItems": 1, "maxItems": topic.questions.max(1),
+            "items": sample}),
+    )])
 }

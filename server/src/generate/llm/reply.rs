@@ -157,6 +157,50 @@ pub fn parse_reply(
     }
 }
 
+#[derive(Deserialize)]
+struct QuestionsReply {
+    samples: Vec<WrittenQuestion>,
+}
+
+#[derive(Deserialize)]
+struct WrittenQuestion {
+    question: String,
+    answer: String,
+    trace: Vec<StepReply>,
+}
+
+/// A question the model wrote about a topic, with its answer and trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuestionReply {
+    pub question: String,
+    pub answer: String,
+    pub trace: Vec<TraceStep>,
+}
+
+/// Reads the reply to a topic: the questions the model wrote, each answered. An empty list is
+/// a wrong schema (the model was asked for at least one).
+pub fn parse_questions(content: &str) -> Result<Vec<QuestionReply>, ReplyError> {
+    let object = first_json_object(content).ok_or_else(|| {
+        ReplyError::MalformedJson("the reply contains no complete JSON object".to_owned())
+    })?;
+    let reply: QuestionsReply = serde_json::from_value(Value::Object(object))
+        .map_err(|err| ReplyError::WrongSchema(err.to_string()))?;
+    if reply.samples.is_empty() {
+        return Err(ReplyError::WrongSchema(
+            "`samples` is empty: write at least one question".to_owned(),
+        ));
+    }
+    Ok(reply
+        .samples
+        .into_iter()
+        .map(|q| QuestionReply {
+            question: q.question.trim().to_owned(),
+            answer: q.answer.trim().to_owned(),
+            trace: trace(q.trace),
+        })
+        .collect())
+}
+
 /// Trace steps as written; a citation written `[c…]` (as in the prompt's headings) is read
 /// as the bare id.
 fn trace(steps: Vec<StepReply>) -> Vec<TraceStep> {
@@ -207,6 +251,19 @@ mod tests {
         );
         assert_eq!(trace[0].evidence, [ChunkId::from_string("c1".to_owned())]);
         assert_eq!(trace.len(), 2);
+    }
+
+    #[test]
+    fn written_questions_are_read_and_an_empty_list_is_wrong() {
+        let reply = r#"{"samples": [{"question": " Who may cancel? ", "answer": "a",
+            "trace": [{"claim": "c", "evidence": ["[c1]"]}]}]}"#;
+        let questions = parse_questions(reply).unwrap();
+        assert_eq!(questions[0].question, "Who may cancel?");
+        assert_eq!(questions[0].trace[0].evidence[0].as_str(), "c1");
+        let err = parse_questions(r#"{"samples": []}"#).unwrap_err();
+        assert_eq!(err.cause(), "wrong_schema");
+        let err = parse_questions(r#"{"answer": "x"}"#).unwrap_err();
+        assert!(err.problem().contains("samples"), "{}", err.problem());
     }
 
     #[test]

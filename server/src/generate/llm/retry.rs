@@ -2,7 +2,10 @@
 //! wait before it.
 //!
 //! Retried: 429, 5xx, timeouts (ours or the server's 408) and transport errors (a connection
-//! reset, a body cut off). A failure to connect at all (refused, DNS) is told apart: the caller
+//! reset, a body cut off), except a 5xx whose body is a request validation error (llama.cpp's
+//! Python server answers a `response_format` it does not know with 500 and a pydantic
+//! validation message): asking again gives the same error, so it is told apart with the 400s
+//! and 422s. A failure to connect at all (refused, DNS) is told apart: the caller
 //! stops the run when the endpoint looks down rather than retrying every request. Not retried: any other 4xx, whose cause (a bad key, an
 //! unknown model, a prompt over the context window) does not go away by asking again; 400
 //! and 422 on a structured-output request are reported apart so the caller can fall back to
@@ -37,6 +40,9 @@ impl CallFailure {
                 match status {
                     429 => CallFailure::Transient(cause::HTTP_429),
                     408 => CallFailure::Transient(cause::TIMEOUT),
+                    500..=599 if is_validation_refusal(&response.api_error.message) => {
+                        CallFailure::BadRequest(status, response.api_error.message.clone())
+                    }
                     500..=599 => CallFailure::Transient(cause::HTTP_5XX),
                     400 | 422 => {
                         CallFailure::BadRequest(status, response.api_error.message.clone())
@@ -67,6 +73,13 @@ impl CallFailure {
     }
 }
 
+/// Whether an error message says the request itself was invalid (a validation error, or one
+/// naming `response_format`) rather than that the server failed to answer it.
+fn is_validation_refusal(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("response_format") || message.contains("validation error")
+}
+
 /// The wait before retry number `retry` (0 for the first retry) of the request with `key`:
 /// `base * 2^retry`, capped at `max`, then scaled into its upper half by a jitter that is a
 /// function of `seed`, `key` and `retry` (so concurrent requests spread out, yet two runs
@@ -88,6 +101,19 @@ pub fn backoff_delay(base: Duration, max: Duration, retry: u32, seed: u64, key: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_validation_error_is_a_refusal_and_a_plain_500_is_transient() {
+        // The body llama-cpp-python 0.3.36 sends for `{"type": "json_schema"}`.
+        let llama_cpp = "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', \
+            'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\"}";
+        assert!(is_validation_refusal(llama_cpp));
+        assert!(is_validation_refusal(
+            "Response_format json_schema is not supported"
+        ));
+        assert!(!is_validation_refusal("CUDA out of memory"));
+        assert!(!is_validation_refusal(""));
+    }
 
     #[test]
     fn delays_grow_are_capped_and_repeat() {

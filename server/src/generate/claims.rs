@@ -1,0 +1,237 @@
+//! Claims about calls, checked against the analysis' path facts: a sample written by a model
+//! (or edited by a person) that says a method is called, while every call to it in the flows
+//! its evidence belongs to happens only on one branch (after a guard, in a `catch`, on another
+//! thread), must say under which condition, and must not say "always".
+//!
+//! What is checked, per sentence of the answer and per trace claim, for each method the
+//! sentence names (in backticks, as `name(`, or as `Type.name`) that is called conditionally
+//! in every flow through the evidence:
+//! - a sentence that says it runs always / unconditionally / in every case is rejected;
+//! - a sentence that tells the call as a step ("calls", "then", "invokes" ...) without any
+//!   conditional word and without naming anything its conditions test is rejected: read
+//!   alone, it says the call happens on every run.
+//!
+//! A method called unconditionally somewhere in those flows is not checked (the sentence may
+//! be about that call). Pure: reads the sample and the analysis.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::analysis::{Analysis, FlowStep};
+use crate::dataset::sample::{Sample, SampleBody};
+use crate::index::symbol_member;
+
+/// Words that claim a call happens on every run.
+const ALWAYS: &[&str] = &[
+    "always",
+    "unconditionally",
+    "every time",
+    "in all cases",
+    "in every case",
+    "regardless",
+    "总是",
+    "始终",
+    "无论",
+    "一定会",
+];
+
+/// Words that tell a call as a step of the run.
+const CALL_WORDS: &[&str] = &[
+    "call", "invok", "then", "next", "after", "before", "runs", "executes", "triggers", "followed",
+    "调用", "然后", "接着", "执行", "随后",
+];
+
+/// Words that make a sentence conditional.
+const CONDITIONAL_WORDS: &[&str] = &[
+    "if ",
+    "if,",
+    "when",
+    "only",
+    "unless",
+    "otherwise",
+    "else",
+    "case",
+    "branch",
+    "whether",
+    "provided",
+    "如果",
+    "当",
+    "仅",
+    "只有",
+    "否则",
+    "若",
+    "时",
+];
+
+/// Problems of the sample's claims about calls (empty: none found).
+pub fn call_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
+    let conditional = conditional_calls(sample, analysis);
+    if conditional.is_empty() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for sentence in sentences(sample) {
+        let lower = sentence.to_lowercase();
+        for name in named_methods(&sentence) {
+            let Some(steps) = conditional.get(name.as_str()) else {
+                continue;
+            };
+            let condition = steps.first().map(|s| describe(s)).unwrap_or_default();
+            if contains_any(&lower, ALWAYS) {
+                problems.push(format!(
+                    "says `{name}` runs on every path, but it is called only {condition}: \
+                     \"{sentence}\""
+                ));
+            } else if contains_any(&lower, CALL_WORDS)
+                && !contains_any(&lower, CONDITIONAL_WORDS)
+                && !steps.iter().any(|s| names_a_tested_value(&sentence, s))
+            {
+                problems.push(format!(
+                    "tells the call of `{name}` without its condition (it is called only \
+                     {condition}): \"{sentence}\""
+                ));
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
+/// Methods called only conditionally in the flows through the sample's evidence, by simple
+/// name, with their call steps.
+fn conditional_calls<'a>(
+    sample: &Sample,
+    analysis: &'a Analysis,
+) -> HashMap<&'a str, Vec<&'a FlowStep>> {
+    let evidence: HashSet<_> = sample.evidence.iter().map(|e| &e.chunk_id).collect();
+    let mut steps: HashMap<&str, (bool, Vec<&FlowStep>)> = HashMap::new();
+    for flow in &analysis.flows {
+        if !flow.chunk_ids.iter().any(|id| evidence.contains(id)) {
+            continue;
+        }
+        for step in flow.steps.iter().filter(|s| s.kind == "method") {
+            let entry = steps.entry(symbol_member(&step.symbol)).or_default();
+            entry.0 |= step.is_unconditional();
+            entry.1.push(step);
+        }
+    }
+    steps
+        .into_iter()
+        .filter(|(_, (unconditional_somewhere, _))| !unconditional_somewhere)
+        .map(|(name, (_, steps))| (name, steps))
+        .collect()
+}
+
+/// The answer's sentences and every trace claim.
+fn sentences(sample: &Sample) -> Vec<String> {
+    let mut out = Vec::new();
+    if let SampleBody::Qa { answer, .. } = &sample.body {
+        out.extend(
+            answer
+                .split(['.', '。', ';', '；', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    out.extend(sample.trace.iter().map(|step| step.claim.trim().to_owned()));
+    out
+}
+
+/// Method names a sentence refers to: identifiers in backticks, before `(`, or after `.`.
+fn named_methods(sentence: &str) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for (i, quoted) in sentence.split('`').enumerate() {
+        if i % 2 == 1 {
+            names.extend(identifiers(quoted).map(str::to_owned));
+        }
+    }
+    let bytes = sentence.as_bytes();
+    for (start, word) in identifier_spans(sentence) {
+        let end = start + word.len();
+        let called = bytes.get(end) == Some(&b'(');
+        let member = start > 0 && bytes[start - 1] == b'.';
+        if called || member {
+            names.insert(word.to_owned());
+        }
+    }
+    names
+}
+
+fn identifier_spans(text: &str) -> IdentifierSpans<'_> {
+    IdentifierSpans { text, at: 0 }
+}
+
+struct IdentifierSpans<'t> {
+    text: &'t str,
+    at: usize,
+}
+
+impl<'t> Iterator for IdentifierSpans<'t> {
+    type Item = (usize, &'t str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let is_part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+        let rest = &self.text[self.at..];
+        let start = self.at + rest.find(is_part)?;
+        let len = self.text[start..]
+            .find(|c: char| !is_part(c))
+            .unwrap_or(self.text.len() - start);
+        self.at = start + len;
+        Some((start, &self.text[start..start + len]))
+    }
+}
+
+fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    identifier_spans(text)
+        .map(|(_, word)| word)
+        .filter(|word| word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+}
+
+/// Whether the sentence names an identifier the step's conditions test (so it states, in its
+/// own words, when the call happens).
+fn names_a_tested_value(sentence: &str, step: &FlowStep) -> bool {
+    let tested: HashSet<&str> = step
+        .when
+        .conditions
+        .iter()
+        .chain(&step.outer.conditions)
+        .flat_map(|c| identifiers(&c.expr))
+        .filter(|word| word.len() > 2)
+        .collect();
+    identifiers(sentence).any(|word| tested.contains(word))
+}
+
+/// When the step runs, for the problem message: its first condition, or its context.
+fn describe(step: &FlowStep) -> String {
+    let path = if step.when.is_unconditional() {
+        &step.outer
+    } else {
+        &step.when
+    };
+    match path.conditions.first() {
+        Some(condition) => format!("when `{}`", condition.as_expression()),
+        None if path.is_async() => "on another thread".to_owned(),
+        None if path.in_catch() => "when an exception was caught".to_owned(),
+        None => "on some paths".to_owned(),
+    }
+}
+
+fn contains_any(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| text.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_named_in_backticks_calls_and_members() {
+        let names = named_methods("It calls `releaseStock` then order.cancel() and log(x)");
+        for name in ["releaseStock", "cancel", "log"] {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert!(!names.contains("calls"), "{names:?}");
+        assert!(!names.contains("order"), "{names:?}");
+    }
+}
