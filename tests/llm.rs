@@ -7,9 +7,13 @@
 #[path = "support/fixtures.rs"]
 mod fixtures;
 use fixtures::{copy_dir, fixture};
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
+use fake_llm::{
+    FakeServer, Reply, Script, completion, error, is_probe, is_reask, scenario_of, user_text,
+};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,242 +25,10 @@ use acdp::dataset::sample::{
 };
 use acdp::dataset::{ValidationOptions, validate_sample};
 use acdp::generate::SampleRequest;
-use acdp::generate::llm::{
-    LlmConfig, LlmReport, PROBE_MARKER, SeedSupport, generate_with_llm, keep_valid,
-};
+use acdp::generate::llm::{LlmConfig, LlmReport, SeedSupport, generate_with_llm, keep_valid};
 use acdp::index::{ChunkKind, IndexOptions, WorkspaceIndex, index_workspace};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-// ---------------------------------------------------------------------------------------------
-// The fake server
-
-/// What the server answers to one request.
-struct Reply {
-    status: u16,
-    body: String,
-    /// Waits this long before answering (longer than the client's timeout: a timeout).
-    delay: Duration,
-    /// Sends only this many bytes of the body, then closes (a reply cut off in transit).
-    cut_at: Option<usize>,
-}
-
-/// Answers a request body, given how many requests of the same scenario came before.
-type Script = Arc<dyn Fn(&Value, usize) -> Reply + Send + Sync>;
-
-#[derive(Default)]
-struct Seen {
-    bodies: Vec<Value>,
-    probes: Vec<Value>,
-    attempts: HashMap<String, usize>,
-}
-
-struct FakeServer {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl FakeServer {
-    /// A server that answers acdp's capability probes like a server that takes every
-    /// `response_format` and honours `seed`, and everything else by `script`.
-    async fn start(script: Script) -> FakeServer {
-        Self::start_raw(Arc::new(move |body, attempt| {
-            if is_probe(body) {
-                honest_probe_reply(body)
-            } else {
-                script(body, attempt)
-            }
-        }))
-        .await
-    }
-
-    /// A server whose `script` answers the probes too.
-    async fn start_raw(script: Script) -> FakeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let shared = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (seen, script) = (shared.clone(), script.clone());
-                tokio::spawn(async move {
-                    let _ = serve(stream, seen, script).await;
-                });
-            }
-        });
-        FakeServer { addr, seen }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    /// Probe requests received so far.
-    fn probes(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().probes.clone()
-    }
-
-    /// Chat completion requests received so far, probes not counted.
-    fn requests(&self) -> usize {
-        self.seen.lock().unwrap().bodies.len()
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().bodies.clone()
-    }
-}
-
-async fn serve(
-    mut stream: TcpStream,
-    seen: Arc<Mutex<Seen>>,
-    script: Script,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16384];
-    let header_end = loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < header_end + length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let reply = if head.starts_with("post /v1/chat/completions ") {
-        let body: Value = serde_json::from_slice(&buf[header_end..header_end + length])
-            .expect("the client sends JSON");
-        let attempt = {
-            let mut seen = seen.lock().unwrap();
-            if is_probe(&body) {
-                seen.probes.push(body.clone());
-            } else {
-                seen.bodies.push(body.clone());
-            }
-            let count = seen.attempts.entry(scenario_of(&body)).or_default();
-            *count += 1;
-            *count - 1
-        };
-        script(&body, attempt)
-    } else {
-        error(404)
-    };
-    tokio::time::sleep(reply.delay).await;
-    let reason = match reply.status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        _ => "Error",
-    };
-    let sent = &reply.body[..reply.cut_at.unwrap_or(reply.body.len())];
-    let response = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{sent}",
-        reply.status,
-        reply.body.len(),
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
-/// Whether the request is one of acdp's capability probes.
-fn is_probe(body: &Value) -> bool {
-    body["messages"].as_array().is_some_and(|messages| {
-        messages.iter().any(|m| {
-            m["content"]
-                .as_str()
-                .is_some_and(|c| c.contains(PROBE_MARKER))
-        })
-    })
-}
-
-/// What a server that enforces every schema and honours the seed answers a probe: the one
-/// value the probe's schema allows, or words that depend on the seed only.
-fn honest_probe_reply(body: &Value) -> Reply {
-    let format = &body["response_format"];
-    let schema = if format["type"] == "json_schema" {
-        &format["json_schema"]["schema"]
-    } else {
-        &format["schema"]
-    };
-    match schema["properties"]["answer"]["enum"][0].as_str() {
-        Some(allowed) => completion(&json!({"answer": allowed}).to_string(), "stop"),
-        None if format.is_null() => completion(&format!("words of seed {}", body["seed"]), "stop"),
-        None => completion(r#"{"answer": "word"}"#, "stop"),
-    }
-}
-
-/// The text of the request's last user message that is not a correction.
-fn user_text(body: &Value) -> String {
-    let content = &body["messages"][1]["content"];
-    content
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| content.to_string())
-}
-
-/// The `[[scenario:NAME]]` tag in the question.
-fn scenario_of(body: &Value) -> String {
-    let text = user_text(body);
-    text.split("[[scenario:")
-        .nth(1)
-        .and_then(|rest| rest.split("]]").next())
-        .unwrap_or("none")
-        .to_owned()
-}
-
-/// Whether the request is a re-ask (the first reply and a correction follow the question).
-fn is_reask(body: &Value) -> bool {
-    body["messages"].as_array().is_some_and(|m| m.len() > 2)
-}
-
-fn completion(content: &str, finish_reason: &str) -> Reply {
-    let body = json!({
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "fake-model",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content},
-            "finish_reason": finish_reason,
-        }],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-    });
-    Reply {
-        status: 200,
-        body: body.to_string(),
-        delay: Duration::ZERO,
-        cut_at: None,
-    }
-}
-
-fn error(status: u16) -> Reply {
-    let body = json!({"error": {"message": format!("scripted {status}"), "type": "fake",
-        "param": null, "code": null}});
-    Reply {
-        status,
-        body: body.to_string(),
-        delay: Duration::ZERO,
-        cut_at: None,
-    }
-}
+use tokio::net::TcpListener;
 
 // ---------------------------------------------------------------------------------------------
 // Requests over fixtures/shop
@@ -1357,35 +1129,43 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
         assert_eq!(topic.questions, 2);
     }
 
-    // A flow step called only on one branch, and no unconditional call of the same name in
-    // the flows through its entry.
-    let (flow, step) = analysis
+    // A call made only on one branch (not on the main line of its caller), and no main-line
+    // call of the same name in the flows through the caller or the callee.
+    let chunk_of = |symbol: &str| {
+        index
+            .chunks()
+            .find(|(_, chunk)| chunk.symbol == symbol)
+            .map(|(_, chunk)| chunk.chunk_id.clone())
+    };
+    let main_line = |s: &acdp::analysis::FlowStep| s.when.is_main_line() && s.outer.is_main_line();
+    let step = analysis
         .flows
         .iter()
-        .flat_map(|f| f.steps.iter().map(move |s| (f, s)))
-        .find(|(flow, step)| {
+        .flat_map(|f| &f.steps)
+        .find(|step| {
+            let (Some(caller), Some(callee)) = (chunk_of(&step.called_from), &step.chunk_id) else {
+                return false;
+            };
             let name = acdp::index::symbol_member(&step.symbol);
             step.kind == "method"
-                && step.chunk_id.is_some()
-                && flow.entry.chunk_id.is_some()
-                && !step.is_unconditional()
                 && !step.when.conditions.is_empty()
                 && analysis
                     .flows
                     .iter()
-                    .filter(|f| f.chunk_ids.contains(flow.entry.chunk_id.as_ref().unwrap()))
+                    .filter(|f| f.chunk_ids.contains(&caller) || f.chunk_ids.contains(callee))
                     .flat_map(|f| &f.steps)
                     .filter(|s| acdp::index::symbol_member(&s.symbol) == name)
-                    .all(|s| !s.is_unconditional())
+                    .all(|s| !main_line(s))
         })
-        .expect("fixtures/shop has a conditional call");
+        .expect("fixtures/shop has a call on one branch");
+    let flow = analysis
+        .flows
+        .iter()
+        .find(|f| f.steps.iter().any(|s| std::ptr::eq(s, step)))
+        .unwrap();
     let name = acdp::index::symbol_member(&step.symbol).to_owned();
     // The caller, whose body holds the condition, and the callee.
-    let entry_id = index
-        .chunks()
-        .find(|(_, chunk)| chunk.symbol == step.called_from)
-        .map(|(_, chunk)| chunk.chunk_id.clone())
-        .expect("the caller is indexed");
+    let entry_id = chunk_of(&step.called_from).expect("the caller is indexed");
     let step_id = step.chunk_id.clone().unwrap();
     let evidence_of = |id: &acdp::index::ChunkId| {
         let (file, chunk) = index.chunk(id).unwrap();
@@ -1409,15 +1189,15 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
     let (e, s) = (entry_id.as_str(), step_id.as_str());
     let reply = json!({"samples": [
         {"question": "What happens after the request is read?",
-         "answer": format!("`{entry_member}` always calls `{name}`."),
+         "answer": format!("`{entry_member}` always calls `{name}` to finish the work."),
          "trace": [{"claim": format!("`{entry_member}` is the entry."), "evidence": [e]},
                    {"claim": format!("It calls `{name}`."), "evidence": [s]}]},
         {"question": "When does the second step run?",
-         "answer": format!("`{entry_member}` calls `{name}` only when `{condition}`."),
+         "answer": format!("`{entry_member}` calls `{name}` only when `{condition}` holds."),
          "trace": [{"claim": format!("`{entry_member}` is the entry."), "evidence": [e]},
                    {"claim": format!("`{name}` runs only when `{condition}`."), "evidence": [s]}]},
         {"question": "Which chunk is unrelated?",
-         "answer": "None of them.",
+         "answer": "None of the code shown here is about that question.",
          "trace": [{"claim": "Nothing.", "evidence": ["c000000000000"]},
                    {"claim": "Nothing else.", "evidence": ["c000000000001"]}]},
     ]})
@@ -1446,7 +1226,9 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
         2,
         "the question citing no topic chunk is dropped"
     );
-    assert_eq!(report.rejected, counts(&[("uncited", 1)]));
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.questions_dropped, counts(&[("uncited", 1)]));
+    assert_eq!(report.successes, 1);
     for sample in &samples {
         assert_eq!(sample.source.kind, "llm-question");
         assert_eq!(sample.source.twin_key, "topic-1", "one split per topic");
@@ -1567,4 +1349,89 @@ async fn pipeline_dry_run_sends_nothing_and_a_run_with_no_usable_reply_fails_kee
     assert_eq!(std::fs::read(out.join("samples.jsonl")).unwrap(), before);
     assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), manifest);
     assert!(!out.join("llm_report.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
+    use acdp::generate::llm::{LlmJudge, judge_samples};
+
+    let work = tempfile::tempdir().unwrap();
+    let index = shop_index(work.path());
+    let evidence = evidence(&index);
+    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    // Answers the two questions, then judges: everything supported for "good", the second
+    // claim (the first trace step) unsupported for "doubtful", a partial verdict for "partial".
+    let script: Script = Arc::new(move |body, _| {
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+        if !system.contains("You check training data") {
+            return completion(&valid, "stop");
+        }
+        let text = user_text(body);
+        let claims =
+            body["response_format"]["json_schema"]["schema"]["properties"]["claims"]["maxItems"]
+                .as_u64()
+                .unwrap() as usize;
+        assert!(text.contains("Claims:\n1. "), "{text}");
+        let verdicts: Vec<Value> = (1..=claims)
+            .filter(|n| !(text.contains("[[scenario:partial]]") && *n == claims))
+            .map(|n| {
+                let supported = !(text.contains("[[scenario:doubtful]]") && n == 2);
+                json!({"claim": n, "supported": supported})
+            })
+            .collect();
+        completion(&json!({"claims": verdicts}).to_string(), "stop")
+    });
+    let server = FakeServer::start(script).await;
+    let requests: Vec<SampleRequest> = ["good", "doubtful", "partial"]
+        .iter()
+        .map(|name| request(name, Task::Qa, SampleLanguage::En, &evidence))
+        .collect();
+    let cache = work.path().join("llm-cache");
+    let mut config = config(
+        &server.base_url(),
+        LlmSettings {
+            reask: false,
+            ..test_settings()
+        },
+    );
+    let (samples, mut report) = generate_with_llm(requests, &config, &cache, &repo())
+        .await
+        .expect("the server is up");
+    assert_eq!(samples.len(), 3);
+
+    config.judge = LlmJudge::Store;
+    let stored = judge_samples(samples.clone(), &config, &cache, &repo(), &mut report)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    let verdict = |s: &Sample| {
+        s.judgement
+            .as_ref()
+            .map(|j| (j.supported, j.unsupported.len()))
+    };
+    assert_eq!(verdict(&stored[0]), Some((true, 0)));
+    assert_eq!(verdict(&stored[1]), Some((false, 1)));
+    assert_eq!(
+        stored[1].judgement.as_ref().unwrap().unsupported[0],
+        stored[1].trace[0].claim
+    );
+    assert_eq!(verdict(&stored[2]), None, "a partial verdict is no verdict");
+    let summary = report.judge.clone().unwrap();
+    assert_eq!(
+        (summary.samples, summary.judged, summary.unsupported),
+        (3, 2, 1)
+    );
+    assert_eq!(summary.failed, counts(&[("wrong_schema", 1)]));
+    // The verdict travels with the sample.
+    let line = serde_json::to_string(&stored[1]).unwrap();
+    assert!(line.contains("\"judgement\""), "{line}");
+    assert_eq!(serde_json::from_str::<Sample>(&line).unwrap(), stored[1]);
+
+    config.judge = LlmJudge::Filter;
+    let filtered = judge_samples(samples, &config, &cache, &repo(), &mut report)
+        .await
+        .unwrap();
+    let kept: Vec<String> = filtered.iter().map(scenario_of_sample).collect();
+    assert_eq!(kept, ["good", "partial"]);
+    assert_eq!(report.judge.unwrap().dropped, 1);
 }

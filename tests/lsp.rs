@@ -6,6 +6,8 @@
 mod fixtures;
 use fixtures::{copy_dir, fixture};
 
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 #[path = "support/tiny_model.rs"]
@@ -1391,4 +1393,119 @@ fn a_thousand_edits_among_hovers_and_code_actions_lose_no_update() {
         fresh.len()
     );
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+#[test]
+fn with_an_llm_endpoint_the_qa_action_asks_the_model_with_progress_and_a_cancel_button() {
+    use fake_llm::{FakeServer, Reply, Script, grounded_reply};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let slow = Arc::new(AtomicBool::new(false));
+    let slow_now = slow.clone();
+    let script: Script = Arc::new(move |body, _| {
+        let reply = grounded_reply(body);
+        if slow_now.load(Ordering::SeqCst) {
+            Reply {
+                delay: std::time::Duration::from_secs(60),
+                ..reply
+            }
+        } else {
+            reply
+        }
+    });
+    let server = runtime.block_on(FakeServer::start(script));
+    let repo = copy_shop();
+    let root = repo.path();
+    std::fs::write(
+        root.join("acdp.toml"),
+        "[llm]\ntimeout_secs = 120\nquestions_per_topic = 1\n",
+    )
+    .unwrap();
+    let index = cold_index(root);
+    let mut client = start(root);
+    initialize(
+        &mut client,
+        root,
+        json!({"llm": {"baseUrl": server.base_url(), "model": "fake-model"}, "sampleLanguage": "en"}),
+    );
+    wait_for_indexing_end(&mut client, 1);
+    let method = method_chunk(&index, SERVICE, "cancelOrder");
+
+    let generated = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": [{"chunk_id": method.chunk_id.as_str()}]}),
+    );
+    let added = ids(&generated["added"]);
+    assert!(!added.is_empty(), "{generated}");
+    let stored = read_workspace_samples(root);
+    assert_eq!(stored.len(), added.len());
+    for sample in &stored {
+        assert_eq!(sample.generator.name, "acdp-llm");
+        assert_eq!(sample.generator.model.as_deref(), Some("fake-model"));
+    }
+    assert!(
+        stored.iter().any(|s| s.source.kind == "llm-question"),
+        "the model wrote questions about the topics including the method"
+    );
+    assert!(
+        stored.iter().any(|s| s.source.kind != "llm-question"),
+        "and answered the offline generator's questions"
+    );
+    assert_eq!(
+        server.probes().len(),
+        4,
+        "probed once: json_schema obeyed, three seed probes"
+    );
+    let progress = progress_of(&client, "acdp/generate/1");
+    assert_eq!(progress.first().unwrap()["kind"], "begin", "{progress:?}");
+    assert_eq!(
+        progress.first().unwrap()["cancellable"],
+        true,
+        "{progress:?}"
+    );
+    assert!(
+        progress.iter().any(|p| p["kind"] == "report"
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(" requests"))),
+        "{progress:?}"
+    );
+    assert_eq!(progress.last().unwrap()["kind"], "end", "{progress:?}");
+
+    // A slow endpoint: the cancel button stops the run and the command says so.
+    slow.store(true, Ordering::SeqCst);
+    let other = method_chunk(&index, SERVICE, "paySuccess");
+    let id = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": [{"chunk_id": other.chunk_id.as_str()}]}),
+    );
+    client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == "acdp/generate/2"
+            && m["params"]["value"]["kind"] == "begin"
+    });
+    client.notify(
+        "window/workDoneProgress/cancel",
+        json!({"token": "acdp/generate/2"}),
+    );
+    let response = client.response(id);
+    assert_eq!(
+        response["error"]["code"], -32800,
+        "RequestCancelled: {response}"
+    );
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cancelled") && m.contains("llm-cache")),
+        "{response}"
+    );
+    client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == "acdp/generate/2"
+            && m["params"]["value"]["kind"] == "end"
+    });
+    assert_eq!(read_workspace_samples(root).len(), stored.len());
+    assert!(client.shutdown_and_exit().success());
 }

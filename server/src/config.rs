@@ -134,9 +134,10 @@ pub struct LlmSettings {
     /// Questions the model writes per topic (a flow with its rules, a state machine, a
     /// method's checks ...), beside answering the offline generator's questions; 0: none.
     pub questions_per_topic: usize,
-    /// Ask the model, in a second request per sample, to judge each claim against the
-    /// evidence; the verdict is stored in the sample.
-    pub judge: bool,
+    /// A second request per sample asking the model whether each claim holds in the
+    /// evidence: `off`, `store` (the verdict goes into the sample's `judgement`) or `filter`
+    /// (stored, and samples judged unsupported are left out).
+    pub judge: LlmJudge,
 }
 
 impl Default for LlmSettings {
@@ -157,9 +158,19 @@ impl Default for LlmSettings {
             seed: 42,
             probe: true,
             questions_per_topic: 2,
-            judge: false,
+            judge: LlmJudge::Off,
         }
     }
+}
+
+/// What the LLM generator's second pass does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmJudge {
+    #[default]
+    Off,
+    Store,
+    Filter,
 }
 
 /// One base URL or several: `base_url = "http://a/v1"` or `base_url = ["http://a/v1", ...]`.
@@ -202,7 +213,9 @@ impl<'de> Deserialize<'de> for BaseUrls {
 }
 
 /// `response_format` of a chat completion request, strongest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LlmOutputFormat {
     /// `{"type": "json_schema"}` with the reply's schema (vLLM, Ollama, llama.cpp, OpenAI).

@@ -17,7 +17,8 @@ use acdp::dataset::{
 };
 use acdp::durable::write_atomic;
 use acdp::generate::llm::{
-    LlmConfig, LlmJob, LlmPlan, LlmReport, drop_unfaithful_calls, generate_with_llm, plan,
+    LlmConfig, LlmJob, LlmJudge, LlmPlan, LlmReport, drop_unfaithful_calls, generate_with_llm,
+    judge_samples, keep_valid, plan,
 };
 use acdp::generate::{
     OfflineOptions, generate_offline, generated_chunks, topic_requests, write_offline,
@@ -70,6 +71,11 @@ pub struct PipelineArgs {
     /// generator's questions.
     #[arg(long, value_name = "N", requires = "llm")]
     pub llm_questions: Option<usize>,
+    /// With --llm: ask the model, in a second request per sample, whether each claim holds in
+    /// the evidence; `store` keeps the verdict in the sample, `filter` also leaves out samples
+    /// judged unsupported (overrides judge in [llm]).
+    #[arg(long, value_name = "off|store|filter", requires = "llm", value_parser = parse_judge)]
+    pub llm_judge: Option<LlmJudge>,
     /// Share of samples for the dev split.
     #[arg(long, default_value_t = 0.1)]
     pub dev: f64,
@@ -94,6 +100,15 @@ fn parse_languages(names: &[String]) -> anyhow::Result<Vec<SampleLanguage>> {
             other => anyhow::bail!("unknown language `{other}`: use en, zh or en,zh"),
         })
         .collect()
+}
+
+fn parse_judge(text: &str) -> Result<LlmJudge, String> {
+    match text {
+        "off" => Ok(LlmJudge::Off),
+        "store" => Ok(LlmJudge::Store),
+        "filter" => Ok(LlmJudge::Filter),
+        other => Err(format!("`{other}`: use off, store or filter")),
+    }
 }
 
 fn read_requirements(path: &Path) -> anyhow::Result<Vec<String>> {
@@ -163,7 +178,14 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let config = ProjectConfig::load(&args.repo)?;
     // Loaded before any work, so a wrong tokenizer path stops the run at once. A dry run
     // needs only the tokenizer, to count prompt tokens.
-    let dry_run_tokenizer = match (args.dry_run, &args.token_limit.tokenizer) {
+    let tokenizer_path = args.token_limit.tokenizer.clone().or_else(|| {
+        config
+            .dataset
+            .tokenizer
+            .as_ref()
+            .map(|path| args.repo.join(path))
+    });
+    let dry_run_tokenizer = match (args.dry_run, &tokenizer_path) {
         (true, Some(path)) => Some(
             acdp::model::tokenizer::load_tokenizer(path)
                 .with_context(|| format!("cannot load the tokenizer {}", path.display()))?,
@@ -215,6 +237,9 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         llm.max_requests = args.llm_max_requests;
         if let Some(questions) = args.llm_questions {
             llm.questions_per_topic = questions;
+        }
+        if let Some(judge) = args.llm_judge {
+            llm.judge = judge;
         }
         let mut jobs: Vec<LlmJob> = write_offline(&index, &analysis, &generated, &offline)
             .into_iter()
@@ -272,8 +297,40 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
                 return Err(unreachable.into());
             }
         };
-        let samples = drop_unfaithful_calls(samples, &analysis, &mut report);
+        let mut samples = drop_unfaithful_calls(samples, &analysis, &mut report);
+        if llm.judge != LlmJudge::Off {
+            // Judge only what validation keeps, within what is left of the request budget.
+            let validation = ValidationOptions {
+                max_tokens: counter
+                    .as_ref()
+                    .map(|(count, max)| (count as TokenCounter, *max)),
+            };
+            let (valid, _) = keep_valid(samples, &index, None, &validation, &mut report);
+            let mut judging = llm.clone();
+            judging.max_requests = llm.max_requests.map(|n| n.saturating_sub(report.sent));
+            samples = match runtime.block_on(judge_samples(
+                valid.clone(),
+                &judging,
+                &cache_dir,
+                &repo,
+                &mut report,
+            )) {
+                Ok(judged) => judged,
+                Err(stopped) => {
+                    // The samples stand without verdicts.
+                    eprintln!("warning: the judge pass stopped: {stopped}");
+                    valid
+                }
+            };
+        }
         print_llm_report(&report, samples.len());
+        // The run's record, kept with the cache whether or not a dataset is written.
+        let last_report = cache_dir.with_file_name("llm-report.json");
+        write_atomic(
+            &last_report,
+            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+        )
+        .with_context(|| format!("cannot write {}", last_report.display()))?;
         llm_report = Some(report);
         samples
     } else {
@@ -324,6 +381,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
             Some(report) => format!(
                 "the LLM endpoint answered {} of {} requests usably ({:?})",
                 report.successes, report.requests, report.rejected
+            ),
+            None if s.validation.checked > 0 => format!(
+                "validation rejected all {} candidates",
+                s.validation.checked
             ),
             None => "the analysis found nothing to ask about (no Java or mapper code with \
                      rules, flows or state machines?)"
@@ -413,4 +474,10 @@ fn print_llm_report(report: &LlmReport, kept: usize) {
         report.prompt_tokens,
         report.completion_tokens
     );
+    if let Some(judge) = &report.judge {
+        eprintln!(
+            "{:>9} judged {} of {} samples: {} with unsupported claims, {} left out; failed {:?}",
+            "llm", judge.judged, judge.samples, judge.unsupported, judge.dropped, judge.failed
+        );
+    }
 }

@@ -31,6 +31,22 @@ pub struct Sample {
     pub repo: RepoInfo,
     /// What the sample was derived from (rule, flow, state ids; the question template).
     pub source: SampleSource,
+    /// A model's verdict on the sample's claims against its evidence (the LLM generator's
+    /// optional second pass); absent when no model judged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<Judgement>,
+}
+
+/// What a model said when asked whether each claim of a sample holds in its evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Judgement {
+    /// The model that judged.
+    pub model: String,
+    /// Whether it found every claim supported.
+    pub supported: bool,
+    /// The claims it found unsupported, as the sample words them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
 }
 
 /// The task-specific part, tagged by `task`.

@@ -151,8 +151,9 @@ fn check_shape(sample: &Sample) -> CheckResult {
     result(check::SHAPE, problems)
 }
 
-/// A sample written in another language than its label: an `en` sample with more Chinese of
-/// its own (outside code spans and quotes, not copied from its evidence) than English words,
+/// A sample written in another language than its label: an `en` sample whose answer (design
+/// summary) or a trace claim has more Chinese of its own (outside code spans and quotes, not
+/// copied from its evidence) than English words,
 /// a `zh` sample whose answer or design summary has no Chinese at all. A model told to write English sometimes answers in the language of the comments.
 fn language_problem(sample: &Sample) -> Option<String> {
     let main_text = match &sample.body {
@@ -161,9 +162,10 @@ fn language_problem(sample: &Sample) -> Option<String> {
     };
     match sample.language {
         SampleLanguage::En => {
-            let texts = std::iter::once(sample.body.prompt())
-                .chain(std::iter::once(main_text))
-                .chain(sample.trace.iter().map(|s| s.claim.as_str()));
+            // The sample's own text: a question or requirement a person wrote may be in any
+            // language.
+            let texts =
+                std::iter::once(main_text).chain(sample.trace.iter().map(|s| s.claim.as_str()));
             for text in texts {
                 let prose = outside_quotes(text);
                 // Chinese the sample wrote itself (not copied from its evidence) that outweighs

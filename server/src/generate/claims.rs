@@ -1,7 +1,8 @@
 //! Claims about calls, checked against the analysis' path facts: a sample written by a model
 //! (or edited by a person) that says a method is called, while every call to it in the flows
-//! its evidence belongs to happens only on one branch (after a guard, in a `catch`, on another
-//! thread), must say under which condition, and must not say "always".
+//! its evidence belongs to happens only on one branch (an `if` arm, a `switch` case, a `catch`,
+//! another thread; calls after guard clauses run on every successful run and count as
+//! unconditional), must say under which condition, and must not say "always".
 //!
 //! What is checked, per sentence of the answer and per trace claim, for each method the
 //! sentence names (in backticks, as `name(`, or as `Type.name`) that is called conditionally
@@ -20,7 +21,7 @@ use crate::analysis::{Analysis, FlowStep};
 use crate::dataset::sample::{Sample, SampleBody};
 use crate::index::symbol_member;
 
-/// Words that claim a call happens on every run.
+/// Words (whole words, or Chinese phrases) that claim a call happens on every run.
 const ALWAYS: &[&str] = &[
     "always",
     "unconditionally",
@@ -34,17 +35,21 @@ const ALWAYS: &[&str] = &[
     "一定会",
 ];
 
+/// Negations that turn an [`ALWAYS`] word around ("not always", "不总是").
+const NEGATIONS: &[&str] = &["not ", "never ", "不", "并非"];
+
 /// Words that tell a call as a step of the run.
 const CALL_WORDS: &[&str] = &[
-    "call", "invok", "then", "next", "after", "before", "runs", "executes", "triggers", "followed",
-    "调用", "然后", "接着", "执行", "随后",
+    "call", "calls", "called", "calling", "invoke", "invokes", "invoked", "then", "next", "after",
+    "before", "runs", "executes", "triggers", "followed", "调用", "然后", "接着", "执行", "随后",
 ];
 
-/// Words that make a sentence conditional.
+/// Words that make a sentence conditional (or place the call on a failure path or another
+/// thread, which the analysis also counts as not on every run).
 const CONDITIONAL_WORDS: &[&str] = &[
-    "if ",
-    "if,",
+    "if",
     "when",
+    "whenever",
     "only",
     "unless",
     "otherwise",
@@ -52,15 +57,37 @@ const CONDITIONAL_WORDS: &[&str] = &[
     "case",
     "branch",
     "whether",
-    "provided",
+    "may",
+    "might",
+    "depending",
+    "fail",
+    "fails",
+    "failure",
+    "exception",
+    "catch",
+    "caught",
+    "error",
+    "thread",
+    "async",
+    "asynchronously",
+    "background",
     "如果",
-    "当",
-    "仅",
     "只有",
+    "仅当",
+    "仅在",
     "否则",
     "若",
-    "时",
+    "条件",
+    "情况下",
+    "时才",
+    "失败",
+    "异常",
+    "异步",
+    "线程",
 ];
+
+/// Literals and keywords that conditions test but that name nothing particular.
+const NOT_A_NAME: &[&str] = &["null", "true", "false", "this", "new", "instanceof"];
 
 /// Problems of the sample's claims about calls (empty: none found).
 pub fn call_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
@@ -71,20 +98,21 @@ pub fn call_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> 
     let mut problems = Vec::new();
     for sentence in sentences(sample) {
         let lower = sentence.to_lowercase();
+        let conditional_words = contains_any(&lower, CONDITIONAL_WORDS);
         for name in named_methods(&sentence) {
             let Some(steps) = conditional.get(name.as_str()) else {
                 continue;
             };
+            if conditional_words || steps.iter().any(|s| names_a_tested_value(&sentence, s)) {
+                continue;
+            }
             let condition = steps.first().map(|s| describe(s)).unwrap_or_default();
-            if contains_any(&lower, ALWAYS) {
+            if says_always(&lower) {
                 problems.push(format!(
                     "says `{name}` runs on every path, but it is called only {condition}: \
                      \"{sentence}\""
                 ));
-            } else if contains_any(&lower, CALL_WORDS)
-                && !contains_any(&lower, CONDITIONAL_WORDS)
-                && !steps.iter().any(|s| names_a_tested_value(&sentence, s))
-            {
+            } else if contains_any(&lower, CALL_WORDS) {
                 problems.push(format!(
                     "tells the call of `{name}` without its condition (it is called only \
                      {condition}): \"{sentence}\""
@@ -95,6 +123,16 @@ pub fn call_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> 
     problems.sort();
     problems.dedup();
     problems
+}
+
+/// An [`ALWAYS`] word not turned around by a negation just before it.
+fn says_always(lower: &str) -> bool {
+    ALWAYS.iter().any(|word| {
+        find_words(lower, word).any(|at| {
+            let before = &lower[..at];
+            !NEGATIONS.iter().any(|n| before.ends_with(n))
+        })
+    })
 }
 
 /// Methods called only conditionally in the flows through the sample's evidence, by simple
@@ -111,7 +149,7 @@ fn conditional_calls<'a>(
         }
         for step in flow.steps.iter().filter(|s| s.kind == "method") {
             let entry = steps.entry(symbol_member(&step.symbol)).or_default();
-            entry.0 |= step.is_unconditional();
+            entry.0 |= step.when.is_main_line() && step.outer.is_main_line();
             entry.1.push(step);
         }
     }
@@ -122,20 +160,44 @@ fn conditional_calls<'a>(
         .collect()
 }
 
-/// The answer's sentences and every trace claim.
+/// The answer's sentences and every trace claim. A sentence ends at `.` followed by white
+/// space or the end, at `。`, `;`, `；` or a line break, never inside backticks (so
+/// `order.getStatus()` and `Type.method` stay whole).
 fn sentences(sample: &Sample) -> Vec<String> {
     let mut out = Vec::new();
     if let SampleBody::Qa { answer, .. } = &sample.body {
-        out.extend(
-            answer
-                .split(['.', '。', ';', '；', '\n'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        );
+        out.extend(split_sentences(answer));
     }
     out.extend(sample.trace.iter().map(|step| step.claim.trim().to_owned()));
     out
+}
+
+fn split_sentences(text: &str) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let mut current = String::new();
+    let mut in_code = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        current.push(c);
+        if c == '`' {
+            in_code = !in_code;
+        }
+        let ends = !in_code
+            && match c {
+                '.' => chars.peek().is_none_or(|next| next.is_whitespace()),
+                '。' | ';' | '；' | '\n' => true,
+                _ => false,
+            };
+        if ends {
+            sentences.push(std::mem::take(&mut current));
+        }
+    }
+    sentences.push(current);
+    sentences
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Method names a sentence refers to: identifiers in backticks, before `(`, or after `.`.
@@ -197,14 +259,14 @@ fn names_a_tested_value(sentence: &str, step: &FlowStep) -> bool {
         .iter()
         .chain(&step.outer.conditions)
         .flat_map(|c| identifiers(&c.expr))
-        .filter(|word| word.len() > 2)
+        .filter(|word| word.len() > 2 && !NOT_A_NAME.contains(word))
         .collect();
     identifiers(sentence).any(|word| tested.contains(word))
 }
 
 /// When the step runs, for the problem message: its first condition, or its context.
 fn describe(step: &FlowStep) -> String {
-    let path = if step.when.is_unconditional() {
+    let path = if step.when.is_main_line() {
         &step.outer
     } else {
         &step.when
@@ -217,13 +279,61 @@ fn describe(step: &FlowStep) -> String {
     }
 }
 
+/// Whether `text` (lower case) holds one of `words`: an ASCII word only as a whole word
+/// ("call" not in "typically", "then" not in "authenticate"), a Chinese phrase anywhere.
 fn contains_any(text: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| text.contains(w))
+    words.iter().any(|w| find_words(text, w).next().is_some())
+}
+
+/// Where `word` occurs in `text` as a whole word (ASCII words) or at all (others).
+fn find_words<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
+    let ascii = word.is_ascii();
+    text.match_indices(word).filter_map(move |(at, _)| {
+        if !ascii {
+            return Some(at);
+        }
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let before = text[..at].chars().next_back().is_none_or(|c| !is_word(c));
+        let after = text[at + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !is_word(c));
+        (before && after).then_some(at)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_whole_words_and_negations_count() {
+        assert!(contains_any("it calls x", CALL_WORDS));
+        assert!(!contains_any("typically automatic", CALL_WORDS));
+        assert!(!contains_any("authenticate the user", CALL_WORDS));
+        assert!(!contains_any("in lowercase elsewhere", CONDITIONAL_WORDS));
+        assert!(contains_any("只有状态为待付款时", CONDITIONAL_WORDS));
+        assert!(!contains_any("当前订单的时间", CONDITIONAL_WORDS));
+        assert!(says_always("it always calls x"));
+        assert!(!says_always("it does not always call x"));
+        assert!(!says_always("它不总是调用"));
+    }
+
+    #[test]
+    fn sentences_end_outside_code() {
+        assert_eq!(
+            split_sentences("It reads `order.getStatus()`. Then it calls `Type.save`; done"),
+            [
+                "It reads `order.getStatus()`.",
+                "Then it calls `Type.save`;",
+                "done"
+            ]
+        );
+        assert_eq!(
+            split_sentences("Version 2.5 is used."),
+            ["Version 2.5 is used."]
+        );
+    }
 
     #[test]
     fn methods_are_named_in_backticks_calls_and_members() {

@@ -24,6 +24,7 @@
 
 mod cache;
 mod endpoint;
+mod judge;
 mod probe;
 mod prompt;
 mod reply;
@@ -49,7 +50,7 @@ use crate::index::WorkspaceIndex;
 use cache::{CachedReply, ResponseCache, request_key};
 use endpoint::{CallError, CallStats, Down, Endpoint, Pool};
 
-pub use crate::config::{BaseUrls, LlmOutputFormat, LlmSettings};
+pub use crate::config::{BaseUrls, LlmJudge, LlmOutputFormat, LlmSettings};
 pub use probe::{Capabilities, PROBE_MARKER, SeedSupport};
 
 /// Names of the causes a request can fail or be retried for, as they appear in reports.
@@ -81,6 +82,8 @@ pub mod cause {
     pub const PATH_FACTS: &str = "path_facts";
     /// A written question whose trace cites none of the topic's chunks.
     pub const UNCITED: &str = "uncited";
+    /// An answer that is a bare name, or a trace repeating one claim (asked again once).
+    pub const THIN_ANSWER: &str = "thin_answer";
     /// The run stopped because no endpoint could be used ([`super::EndpointUnreachable`]);
     /// the request was not (or no longer) tried.
     pub const UNREACHABLE: &str = "unreachable";
@@ -154,7 +157,7 @@ pub struct LlmConfig {
     pub seed: u64,
     pub probe: bool,
     pub questions_per_topic: usize,
-    pub judge: bool,
+    pub judge: LlmJudge,
     /// Jobs that may be sent to a server in this run (cache hits are free); `None`: all.
     pub max_requests: Option<usize>,
 }
@@ -199,6 +202,7 @@ impl LlmConfig {
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
         let urls = env(BASE_URL_ENV)
             .map(|list| BaseUrls::parse_list(&list))
+            .filter(|urls| !urls.0.is_empty())
             .unwrap_or_else(|| settings.base_url.clone());
         LlmConfig {
             base_urls: urls
@@ -253,6 +257,13 @@ pub struct LlmReport {
     /// Samples read from the replies (before validation).
     #[serde(default)]
     pub samples: usize,
+    /// Jobs that went to a server in this run (not answered from the cache).
+    #[serde(default)]
+    pub sent: usize,
+    /// Questions written about topics and left out, by cause (`uncited`, `thin_answer`);
+    /// their topic counts as a success when another question was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub questions_dropped: BTreeMap<String, usize>,
     /// Jobs (and, after [`keep_valid`], samples) that gave no kept sample, by cause.
     pub rejected: BTreeMap<String, usize>,
     /// Failed validation checks of rejected samples (one sample may fail several).
@@ -272,6 +283,9 @@ pub struct LlmReport {
     /// What the probe learned per endpoint (absent for endpoints never asked).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, Capabilities>,
+    /// What the judging pass did, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSummary>,
     /// The first samples dropped by the path-fact check of calls, with what they got wrong.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path_fact_problems: Vec<String>,
@@ -312,11 +326,16 @@ impl LlmReport {
         self.prompt_tokens += outcome.prompt_tokens;
         self.completion_tokens += outcome.completion_tokens;
         self.samples += outcome.samples.len();
-        self.reject_n(cause::UNCITED, outcome.uncited);
+        for (cause, n) in &outcome.dropped {
+            *self
+                .questions_dropped
+                .entry((*cause).to_owned())
+                .or_default() += n;
+        }
         match (outcome.samples.is_empty(), &outcome.rejected) {
             (false, _) => self.successes += 1,
             (true, Some(cause)) => self.reject(cause),
-            (true, None) if outcome.uncited > 0 => {}
+            (true, None) if !outcome.dropped.is_empty() => {}
             (true, None) => self.reject(cause::CLIENT_ERROR),
         }
     }
@@ -338,6 +357,9 @@ pub enum LlmJob {
     Answer(SampleRequest),
     /// Write questions about a topic and answer them.
     Questions(TopicRequest),
+    /// Judge a sample's claims against its evidence (the optional second pass); the reply
+    /// gives the sample back with its `judgement`.
+    Judge(Box<Sample>),
 }
 
 impl From<SampleRequest> for LlmJob {
@@ -363,6 +385,7 @@ impl LlmJob {
                 prompt::topic_system_message(&repo.name, topic),
                 prompt::topic_user_message(topic),
             ),
+            LlmJob::Judge(sample) => (judge::system_message(), judge::user_message(sample)),
         };
         vec![message("system", &system), message("user", &user)]
     }
@@ -371,40 +394,57 @@ impl LlmJob {
         match self {
             LlmJob::Answer(request) => prompt::reply_schema(request),
             LlmJob::Questions(topic) => prompt::topic_schema(topic),
+            LlmJob::Judge(sample) => judge::schema(sample),
         }
     }
 
-    /// Reads a reply into samples; for a topic also the number of written questions that
-    /// cite none of its chunks (dropped).
+    /// Reads a reply into samples; for a topic also the written questions dropped, by cause
+    /// (citing none of its chunks, thin).
     fn read(
         &self,
         content: &str,
         generator: &GeneratorInfo,
         repo: &RepoInfo,
-    ) -> Result<(Vec<Sample>, usize), reply::ReplyError> {
+    ) -> Result<(Vec<Sample>, Dropped), reply::ReplyError> {
         match self {
             LlmJob::Answer(request) => {
                 let (body, trace) = reply::parse_reply(content, request.task, &request.prompt)?;
                 let sample = request
                     .clone()
                     .into_sample(body, trace, generator.clone(), repo);
-                Ok((vec![sample], 0))
+                Ok((vec![sample], BTreeMap::new()))
             }
             LlmJob::Questions(topic) => {
-                let written = reply::parse_questions(content)?;
-                let total = written.len();
-                let samples: Vec<Sample> = written
-                    .into_iter()
-                    .filter_map(|q| {
-                        topic.sample(&q.question, &q.answer, q.trace, generator.clone(), repo)
-                    })
-                    .collect();
-                let uncited = total - samples.len();
-                Ok((samples, uncited))
+                let mut dropped = BTreeMap::new();
+                let mut samples = Vec::new();
+                let mut thin = None;
+                for q in reply::parse_questions(content)? {
+                    if let Some(problem) = reply::thin_problem(&q.answer, &q.trace) {
+                        *dropped.entry(cause::THIN_ANSWER).or_default() += 1;
+                        thin = Some(problem);
+                        continue;
+                    }
+                    match topic.sample(&q.question, &q.answer, q.trace, generator.clone(), repo) {
+                        Some(sample) => samples.push(sample),
+                        None => *dropped.entry(cause::UNCITED).or_default() += 1,
+                    }
+                }
+                if let (true, Some(problem)) = (samples.is_empty(), thin) {
+                    // Nothing usable, and asking again may help.
+                    return Err(reply::ReplyError::Thin(problem));
+                }
+                Ok((samples, dropped))
+            }
+            LlmJob::Judge(sample) => {
+                let model = generator.model.as_deref().unwrap_or_default();
+                Ok((vec![judge::read(content, sample, model)?], BTreeMap::new()))
             }
         }
     }
 }
+
+/// Written questions left out of a topic's reply, by cause.
+type Dropped = BTreeMap<&'static str, usize>;
 
 /// A chat message as the API takes it.
 fn message(role: &str, content: &str) -> Value {
@@ -459,6 +499,19 @@ pub async fn generate_with_llm<J: Into<LlmJob>>(
     cache_dir: &Path,
     repo: &RepoInfo,
 ) -> Result<(Vec<Sample>, LlmReport), EndpointUnreachable> {
+    generate_with_llm_observed(jobs, config, cache_dir, repo, &|_, _| {}).await
+}
+
+/// As [`generate_with_llm`], calling `on_done(done, total)` each time a job ends (for progress
+/// reports). Dropping the future stops the run: requests in flight are abandoned, replies
+/// already cached stay cached.
+pub async fn generate_with_llm_observed<J: Into<LlmJob>>(
+    jobs: Vec<J>,
+    config: &LlmConfig,
+    cache_dir: &Path,
+    repo: &RepoInfo,
+    on_done: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(Vec<Sample>, LlmReport), EndpointUnreachable> {
     let started = Instant::now();
     let jobs: Vec<LlmJob> = jobs.into_iter().map(Into::into).collect();
     let mut report = LlmReport {
@@ -479,12 +532,14 @@ pub async fn generate_with_llm<J: Into<LlmJob>>(
         sent: AtomicUsize::new(0),
         probe_requests: AtomicUsize::new(0),
     };
+    let (done, total) = (AtomicUsize::new(0), jobs.len());
     let mut outcomes: Vec<(usize, Outcome)> = futures::stream::iter(jobs.into_iter().enumerate())
         .map(|(position, job)| {
             let context = &context;
             async move { (position, context.run(job).await) }
         })
         .buffer_unordered(Pool::capacity(config))
+        .inspect(|_| on_done(done.fetch_add(1, Ordering::Relaxed) + 1, total))
         .collect()
         .await;
     outcomes.sort_by_key(|(position, _)| *position);
@@ -501,6 +556,10 @@ pub async fn generate_with_llm<J: Into<LlmJob>>(
         }
     }
     report.probe_requests = context.probe_requests.load(Ordering::Relaxed);
+    report.sent = context
+        .sent
+        .load(Ordering::Relaxed)
+        .min(config.max_requests.unwrap_or(usize::MAX));
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if context.pool.all_down() {
         let first = context
@@ -597,6 +656,7 @@ pub fn plan<J: Into<LlmJob>>(
                 plan.topics += 1;
                 TYPICAL_QUESTION_TOKENS * topic.questions.max(1) as u64
             }
+            LlmJob::Judge(sample) => 12 * judge::claims(sample).len() as u64,
         };
         if cached {
             plan.cached += 1;
@@ -650,6 +710,75 @@ pub fn drop_unfaithful_calls(
         .collect()
 }
 
+/// What the judging pass did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSummary {
+    /// Samples sent to be judged.
+    pub samples: usize,
+    /// Samples that got a verdict (the others keep none).
+    pub judged: usize,
+    /// Verdicts with at least one unsupported claim.
+    pub unsupported: usize,
+    /// Samples left out for it (`judge = "filter"`).
+    pub dropped: usize,
+    /// Judge requests that gave no verdict, by cause.
+    pub failed: BTreeMap<String, usize>,
+    pub http_requests: usize,
+    pub cache_hits: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// The second pass: asks the model to judge every sample's claims against its evidence, stores
+/// the verdicts in the samples and, with [`LlmJudge::Filter`], leaves out those judged
+/// unsupported. A sample whose judging failed keeps no verdict and is kept. Counts go to
+/// `report.judge`.
+pub async fn judge_samples(
+    samples: Vec<Sample>,
+    config: &LlmConfig,
+    cache_dir: &Path,
+    repo: &RepoInfo,
+    report: &mut LlmReport,
+) -> Result<Vec<Sample>, EndpointUnreachable> {
+    if config.judge == LlmJudge::Off || samples.is_empty() {
+        return Ok(samples);
+    }
+    let mut judging = config.clone();
+    judging.temperature = 0.0;
+    let jobs: Vec<LlmJob> = samples
+        .iter()
+        .map(|s| LlmJob::Judge(Box::new(s.clone())))
+        .collect();
+    let (judged, run) = generate_with_llm(jobs, &judging, cache_dir, repo).await?;
+    let mut by_id: std::collections::HashMap<String, Sample> = judged
+        .into_iter()
+        .map(|s| (s.sample_id.clone(), s))
+        .collect();
+    let mut summary = JudgeSummary {
+        samples: samples.len(),
+        judged: by_id.len(),
+        failed: run.rejected.clone(),
+        http_requests: run.http_requests,
+        cache_hits: run.cache_hits,
+        prompt_tokens: run.prompt_tokens,
+        completion_tokens: run.completion_tokens,
+        ..JudgeSummary::default()
+    };
+    let mut kept = Vec::with_capacity(samples.len());
+    for sample in samples {
+        let sample = by_id.remove(&sample.sample_id).unwrap_or(sample);
+        let unsupported = sample.judgement.as_ref().is_some_and(|j| !j.supported);
+        summary.unsupported += usize::from(unsupported);
+        if unsupported && config.judge == LlmJudge::Filter {
+            summary.dropped += 1;
+            continue;
+        }
+        kept.push(sample);
+    }
+    report.judge = Some(summary);
+    Ok(kept)
+}
+
 /// Path-fact problems kept in a report as examples.
 const MAX_PROBLEMS_KEPT: usize = 20;
 
@@ -691,8 +820,8 @@ pub fn keep_valid(
 #[derive(Default)]
 struct Outcome {
     samples: Vec<Sample>,
-    /// Written questions dropped for citing none of the topic's chunks.
-    uncited: usize,
+    /// Written questions dropped (citing none of the topic's chunks, thin).
+    dropped: Dropped,
     rejected: Option<String>,
     calls: CallStats,
     cache_hits: usize,
@@ -743,6 +872,27 @@ fn format_of_rank(rank: u8) -> LlmOutputFormat {
 
 const TEXT_RANK: u8 = 3;
 
+/// Whether a refusal is about the output format: it names `response_format`, a schema or a
+/// grammar.
+fn names_format(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["response_format", "schema", "grammar", "json"]
+        .iter()
+        .any(|word| message.contains(word))
+}
+
+/// Failures that say more about the endpoint than about the request.
+fn is_endpoint_fault(cause: &str) -> bool {
+    [
+        cause::UNREACHABLE,
+        cause::CONNECTION,
+        cause::TIMEOUT,
+        cause::HTTP_5XX,
+        cause::HTTP_429,
+    ]
+    .contains(&cause)
+}
+
 /// The endpoint a job holds once it needs a server, with its slot.
 type Held<'p> = (&'p Endpoint, OwnedSemaphorePermit);
 
@@ -754,6 +904,10 @@ impl Context<'_> {
         let mut messages = job.messages(self.repo);
         let mut rank = format_rank(self.config.output_format);
         let mut held: Option<Held<'_>> = None;
+        // Counted against `max_requests` once, however many endpoints it tries.
+        let mut counted = false;
+        // Moves to another endpoint after this one failed it (at most one per other endpoint).
+        let mut moves = 0;
         let asks = if self.config.reask { 2 } else { 1 };
         for ask in 0..asks {
             let reply = loop {
@@ -763,10 +917,13 @@ impl Context<'_> {
                     break reply;
                 }
                 if held.is_none() {
-                    if let Some(limit) = self.config.max_requests
-                        && self.sent.fetch_add(1, Ordering::Relaxed) >= limit
-                    {
-                        return outcome.reject(cause::OVER_LIMIT);
+                    if !counted {
+                        counted = true;
+                        if self.sent.fetch_add(1, Ordering::Relaxed)
+                            >= self.config.max_requests.unwrap_or(usize::MAX)
+                        {
+                            return outcome.reject(cause::OVER_LIMIT);
+                        }
                     }
                     held = self.pool.acquire().await;
                 }
@@ -796,16 +953,25 @@ impl Context<'_> {
                         }
                         break reply;
                     }
-                    Err(CallError::BadRequest(_)) if rank < TEXT_RANK => {
+                    // A refusal of the format: the next simpler one. Without a probe every
+                    // 400 may be one; after it, only a refusal that names the format or the
+                    // schema is (a prompt over the context window is a 400 too).
+                    Err(CallError::BadRequest(message))
+                        if rank < TEXT_RANK && (!self.config.probe || names_format(&message)) =>
+                    {
                         rank += 1;
                         outcome.format_fallbacks += 1;
                         endpoint.format_floor.fetch_max(rank, Ordering::Relaxed);
                     }
                     Err(CallError::BadRequest(_)) => return outcome.reject(cause::BAD_REQUEST),
                     Err(CallError::Failed(cause))
-                        if cause == cause::UNREACHABLE && !self.pool.all_down() =>
+                        if is_endpoint_fault(&cause)
+                            && moves + 1 < self.pool.endpoints.len()
+                            && self.pool.others_up(endpoint) =>
                     {
-                        // This endpoint went down; the others may take the job.
+                        // This endpoint failed the job (down, timing out, erroring): another
+                        // endpoint of the list may answer it.
+                        moves += 1;
                         held = None;
                     }
                     Err(CallError::Failed(cause)) => return outcome.reject(&cause),
@@ -821,10 +987,10 @@ impl Context<'_> {
                 _ => return outcome.reject(cause::REFUSED),
             };
             match job.read(content, &self.generator, self.repo) {
-                Ok((samples, uncited)) => {
+                Ok((samples, dropped)) => {
                     outcome.recovered_by_reask = ask > 0;
                     outcome.samples = samples;
-                    outcome.uncited = uncited;
+                    outcome.dropped = dropped;
                     return outcome;
                 }
                 Err(err) if ask + 1 < asks => {
@@ -846,6 +1012,9 @@ impl Context<'_> {
             .get_or_init(|| async {
                 if !self.config.probe {
                     return Some(Capabilities::assumed(self.config));
+                }
+                if let Some(known) = probe::known(&endpoint.base_url, self.config) {
+                    return Some(known);
                 }
                 let mut stats = CallStats::default();
                 let probed = probe::probe(endpoint, self.config, &mut stats).await;

@@ -46,6 +46,7 @@ impl SampleRequest {
             generator,
             repo: repo.clone(),
             source: self.source,
+            judgement: None,
         }
     }
 }
@@ -227,6 +228,22 @@ pub fn topic_requests(
     let lookup = ChunkLookup::new(index, generated, options.include_generated);
     let composed = composed::composed_samples(analysis, &lookup, &options.languages);
     topics::topics_from_composed(&composed, questions)
+}
+
+/// The topics (see [`topic_requests`]) whose code includes `chunk`: what the editor's "Generate
+/// QA samples" action asks an LLM to write questions about.
+pub fn topics_citing_chunk(
+    index: &WorkspaceIndex,
+    analysis: &Analysis,
+    generated: &HashSet<ChunkId>,
+    options: &OfflineOptions,
+    questions: usize,
+    chunk: &ChunkId,
+) -> Vec<TopicRequest> {
+    topic_requests(index, analysis, generated, options, questions)
+        .into_iter()
+        .filter(|t| t.evidence.iter().any(|e| &e.chunk_id == chunk))
+        .collect()
 }
 
 /// Design samples (one per language) for a requirement the user wrote, anchored on a writing

@@ -25,6 +25,7 @@ pub mod convert;
 pub mod evaluation;
 pub mod export;
 pub mod indexing;
+pub mod llm_generation;
 pub mod log;
 pub mod notifications;
 pub mod progress;

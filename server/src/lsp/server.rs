@@ -15,6 +15,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
 use super::indexing::{index_in_background, lock, refresh_in_background};
+use super::llm_generation::{self, LlmGenerations, LlmRequest};
 use super::notifications::{self, ChunksChanged, Outcome};
 use super::requests::ask::{self, AskParams, AskResult};
 use super::requests::chunk::{self, ChunkInfo, ChunkParams};
@@ -98,6 +99,8 @@ pub struct AcdpServer {
     models: Arc<Mutex<ModelCache>>,
     hover_answers: HoverAnswers,
     training: Arc<TrainingRuns>,
+    /// Code-action generations through an LLM endpoint, for their cancel buttons.
+    generations: Arc<LlmGenerations>,
 }
 
 impl AcdpServer {
@@ -112,6 +115,7 @@ impl AcdpServer {
             models: Arc::new(Mutex::new(ModelCache::default())),
             hover_answers: Arc::new(Mutex::new(HashMap::new())),
             training: Arc::new(TrainingRuns::default()),
+            generations: Arc::new(LlmGenerations::default()),
         }
     }
 
@@ -185,9 +189,16 @@ impl AcdpServer {
         Ok(ask::to_result(&session, answer, &retrieved))
     }
 
-    /// `window/workDoneProgress/cancel`: stops the training run that reports under the token.
+    /// `window/workDoneProgress/cancel`: stops the training run or the LLM generation that
+    /// reports under the token.
     pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
-        if self.training.cancel(&params.token) {
+        if self.generations.cancel(&params.token) {
+            self.log(
+                MessageType::INFO,
+                "acdp: LLM generation cancelled; replies so far stay cached".to_owned(),
+            )
+            .await;
+        } else if self.training.cancel(&params.token) {
             self.log(
                 MessageType::INFO,
                 "acdp.train: cancel asked; stopping after the current step".to_owned(),
@@ -346,12 +357,29 @@ impl AcdpServer {
             .snapshot(state.key.workspace)
             .cloned()
             .ok_or_else(sample_commands::not_analysed)?;
-        let language = lock(&self.session)
-            .settings()
-            .options
-            .settings
-            .sample_language;
-        let generation = {
+        let (language, endpoint, with_progress) = {
+            let session = lock(&self.session);
+            let settings = session.settings();
+            (
+                settings.options.settings.sample_language,
+                settings.options.settings.llm.clone(),
+                settings.work_done_progress,
+            )
+        };
+        let llm = sample_commands::llm_config(&snapshot.index.root, &endpoint)
+            .transpose()
+            .map_err(|err| jsonrpc::Error::invalid_params(format!("acdp: {err}")))?;
+        let generation = if let Some(config) = llm {
+            let request = LlmRequest {
+                snapshot,
+                chunk_id,
+                task: task.clone(),
+                language,
+                config,
+                with_progress,
+            };
+            llm_generation::generate(&self.client, &self.generations, request).await?
+        } else {
             let task = task.clone();
             tokio::task::spawn_blocking(move || {
                 guard(method, || {

@@ -45,9 +45,9 @@ pub struct AcdpSettings {
     pub sample_language: Option<SampleLanguage>,
 }
 
-/// An OpenAI-compatible endpoint. Kept and logged; the language server's sample commands use
-/// the offline generator, so nothing reads it yet (`acdp pipeline --llm` reads
-/// `[llm]` of acdp.toml).
+/// An OpenAI-compatible endpoint for the code actions' samples: when `base_url` is set, the
+/// model answers and writes them (over `[llm]` of the folder's acdp.toml, which gives the other
+/// settings); unset, the offline generator does.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LlmEndpointSettings {

@@ -183,6 +183,13 @@ impl Pool {
         config.concurrency.max(1) * config.base_urls.len().max(1)
     }
 
+    /// Whether an endpoint other than `this` is up.
+    pub fn others_up(&self, this: &Endpoint) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| !std::ptr::eq(e, this) && e.down().is_none())
+    }
+
     pub fn all_down(&self) -> bool {
         self.endpoints.iter().all(|e| e.down().is_some())
     }

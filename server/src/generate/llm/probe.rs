@@ -9,6 +9,9 @@
 //! hundred rejected samples. The seed is tested with three sampled replies (temperature 1): the
 //! same seed twice, then another seed.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -56,27 +59,69 @@ impl Capabilities {
     }
 }
 
+/// What probes in this process learned, by endpoint, model and configured format: the
+/// language server asks an endpoint for each code action, and the judge pass after the
+/// generation, without probing it again.
+type Known = Mutex<HashMap<(String, String, LlmOutputFormat), Capabilities>>;
+
+fn known_endpoints() -> &'static Known {
+    static KNOWN: OnceLock<Known> = OnceLock::new();
+    KNOWN.get_or_init(Known::default)
+}
+
+/// What an earlier probe in this process learned about `base_url` for this model and format.
+pub fn known(base_url: &str, config: &LlmConfig) -> Option<Capabilities> {
+    let key = (
+        base_url.to_owned(),
+        config.model.clone(),
+        config.output_format,
+    );
+    let known = known_endpoints().lock().unwrap_or_else(|e| e.into_inner());
+    known.get(&key).map(|capabilities| Capabilities {
+        probe_requests: 0,
+        ..capabilities.clone()
+    })
+}
+
 /// Probes `endpoint`, counting its requests in `stats`; `Err` when it cannot be used at all
-/// (not reachable, refuses every format, or rejects the key or model).
+/// (not reachable, refuses every format, or rejects the key or model). A probe that only met
+/// transient faults (a 503 while the model loads, timeouts) learns nothing and assumes the
+/// configured format, to be probed again in the next run.
 pub async fn probe(
     endpoint: &Endpoint,
     config: &LlmConfig,
     stats: &mut CallStats,
 ) -> Result<Capabilities, Down> {
-    let response_format = probe_format(endpoint, config, stats).await?;
+    let response_format = match probe_format(endpoint, config, stats).await? {
+        Some(format) => format,
+        None => return Ok(Capabilities::assumed(config)),
+    };
     let seed = probe_seed(endpoint, config, stats).await;
-    Ok(Capabilities {
+    let capabilities = Capabilities {
         response_format,
         seed,
         probe_requests: stats.http_requests,
-    })
+    };
+    known_endpoints()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            (
+                endpoint.base_url.clone(),
+                config.model.clone(),
+                config.output_format,
+            ),
+            capabilities.clone(),
+        );
+    Ok(capabilities)
 }
 
+/// The strongest format the endpoint takes; `None` when transient faults left it untold.
 async fn probe_format(
     endpoint: &Endpoint,
     config: &LlmConfig,
     stats: &mut CallStats,
-) -> Result<LlmOutputFormat, Down> {
+) -> Result<Option<LlmOutputFormat>, Down> {
     let schema = json!({
         "type": "object",
         "properties": {"answer": {"type": "string", "enum": [PROBE_TOKEN]}},
@@ -103,7 +148,7 @@ async fn probe_format(
                 format,
                 schema: &schema,
                 temperature: 0.0,
-                max_tokens: 24,
+                max_tokens: 48,
                 seed: config.seed,
             },
         );
@@ -113,21 +158,32 @@ async fn probe_format(
                     format,
                     LlmOutputFormat::JsonSchema | LlmOutputFormat::JsonObjectSchema
                 );
-                let content = response
-                    .choices
-                    .first()
+                let choice = response.choices.first();
+                let content = choice
                     .and_then(|c| c.message.content.clone())
                     .unwrap_or_default();
-                if !structured || obeys_probe_schema(&content) {
-                    return Ok(format);
+                // A reply cut at the limit or empty (a model that reasons first) tells
+                // nothing against the format: only a whole reply that breaks the schema does.
+                let whole = choice.is_some_and(|c| {
+                    !matches!(
+                        c.finish_reason,
+                        Some(async_openai::types::chat::FinishReason::Length)
+                    )
+                }) && !content.trim().is_empty();
+                if !structured || !whole || obeys_probe_schema(&content) {
+                    return Ok(Some(format));
                 }
                 last_refusal = format!("{format:?} answered without the schema");
             }
             Err(CallError::BadRequest(message)) => last_refusal = message,
+            Err(CallError::Failed(_)) if endpoint.down().is_some() => {
+                return Err(endpoint.down().cloned().expect("down"));
+            }
+            Err(CallError::Failed(cause)) if super::is_endpoint_fault(&cause) => return Ok(None),
             Err(CallError::Failed(cause)) => {
-                return Err(endpoint.down().cloned().unwrap_or_else(|| {
-                    Down::Unusable(format!("the capability probe failed: {cause}"))
-                }));
+                return Err(Down::Unusable(format!(
+                    "the capability probe failed: {cause}"
+                )));
             }
         }
     }

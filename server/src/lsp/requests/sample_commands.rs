@@ -1,18 +1,27 @@
 //! The commands behind the code actions on Java code: `acdp.generateQa`,
-//! `acdp.generateDesign` and `acdp.showRules`. Generation runs the offline generator
+//! `acdp.generateDesign` and `acdp.showRules`. Generation picks the requests citing the chunk
 //! ([`crate::generate::qa_citing_chunk`], [`crate::generate::design_through_chunk`]) on the
-//! folder's analysis snapshot and validates every candidate with
-//! [`crate::dataset::validate_sample`] against the snapshot's index; the server appends the
-//! kept ones to `.acdp/samples.jsonl` ([`crate::lsp::workspace_samples`]).
+//! folder's analysis snapshot; the offline generator answers them, or, when the editor names an
+//! LLM endpoint (`llm.baseUrl`), the model does, and also writes questions about the topics
+//! that include the chunk ([`crate::generate::topics_citing_chunk`]). Every candidate is
+//! validated with [`crate::dataset::validate_sample`] against the snapshot's index (model
+//! output also against the path facts, [`crate::generate::llm::keep_valid`]); the server
+//! appends the kept ones to `.acdp/samples.jsonl` ([`crate::lsp::workspace_samples`]).
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc;
 
 use crate::analysis::Rule;
+use crate::config::ProjectConfig;
 use crate::dataset::{Sample, SampleLanguage, ValidationOptions, repo_info, validate_sample};
-use crate::generate::{OfflineOptions, design_through_chunk, offline_generator, qa_citing_chunk};
+use crate::generate::llm::{LlmConfig, LlmJob, keep_valid};
+use crate::generate::{
+    OfflineOptions, Written, design_through_chunk, offline_generator, qa_citing_chunk,
+    topics_citing_chunk,
+};
 use crate::index::ChunkId;
 use crate::lsp::session::{FileKey, Session};
+use crate::lsp::settings::LlmEndpointSettings;
 use crate::lsp::snapshot::AnalysisSnapshot;
 
 /// The argument of `acdp.generateQa` and `acdp.showRules`.
@@ -83,14 +92,14 @@ pub fn chunk_state(session: &Session, id: &ChunkId) -> jsonrpc::Result<ChunkStat
     })
 }
 
-/// Generates and validates the samples for one chunk (blocking: run it off the session lock).
-/// `language`: only samples in that language (the `sampleLanguage` setting); `None`: en and zh.
-pub fn generate_for_chunk(
+/// The requests citing one chunk, with the offline generator's answers, and the options they
+/// were made with.
+fn written_for_chunk(
     snapshot: &AnalysisSnapshot,
     chunk_id: &ChunkId,
     task: &SampleTask,
     language: Option<SampleLanguage>,
-) -> jsonrpc::Result<GeneratedSamples> {
+) -> jsonrpc::Result<(String, OfflineOptions, Vec<Written>)> {
     let Some(chunk) = snapshot.chunk(chunk_id) else {
         return Err(jsonrpc::Error::invalid_params(format!(
             "chunk {chunk_id} is not in the analysed index; save the file and try again"
@@ -116,6 +125,19 @@ pub fn generate_for_chunk(
             requirement,
         ),
     };
+    Ok((chunk.symbol.clone(), options, written))
+}
+
+/// Generates and validates the samples for one chunk (blocking: run it off the session lock).
+/// `language`: only samples in that language (the `sampleLanguage` setting); `None`: en and zh.
+pub fn generate_for_chunk(
+    snapshot: &AnalysisSnapshot,
+    chunk_id: &ChunkId,
+    task: &SampleTask,
+    language: Option<SampleLanguage>,
+) -> jsonrpc::Result<GeneratedSamples> {
+    let (symbol, _, written) = written_for_chunk(snapshot, chunk_id, task, language)?;
+    let index = &snapshot.index;
     let repo = repo_info(&index.root);
     let validation = ValidationOptions::default();
     let mut kept = Vec::new();
@@ -130,10 +152,92 @@ pub fn generate_for_chunk(
     }
     kept.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
     Ok(GeneratedSamples {
-        symbol: chunk.symbol.clone(),
+        symbol,
         kept,
         rejected,
     })
+}
+
+/// The LLM settings for a folder: `[llm]` of its acdp.toml with the editor's endpoint, model
+/// and key variable over it. `None` when the editor names no endpoint (the offline generator
+/// writes the samples then); `Err` when the folder's acdp.toml cannot be read.
+pub fn llm_config(
+    root: &std::path::Path,
+    endpoint: &LlmEndpointSettings,
+) -> Option<Result<LlmConfig, String>> {
+    let base_url = endpoint.base_url.as_ref()?;
+    Some(
+        ProjectConfig::load(root)
+            .map_err(|err| err.to_string())
+            .map(|config| {
+                let mut settings = config.llm;
+                if let Some(key) = &endpoint.api_key_env {
+                    settings.api_key_env = key.clone();
+                }
+                // The editor's endpoint and model win over the file and the environment.
+                let mut config = LlmConfig::from_settings(&settings);
+                config.base_urls = crate::config::BaseUrls::parse_list(base_url)
+                    .0
+                    .into_iter()
+                    .map(|url| url.trim_end_matches('/').to_owned())
+                    .collect();
+                if let Some(model) = &endpoint.model {
+                    config.model = model.clone();
+                }
+                config
+            }),
+    )
+}
+
+/// The jobs an LLM gets for one chunk: the requests citing it, and for QA the topics that
+/// include it (the model writes `questions_per_topic` questions about each).
+pub fn llm_jobs_for_chunk(
+    snapshot: &AnalysisSnapshot,
+    chunk_id: &ChunkId,
+    task: &SampleTask,
+    language: Option<SampleLanguage>,
+    questions_per_topic: usize,
+) -> jsonrpc::Result<(String, Vec<LlmJob>)> {
+    let (symbol, options, written) = written_for_chunk(snapshot, chunk_id, task, language)?;
+    let mut jobs: Vec<LlmJob> = written.into_iter().map(|w| w.request.into()).collect();
+    if matches!(task, SampleTask::Qa) {
+        jobs.extend(
+            topics_citing_chunk(
+                &snapshot.index,
+                &snapshot.analysis,
+                &snapshot.generated,
+                &options,
+                questions_per_topic,
+                chunk_id,
+            )
+            .into_iter()
+            .map(LlmJob::from),
+        );
+    }
+    Ok((symbol, jobs))
+}
+
+/// Keeps the model's samples that pass validation and the path-fact check.
+pub fn keep_llm_samples(
+    snapshot: &AnalysisSnapshot,
+    symbol: String,
+    samples: Vec<Sample>,
+    report: &mut crate::generate::llm::LlmReport,
+) -> GeneratedSamples {
+    let total = samples.len();
+    let (mut kept, _) = keep_valid(
+        samples,
+        &snapshot.index,
+        Some(&snapshot.analysis),
+        &ValidationOptions::default(),
+        report,
+    );
+    kept.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+    GeneratedSamples {
+        symbol,
+        rejected: total - kept.len(),
+        kept,
+    }
 }
 
 /// Why nothing was generated, in words for `window/showMessage`.
