@@ -40,6 +40,29 @@ fn shop_index(work: &Path) -> WorkspaceIndex {
     index_workspace(&repo, &IndexOptions::default()).unwrap()
 }
 
+/// A copy of fixtures/shop, its index, the evidence requests cite and a valid reply citing it.
+struct Shop {
+    work: tempfile::TempDir,
+    index: WorkspaceIndex,
+    evidence: Vec<Evidence>,
+    valid: String,
+}
+
+impl Shop {
+    fn new() -> Shop {
+        let work = tempfile::tempdir().unwrap();
+        let index = shop_index(work.path());
+        let evidence = evidence(&index);
+        let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+        Shop {
+            work,
+            index,
+            evidence,
+            valid,
+        }
+    }
+}
+
 /// Two methods of the order service: the evidence every request cites.
 fn evidence(index: &WorkspaceIndex) -> Vec<Evidence> {
     let evidence: Vec<Evidence> = index
@@ -76,6 +99,25 @@ fn request(
             ..SampleSource::default()
         },
     }
+}
+
+/// A server that answers every request with `content`.
+async fn always_answering(content: String) -> FakeServer {
+    FakeServer::start(Arc::new(move |_, _| completion(&content, "stop"))).await
+}
+
+/// `n` English questions tagged `<prefix>0` … over `evidence`.
+fn english_questions(prefix: &str, n: usize, evidence: &[Evidence]) -> Vec<SampleRequest> {
+    (0..n)
+        .map(|i| {
+            request(
+                &format!("{prefix}{i}"),
+                Task::Qa,
+                SampleLanguage::En,
+                evidence,
+            )
+        })
+        .collect()
 }
 
 /// A grounded QA reply citing both chunks (plain words, no identifiers or numbers to check).
@@ -399,22 +441,14 @@ async fn closed_url() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_endpoint_stops_the_run_at_once_and_the_cache_is_kept() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
-    let script: Script = Arc::new(move |_, _| completion(&valid, "stop"));
-    let server = FakeServer::start(script).await;
-    let requests: Vec<SampleRequest> = (0..10)
-        .map(|n| {
-            request(
-                &format!("valid-{n}"),
-                Task::Qa,
-                SampleLanguage::En,
-                &evidence,
-            )
-        })
-        .collect();
+    let Shop {
+        work,
+        index: _,
+        evidence,
+        valid,
+    } = Shop::new();
+    let server = always_answering(valid).await;
+    let requests = english_questions("valid-", 10, &evidence);
     let cache = work.path().join("llm-cache");
     // Retries would wait a minute each: the run below must not make any.
     let settings = LlmSettings {
@@ -538,10 +572,12 @@ fn carries_schema(body: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_500_validation_error_is_a_format_refusal_not_a_fault_to_retry() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let Shop {
+        work,
+        index,
+        evidence,
+        valid,
+    } = Shop::new();
     // Takes plain `json_object` only; probing is off, so the requests themselves find out.
     let script: Script = Arc::new(move |body, _| {
         if carries_schema(body) {
@@ -602,10 +638,12 @@ async fn a_500_validation_error_is_a_format_refusal_not_a_fault_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_learns_the_format_and_the_seed_once_per_run() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let Shop {
+        work,
+        index: _,
+        evidence,
+        valid,
+    } = Shop::new();
     // Like llama-cpp-python's server: `json_schema` is a 500 validation error, a schema inside
     // `json_object` is enforced, and the seed is ignored (replies differ on every call).
     let calls = Arc::new(AtomicUsize::new(0));
@@ -625,9 +663,7 @@ async fn the_probe_learns_the_format_and_the_seed_once_per_run() {
         completion(&valid, "stop")
     });
     let server = FakeServer::start_raw(script).await;
-    let requests: Vec<SampleRequest> = (0..6)
-        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
-        .collect();
+    let requests = english_questions("q", 6, &evidence);
     let config = config(&server.base_url(), test_settings());
     let cache = work.path().join("llm-cache");
 
@@ -701,10 +737,12 @@ fn raw_ok(body: &str) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_and_api_faults_are_retried_or_rejected_and_never_become_samples() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let Shop {
+        work,
+        index,
+        evidence,
+        valid,
+    } = Shop::new();
     let script: Script = Arc::new(move |body, attempt| {
         let cut = |reply: Reply| Reply {
             cut_at: Some(reply.body.len() / 2),
@@ -993,10 +1031,12 @@ async fn pipeline_with_a_faulty_endpoint_counts_the_faults_and_writes_only_valid
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_of_endpoints_shares_the_work_and_a_dead_one_is_left_out() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let Shop {
+        work,
+        index: _,
+        evidence,
+        valid,
+    } = Shop::new();
     let slow_valid = valid.clone();
     // Each answers after a short wait, so requests overlap and both endpoints get some.
     let script = |valid: String| -> Script {
@@ -1007,9 +1047,7 @@ async fn a_list_of_endpoints_shares_the_work_and_a_dead_one_is_left_out() {
     };
     let first = FakeServer::start(script(valid)).await;
     let second = FakeServer::start(script(slow_valid)).await;
-    let requests: Vec<SampleRequest> = (0..8)
-        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
-        .collect();
+    let requests = english_questions("q", 8, &evidence);
     let settings = LlmSettings {
         concurrency: 2,
         ..test_settings()
@@ -1054,15 +1092,14 @@ async fn a_list_of_endpoints_shares_the_work_and_a_dead_one_is_left_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resumes() {
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
-    let script: Script = Arc::new(move |_, _| completion(&valid, "stop"));
-    let server = FakeServer::start(script).await;
-    let requests: Vec<SampleRequest> = (0..5)
-        .map(|n| request(&format!("q{n}"), Task::Qa, SampleLanguage::En, &evidence))
-        .collect();
+    let Shop {
+        work,
+        index: _,
+        evidence,
+        valid,
+    } = Shop::new();
+    let server = always_answering(valid).await;
+    let requests = english_questions("q", 5, &evidence);
     let cache = work.path().join("llm-cache");
     let mut config = config(&server.base_url(), test_settings());
 
@@ -1355,10 +1392,12 @@ async fn pipeline_dry_run_sends_nothing_and_a_run_with_no_usable_reply_fails_kee
 async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
     use acdp::generate::llm::{LlmJudge, judge_samples};
 
-    let work = tempfile::tempdir().unwrap();
-    let index = shop_index(work.path());
-    let evidence = evidence(&index);
-    let valid = qa_reply(evidence[0].chunk_id.as_str(), evidence[1].chunk_id.as_str());
+    let Shop {
+        work,
+        index: _,
+        evidence,
+        valid,
+    } = Shop::new();
     // Answers the two questions, then judges: everything supported for "good", the second
     // claim (the first trace step) unsupported for "doubtful", a partial verdict for "partial".
     let script: Script = Arc::new(move |body, _| {

@@ -7,8 +7,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::prompt::push_evidence;
 use super::reply::{ReplyError, first_json_object};
-use crate::dataset::prompt::render_chunk;
 use crate::dataset::sample::{Judgement, Sample, SampleBody};
 
 pub fn system_message() -> String {
@@ -36,16 +36,7 @@ pub fn claims(sample: &Sample) -> Vec<String> {
 
 pub fn user_message(sample: &Sample) -> String {
     let mut out = String::from("Code:\n");
-    for e in &sample.evidence {
-        out.push_str(&render_chunk(
-            e.chunk_id.as_str(),
-            &e.path,
-            e.start_line,
-            e.end_line,
-            &e.symbol,
-            &e.code,
-        ));
-    }
+    push_evidence(&mut out, &sample.evidence);
     out.push_str(&format!("\nAbout: {}\n\nClaims:\n", sample.body.prompt()));
     for (n, claim) in claims(sample).iter().enumerate() {
         out.push_str(&format!("{}. {claim}\n", n + 1));

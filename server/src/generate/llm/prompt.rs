@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::dataset::prompt::render_chunk;
-use crate::dataset::sample::{SampleLanguage, Task};
+use crate::dataset::sample::{Evidence, SampleLanguage, Task};
 use crate::generate::{SampleRequest, TopicRequest};
 
 /// The system message: what to write and the rules a reply must follow.
@@ -36,13 +36,7 @@ pub fn system_message(repo_name: &str, task: Task, language: SampleLanguage) -> 
              not be empty. `trace` has at least 3 steps."
         }
     };
-    let language = match language {
-        SampleLanguage::En => "Write every text field in English.",
-        SampleLanguage::Zh => {
-            "Write every text field in Simplified Chinese (简体中文); keep code identifiers, \
-             SQL and chunk ids exactly as they appear in the code."
-        }
-    };
+    let language = language_rule(language);
     format!(
         "You write training data about the Java repository `{repo_name}`. The user gives a \
          task and evidence: code chunks, each headed by its chunk id in square brackets.\n\n\
@@ -59,6 +53,17 @@ pub fn system_message(repo_name: &str, task: Task, language: SampleLanguage) -> 
     )
 }
 
+/// The system message's rule on the language of the reply.
+fn language_rule(language: SampleLanguage) -> &'static str {
+    match language {
+        SampleLanguage::En => "Write every text field in English.",
+        SampleLanguage::Zh => {
+            "Write every text field in Simplified Chinese (简体中文); keep code identifiers, \
+             SQL and chunk ids exactly as they appear in the code."
+        }
+    }
+}
+
 /// The user message: the question or requirement, then every evidence chunk.
 pub fn user_message(request: &SampleRequest) -> String {
     let label = match request.task {
@@ -66,23 +71,8 @@ pub fn user_message(request: &SampleRequest) -> String {
         Task::Design => "Requirement",
     };
     let mut out = format!("{label}: {}\n\nEvidence:\n", request.prompt);
-    for e in &request.evidence {
-        out.push_str(&render_chunk(
-            e.chunk_id.as_str(),
-            &e.path,
-            e.start_line,
-            e.end_line,
-            &e.symbol,
-            &e.code,
-        ));
-    }
-    out.push_str("\nChunk ids you may cite: ");
-    let ids: Vec<&str> = request
-        .evidence
-        .iter()
-        .map(|e| e.chunk_id.as_str())
-        .collect();
-    out.push_str(&ids.join(", "));
+    push_evidence(&mut out, &request.evidence);
+    push_citable(&mut out, &request.evidence);
     out.push_str(closing_reminder(request.language));
     out
 }
@@ -94,6 +84,27 @@ fn closing_reminder(language: SampleLanguage) -> &'static str {
         SampleLanguage::En => "\n\nWrite in English. Cite only the chunk ids listed above.",
         SampleLanguage::Zh => "\n\n用简体中文写作；代码标识符保持原样。只引用上面列出的 chunk id。",
     }
+}
+
+/// Every chunk, headed by its id (`dataset::prompt::render_chunk`).
+pub fn push_evidence(out: &mut String, evidence: &[Evidence]) {
+    for e in evidence {
+        out.push_str(&render_chunk(
+            e.chunk_id.as_str(),
+            &e.path,
+            e.start_line,
+            e.end_line,
+            &e.symbol,
+            &e.code,
+        ));
+    }
+}
+
+/// The list of ids a reply may cite.
+fn push_citable(out: &mut String, evidence: &[Evidence]) {
+    let ids: Vec<&str> = evidence.iter().map(|e| e.chunk_id.as_str()).collect();
+    out.push_str("\nChunk ids you may cite: ");
+    out.push_str(&ids.join(", "));
 }
 
 /// The follow-up after a reply that could not be used.
@@ -174,13 +185,7 @@ fn object(properties: &[(&str, Value)]) -> Value {
 /// The system message of a topic: write questions a developer would ask about this code and
 /// answer them from the code and the analysis' facts.
 pub fn topic_system_message(repo_name: &str, topic: &TopicRequest) -> String {
-    let language = match topic.language {
-        SampleLanguage::En => "Write every text field in English.",
-        SampleLanguage::Zh => {
-            "Write every text field in Simplified Chinese (简体中文); keep code identifiers, \
-             SQL and chunk ids exactly as they appear in the code."
-        }
-    };
+    let language = language_rule(topic.language);
     format!(
         "You write training data about the Java repository `{repo_name}`. The user gives a \
          topic, code chunks (each headed by its chunk id in square brackets) and facts that \
@@ -213,19 +218,8 @@ pub fn topic_user_message(topic: &TopicRequest) -> String {
         out.push_str(&format!("- {} [{}]\n", fact.claim, ids.join(", ")));
     }
     out.push_str("\nCode:\n");
-    for e in &topic.evidence {
-        out.push_str(&render_chunk(
-            e.chunk_id.as_str(),
-            &e.path,
-            e.start_line,
-            e.end_line,
-            &e.symbol,
-            &e.code,
-        ));
-    }
-    out.push_str("\nChunk ids you may cite: ");
-    let ids: Vec<&str> = topic.evidence.iter().map(|e| e.chunk_id.as_str()).collect();
-    out.push_str(&ids.join(", "));
+    push_evidence(&mut out, &topic.evidence);
+    push_citable(&mut out, &topic.evidence);
     out.push_str(closing_reminder(topic.language));
     out
 }
