@@ -2,6 +2,7 @@
 # acdp pipeline --llm against a real llama.cpp server (llama-cpp-python's), end to end.
 #
 #   tests/llm-real/run.sh MODEL.gguf [EXTRA PIPELINE ARGS...]
+#   REPO=path/to/java/repo tests/llm-real/run.sh MODEL.gguf --include 'src/**/*Order*'
 #
 # Starts `python -m llama_cpp.server` on MODEL.gguf at a free local port, runs `acdp pipeline
 # --llm` with the default [llm] settings (only base_url and model set) on a slice of
@@ -39,14 +40,17 @@ for _ in $(seq 1 120); do
     sleep 1
 done
 
-repo=$work/shop
-if [ ! -d "$repo" ]; then
+repo=${REPO:-$work/shop}
+if [ -z "${REPO:-}" ] && [ ! -d "$repo" ]; then
     cp -r fixtures/shop "$repo"
     base=$repo/src/main/java/com/acme/shop
     rm -rf "$base/order" "$base/coupon" "$base/member" "$base/inventory" "$repo/eval" "$repo/expected"
     find "$repo/src" -name '*.xml' ! -iname '*return*' -delete
 fi
-printf '[llm]\nbase_url = "http://127.0.0.1:%s/v1"\nmodel = "local"\n' "$port" >"$repo/acdp.toml"
+[ -f "$repo/acdp.toml" ] && ! grep -q '^# written by tests/llm-real' "$repo/acdp.toml" && {
+    echo "$repo/acdp.toml exists: the script would overwrite it" >&2; exit 2; }
+printf '# written by tests/llm-real/run.sh\n[llm]\nbase_url = "http://127.0.0.1:%s/v1"\nmodel = "local"\n' \
+    "$port" >"$repo/acdp.toml"
 
 start=$(date +%s)
 status=0

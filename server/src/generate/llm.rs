@@ -390,6 +390,22 @@ impl LlmJob {
         vec![message("system", &system), message("user", &user)]
     }
 
+    /// The most reply tokens this job needs: a small model that loops runs to the limit, so
+    /// each kind of reply is capped near its size (never above `max_tokens`).
+    fn max_tokens(&self, configured: u32) -> u32 {
+        let cap = match self {
+            LlmJob::Answer(request) if request.task == crate::dataset::sample::Task::Design => {
+                MAX_DESIGN_TOKENS
+            }
+            LlmJob::Answer(_) => MAX_ANSWER_TOKENS,
+            LlmJob::Questions(topic) => {
+                MAX_ANSWER_TOKENS.saturating_mul(topic.questions.max(1) as u32)
+            }
+            LlmJob::Judge(sample) => 64 + 24 * judge::claims(sample).len() as u32,
+        };
+        cap.min(configured)
+    }
+
     fn schema(&self) -> Value {
         match self {
             LlmJob::Answer(request) => prompt::reply_schema(request),
@@ -606,6 +622,12 @@ pub struct LlmPlan {
     pub completion_tokens_estimate: u64,
 }
 
+/// Reply limits per job (under `max_tokens`): an answer with its trace, a design. Replies of
+/// real models are far below; Qwen2.5-Coder-0.5B looping on one claim reached 2,048 tokens in
+/// 4 of 45 replies and spent half the run's time there.
+const MAX_ANSWER_TOKENS: u32 = 768;
+const MAX_DESIGN_TOKENS: u32 = 2048;
+
 /// Typical reply sizes, in tokens, for the estimate of a plan: an answer with its trace, a
 /// design, one written question with answer and trace.
 const TYPICAL_ANSWER_TOKENS: u64 = 300;
@@ -641,7 +663,7 @@ pub fn plan<J: Into<LlmJob>>(
                     format: format_of_rank(rank),
                     schema: &schema,
                     temperature: config.temperature,
-                    max_tokens: config.max_tokens,
+                    max_tokens: job.max_tokens(config.max_tokens),
                     seed: config.seed,
                 },
             );
@@ -678,7 +700,8 @@ pub fn plan<J: Into<LlmJob>>(
             Some(count) => count(&text) as u64,
             None => text.len().div_ceil(4) as u64,
         };
-        plan.completion_tokens_estimate += typical.min(u64::from(config.max_tokens));
+        plan.completion_tokens_estimate +=
+            typical.min(u64::from(job.max_tokens(config.max_tokens)));
     }
     plan
 }
@@ -901,6 +924,7 @@ impl Context<'_> {
     async fn run(&self, job: LlmJob) -> Outcome {
         let mut outcome = Outcome::default();
         let schema = job.schema();
+        let max_tokens = job.max_tokens(self.config.max_tokens);
         let mut messages = job.messages(self.repo);
         let mut rank = format_rank(self.config.output_format);
         let mut held: Option<Held<'_>> = None;
@@ -911,7 +935,7 @@ impl Context<'_> {
         let asks = if self.config.reask { 2 } else { 1 };
         for ask in 0..asks {
             let reply = loop {
-                if let Some((found, reply)) = self.cached(&messages, rank, &schema) {
+                if let Some((found, reply)) = self.cached(&messages, rank, &schema, max_tokens) {
                     rank = found;
                     outcome.cache_hits += 1;
                     break reply;
@@ -938,7 +962,7 @@ impl Context<'_> {
                 rank = rank
                     .max(format_rank(capabilities.response_format))
                     .max(endpoint.format_floor.load(Ordering::Relaxed));
-                let body = self.body(&messages, format_of_rank(rank), &schema);
+                let body = self.body(&messages, format_of_rank(rank), &schema, max_tokens);
                 let key = request_key(&serde_json::to_vec(&body).unwrap_or_default());
                 match endpoint
                     .call(&body, &key, self.config, &mut outcome.calls)
@@ -1032,7 +1056,13 @@ impl Context<'_> {
             .clone()
     }
 
-    fn body(&self, messages: &[Value], format: LlmOutputFormat, schema: &Value) -> Value {
+    fn body(
+        &self,
+        messages: &[Value],
+        format: LlmOutputFormat,
+        schema: &Value,
+        max_tokens: u32,
+    ) -> Value {
         chat_body(
             &self.config.model,
             Chat {
@@ -1040,7 +1070,7 @@ impl Context<'_> {
                 format,
                 schema,
                 temperature: self.config.temperature,
-                max_tokens: self.config.max_tokens,
+                max_tokens,
                 seed: self.config.seed,
             },
         )
@@ -1048,9 +1078,15 @@ impl Context<'_> {
 
     /// A cached reply to these messages in format `rank` or a simpler one (an earlier run may
     /// have fallen back), with the format it was found in.
-    fn cached(&self, messages: &[Value], rank: u8, schema: &Value) -> Option<(u8, CachedReply)> {
+    fn cached(
+        &self,
+        messages: &[Value],
+        rank: u8,
+        schema: &Value,
+        max_tokens: u32,
+    ) -> Option<(u8, CachedReply)> {
         (rank..=TEXT_RANK).find_map(|rank| {
-            let body = self.body(messages, format_of_rank(rank), schema);
+            let body = self.body(messages, format_of_rank(rank), schema, max_tokens);
             let key = request_key(&serde_json::to_vec(&body).ok()?);
             self.cache.get(&key).map(|reply| (rank, reply))
         })
