@@ -1235,8 +1235,8 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
                    {"claim": format!("`{name}` runs only when `{condition}`."), "evidence": [s]}]},
         {"question": "Which chunk is unrelated?",
          "answer": "None of the code shown here is about that question.",
-         "trace": [{"claim": "Nothing.", "evidence": ["c000000000000"]},
-                   {"claim": "Nothing else.", "evidence": ["c000000000001"]}]},
+         "trace": [{"claim": "Nothing here is about it.", "evidence": ["c000000000000"]},
+                   {"claim": "Nothing else is about it.", "evidence": ["c000000000001"]}]},
     ]})
     .to_string();
     let script: Script = Arc::new(move |body, _| {
@@ -1473,4 +1473,80 @@ async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
     let kept: Vec<String> = filtered.iter().map(scenario_of_sample).collect();
     assert_eq!(kept, ["good", "partial"]);
     assert_eq!(report.judge.unwrap().dropped, 1);
+}
+
+#[test]
+fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
+    use acdp::analysis::analyze;
+    use acdp::config::AnalysisSettings;
+    use acdp::generate::claims::status_claim_problems;
+    use acdp::index::index_workspace_with_trees;
+
+    let work = tempfile::tempdir().unwrap();
+    let repo_dir = work.path().join("shop");
+    copy_dir(&fixture("shop"), &repo_dir);
+    let index = index_workspace_with_trees(&repo_dir, &IndexOptions::default()).unwrap();
+    let analysis = analyze(&index, &AnalysisSettings::default());
+    // A named transition of one method, and a named value it never sets.
+    let (machine, transition, wrong) = analysis
+        .states
+        .iter()
+        .flat_map(|m| m.transitions.iter().map(move |t| (m, t)))
+        .find_map(|(machine, t)| {
+            let method = acdp::index::symbol_member(&t.method);
+            let sets: Vec<i64> = machine
+                .transitions
+                .iter()
+                .filter(|o| acdp::index::symbol_member(&o.method) == method)
+                .map(|o| o.to)
+                .collect();
+            let wrong = machine
+                .values
+                .iter()
+                .find(|v| v.name.is_some() && !sets.contains(&v.value))?;
+            machine
+                .values
+                .iter()
+                .find(|v| v.value == t.to)?
+                .name
+                .as_ref()?;
+            Some((machine, t, wrong))
+        })
+        .expect("fixtures/shop has named status transitions");
+    let right = machine
+        .values
+        .iter()
+        .find(|v| v.value == transition.to)
+        .unwrap();
+    let method = acdp::index::symbol_member(&transition.method).to_owned();
+    let evidence: Vec<Evidence> = transition
+        .chunk_ids
+        .iter()
+        .filter_map(|id| index.chunk(id))
+        .map(|(file, chunk)| Evidence::from_chunk(chunk, &file.text))
+        .collect();
+    let sample = |to: &str| {
+        let mut request = request("status", Task::Qa, SampleLanguage::En, &evidence);
+        request.evidence = evidence.clone();
+        let ids: Vec<_> = evidence.iter().map(|e| e.chunk_id.clone()).collect();
+        let claim = format!("`{method}` sets the status to `{to}` when it succeeds.");
+        request.into_sample(
+            SampleBody::Qa {
+                question: "What does it set?".to_owned(),
+                answer: claim.clone(),
+            },
+            vec![acdp::dataset::sample::TraceStep {
+                claim,
+                evidence: ids,
+            }],
+            acdp::generate::llm::llm_generator("test"),
+            &repo(),
+        )
+    };
+    let backwards = status_claim_problems(&sample(wrong.name.as_deref().unwrap()), &analysis);
+    assert!(
+        backwards.iter().any(|p| p.contains(&method)),
+        "{backwards:?}"
+    );
+    assert!(status_claim_problems(&sample(right.name.as_deref().unwrap()), &analysis).is_empty());
 }

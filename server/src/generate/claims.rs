@@ -13,7 +13,13 @@
 //!   alone, it says the call happens on every run.
 //!
 //! A method called unconditionally somewhere in those flows is not checked (the sentence may
-//! be about that call). Pure: reads the sample and the analysis.
+//! be about that call).
+//!
+//! Claims about status values, checked against the state machines' transitions: a sentence
+//! that names a method whose transitions the evidence holds and says it sets the status "to X"
+//! (X a value's constant, in capitals or backticks, or its meaning) must name a value the
+//! method moves the entity *to*. A model reading `updateStatus(record, RETURNING)` tells the
+//! from-value as the new one; that claim is rejected. Pure: reads the sample and the analysis.
 
 use std::collections::{HashMap, HashSet};
 
@@ -88,6 +94,93 @@ const CONDITIONAL_WORDS: &[&str] = &[
 
 /// Literals and keywords that conditions test but that name nothing particular.
 const NOT_A_NAME: &[&str] = &["null", "true", "false", "this", "new", "instanceof"];
+
+/// Every problem of the sample's claims about calls and status values (empty: none found).
+pub fn claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
+    let mut problems = call_claim_problems(sample, analysis);
+    problems.extend(status_claim_problems(sample, analysis));
+    problems
+}
+
+/// Problems of the sample's claims that a method sets a status to a value it does not set.
+pub fn status_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
+    let evidence: HashSet<_> = sample.evidence.iter().map(|e| &e.chunk_id).collect();
+    let mut problems = Vec::new();
+    for machine in &analysis.states {
+        // Method name -> the values it sets, for the transitions the evidence holds.
+        let mut sets: HashMap<&str, Vec<i64>> = HashMap::new();
+        for t in &machine.transitions {
+            if t.chunk_ids.iter().any(|id| evidence.contains(id)) {
+                sets.entry(symbol_member(&t.method)).or_default().push(t.to);
+            }
+        }
+        if sets.is_empty() {
+            continue;
+        }
+        let name_of = |value: i64| {
+            machine
+                .values
+                .iter()
+                .find(|v| v.value == value)
+                .and_then(|v| v.name.clone())
+                .unwrap_or_else(|| value.to_string())
+        };
+        for sentence in sentences(sample) {
+            let named = named_methods(&sentence);
+            let methods: Vec<&str> = match sets.len() {
+                1 => sets.keys().copied().collect(),
+                _ => sets
+                    .keys()
+                    .copied()
+                    .filter(|m| named.contains(*m))
+                    .collect(),
+            };
+            for target in status_targets(&sentence, &machine.values) {
+                for method in &methods {
+                    let to = &sets[method];
+                    if (named.contains(*method) || sets.len() == 1) && !to.contains(&target) {
+                        let told: Vec<String> = to.iter().map(|v| name_of(*v)).collect();
+                        problems.push(format!(
+                            "says the status becomes {} in `{method}`, but it sets {}: \
+                             \"{sentence}\"",
+                            name_of(target),
+                            told.join(" or ")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
+/// The values a sentence says a status is set to: "to X" / "为X" / "改为X", X a value's
+/// constant written in capitals or backticks, or its meaning.
+fn status_targets(sentence: &str, values: &[crate::analysis::StateValue]) -> Vec<i64> {
+    let mut targets = Vec::new();
+    for value in values {
+        let mut spellings: Vec<String> = Vec::new();
+        if let Some(name) = &value.name {
+            spellings.push(name.clone());
+            spellings.push(format!("`{name}`"));
+        }
+        if let Some(meaning) = value.meaning.as_ref().filter(|m| !m.trim().is_empty()) {
+            spellings.push(meaning.clone());
+        }
+        let said = spellings.iter().any(|spelling| {
+            ["to ", "to: ", "为", "成"].iter().any(|lead| {
+                find_words(sentence, spelling).any(|at| sentence[..at].ends_with(lead))
+                    || sentence.contains(&format!("{lead}{spelling}"))
+            })
+        });
+        if said {
+            targets.push(value.value);
+        }
+    }
+    targets
+}
 
 /// Problems of the sample's claims about calls (empty: none found).
 pub fn call_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
@@ -305,6 +398,26 @@ fn find_words<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> +
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_targets_follow_to() {
+        let value = |v: i64, name: &str, meaning: &str| crate::analysis::StateValue {
+            value: v,
+            name: Some(name.to_owned()),
+            meaning: Some(meaning.to_owned()),
+        };
+        let values = [
+            value(1, "RETURNING", "退货中"),
+            value(2, "COMPLETED", "已完成"),
+        ];
+        assert_eq!(
+            status_targets("It sets the status to RETURNING.", &values),
+            [1]
+        );
+        assert_eq!(status_targets("It moves it to `COMPLETED`.", &values), [2]);
+        assert_eq!(status_targets("状态改为已完成", &values), [2]);
+        assert!(status_targets("Only RETURNING applies are completed.", &values).is_empty());
+    }
 
     #[test]
     fn words_are_whole_words_and_negations_count() {

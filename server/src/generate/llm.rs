@@ -44,7 +44,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::analysis::Analysis;
 use crate::dataset::sample::{GeneratorInfo, RepoInfo, Sample};
 use crate::dataset::validate::{ValidationOptions, ValidationReport, validate_sample};
-use crate::generate::claims::call_claim_problems;
+use crate::generate::claims::claim_problems;
 use crate::generate::{SampleRequest, TopicRequest};
 use crate::index::WorkspaceIndex;
 use cache::{CachedReply, ResponseCache, request_key};
@@ -716,7 +716,7 @@ pub fn drop_unfaithful_calls(
     samples
         .into_iter()
         .filter(|sample| {
-            let problems = call_claim_problems(sample, analysis);
+            let problems = claim_problems(sample, analysis);
             if problems.is_empty() {
                 return true;
             }

@@ -212,23 +212,55 @@ pub fn parse_questions(content: &str) -> Result<Vec<QuestionReply>, ReplyError> 
 /// Words an answer needs to be a statement rather than a name.
 const MIN_ANSWER_WORDS: usize = 5;
 
+/// Words a trace step needs: a chunk id or a bare name states no fact.
+const MIN_CLAIM_WORDS: usize = 3;
+
+/// Phrases of the instructions that a model copied into its answer (seen in a kept sample of
+/// Qwen2.5-Coder-0.5B: "… names, values, conditions and the order of steps …").
+const PROMPT_PHRASES: &[&str] = &[
+    "names, values, conditions and the order of steps",
+    "states what this code does",
+    "cite only the chunk ids",
+];
+
+/// Words of a text: those with a Latin letter, plus half a word per CJK character.
+fn words(text: &str) -> usize {
+    let latin = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(|c| c.is_ascii_alphabetic()) && !is_chunk_id(w))
+        .count();
+    let cjk = text
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count();
+    latin + cjk / 2
+}
+
+fn is_chunk_id(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    word.len() == 13 && word.starts_with('c') && word[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// Why an answer says nothing: fewer than [`MIN_ANSWER_WORDS`] words (a method name or a
 /// signature given as the answer; a CJK character counts as half a word), or a trace that
 /// repeats one claim. Seen from Qwen2.5-Coder-0.5B on real code: `"answer":
 /// "reject(Long,String,String)"`, five identical claims citing five chunks.
 pub fn thin_problem(answer: &str, trace: &[TraceStep]) -> Option<String> {
-    let latin_words = answer
-        .split_whitespace()
-        .filter(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
-        .count();
-    let cjk = answer
-        .chars()
-        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-        .count();
-    if latin_words + cjk / 2 < MIN_ANSWER_WORDS {
+    if words(answer) < MIN_ANSWER_WORDS {
         return Some(format!(
             "the answer \"{answer}\" is not a statement: answer in full sentences saying what \
              the code does"
+        ));
+    }
+    if let Some(echo) = PROMPT_PHRASES.iter().find(|p| answer.contains(*p)) {
+        return Some(format!(
+            "the answer repeats the instructions (\"{echo}\"): say what this code does"
+        ));
+    }
+    if let Some(step) = trace.iter().find(|s| words(&s.claim) < MIN_CLAIM_WORDS) {
+        return Some(format!(
+            "the trace step \"{}\" states nothing: each step states one fact in a sentence",
+            step.claim.trim()
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -282,7 +314,8 @@ mod tests {
     #[test]
     fn qa_reply_becomes_body_and_trace() {
         let reply = r#"{"answer": " It checks the status first. ",
-            "trace": [{"claim": "one", "evidence": ["[c1]"]}, {"claim": "two", "evidence": ["c2"]}],
+            "trace": [{"claim": "It reads the apply.", "evidence": ["[c1]"]},
+                      {"claim": "It checks the status.", "evidence": ["c2"]}],
             "extra": true}"#;
         let (body, trace) = parse_reply(reply, Task::Qa, "Why?").unwrap();
         assert_eq!(
@@ -320,7 +353,11 @@ mod tests {
         assert!(thin_problem("创建退货申请", &two).is_some());
         assert!(thin_problem("检查订单状态是否为已发货或已完成。", &two).is_none());
         assert!(thin_problem("It rejects the apply when its status is pending.", &two).is_none());
-        let repeated = [step("Same claim."), step("same claim. ")];
+        let bare = [step("caf83e3ea7aa6"), step("It checks the status.")];
+        assert!(thin_problem("It rejects the apply when its status is pending.", &bare).is_some());
+        let echo = "It states names, values, conditions and the order of steps here.";
+        assert!(thin_problem(echo, &two).unwrap().contains("instructions"));
+        let repeated = [step("The same claim here."), step("the same claim here. ")];
         let problem = thin_problem(
             "It rejects the apply when its status is pending.",
             &repeated,
