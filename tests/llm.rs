@@ -63,6 +63,15 @@ impl Shop {
     }
 }
 
+/// A copy of fixtures/shop, indexed with its syntax trees and analysed.
+fn shop_analysis(work: &Path) -> (WorkspaceIndex, acdp::analysis::Analysis) {
+    let repo = work.join("shop");
+    copy_dir(&fixture("shop"), &repo);
+    let index = acdp::index::index_workspace_with_trees(&repo, &IndexOptions::default()).unwrap();
+    let analysis = acdp::analysis::analyze(&index, &acdp::config::AnalysisSettings::default());
+    (index, analysis)
+}
+
 /// Two methods of the order service: the evidence every request cites.
 fn evidence(index: &WorkspaceIndex) -> Vec<Evidence> {
     let evidence: Vec<Evidence> = index
@@ -1144,17 +1153,11 @@ async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn written_questions_become_samples_citing_their_topic_and_path_facts_reject_false_calls() {
-    use acdp::analysis::analyze;
-    use acdp::config::AnalysisSettings;
     use acdp::generate::claims::call_claim_problems;
     use acdp::generate::{OfflineOptions, generated_chunks, topic_requests};
-    use acdp::index::index_workspace_with_trees;
 
     let work = tempfile::tempdir().unwrap();
-    let repo_dir = work.path().join("shop");
-    copy_dir(&fixture("shop"), &repo_dir);
-    let index = index_workspace_with_trees(&repo_dir, &IndexOptions::default()).unwrap();
-    let analysis = analyze(&index, &AnalysisSettings::default());
+    let (index, analysis) = shop_analysis(work.path());
     let options = OfflineOptions {
         languages: vec![SampleLanguage::En],
         ..OfflineOptions::default()
@@ -1477,16 +1480,10 @@ async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
 
 #[test]
 fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
-    use acdp::analysis::analyze;
-    use acdp::config::AnalysisSettings;
     use acdp::generate::claims::status_claim_problems;
-    use acdp::index::index_workspace_with_trees;
 
     let work = tempfile::tempdir().unwrap();
-    let repo_dir = work.path().join("shop");
-    copy_dir(&fixture("shop"), &repo_dir);
-    let index = index_workspace_with_trees(&repo_dir, &IndexOptions::default()).unwrap();
-    let analysis = analyze(&index, &AnalysisSettings::default());
+    let (index, analysis) = shop_analysis(work.path());
     // A named transition of one method, and a named value it never sets.
     let (machine, transition, wrong) = analysis
         .states
