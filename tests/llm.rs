@@ -1546,4 +1546,21 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
         "{backwards:?}"
     );
     assert!(status_claim_problems(&sample(right.name.as_deref().unwrap()), &analysis).is_empty());
+
+    // A list of values presented as all of them, one left out.
+    let values: Vec<String> = machine.values[..machine.values.len() - 1]
+        .iter()
+        .map(|v| v.value.to_string())
+        .collect();
+    let mut listing = sample(right.name.as_deref().unwrap());
+    listing.trace[0].claim = format!(
+        "The possible values of `{}` are {}.",
+        machine.field,
+        values.join(", ")
+    );
+    let incomplete = status_claim_problems(&listing, &analysis);
+    assert!(
+        incomplete.iter().any(|p| p.contains("as if they were all")),
+        "{incomplete:?}"
+    );
 }

@@ -102,10 +102,35 @@ pub fn claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
     problems
 }
 
-/// Problems of the sample's claims that a method sets a status to a value it does not set.
+/// Phrases that present a list of values as all of them.
+const ENUMERATION_WORDS: &[&str] = &[
+    "values are",
+    "possible values",
+    "can take",
+    "takes the values",
+    "one of",
+    "取值",
+    "可能的值",
+    "可取",
+];
+
+/// Problems of the sample's claims that a method sets a status to a value it does not set, or
+/// that a status takes only some of its values.
 pub fn status_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
     let evidence: HashSet<_> = sample.evidence.iter().map(|e| &e.chunk_id).collect();
     let mut problems = Vec::new();
+    for machine in analysis.states.iter().filter(|m| {
+        m.chunk_ids
+            .iter()
+            .chain(m.transitions.iter().flat_map(|t| &t.chunk_ids))
+            .any(|id| evidence.contains(id))
+    }) {
+        for sentence in sentences(sample) {
+            if let Some(problem) = incomplete_enumeration(&sentence, machine) {
+                problems.push(problem);
+            }
+        }
+    }
     for machine in &analysis.states {
         // Method name -> the values it sets, for the transitions the evidence holds.
         let mut sets: HashMap<&str, Vec<i64>> = HashMap::new();
@@ -154,6 +179,51 @@ pub fn status_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String
     problems.sort();
     problems.dedup();
     problems
+}
+
+/// A sentence presenting some of a status's values as all of them ("the values are 0, 1 and
+/// 2" when 3 exists too): the values it names (numbers or constants) against the machine's.
+fn incomplete_enumeration(
+    sentence: &str,
+    machine: &crate::analysis::StateMachine,
+) -> Option<String> {
+    let lower = sentence.to_lowercase();
+    if !ENUMERATION_WORDS.iter().any(|w| lower.contains(w)) || machine.values.len() < 2 {
+        return None;
+    }
+    let numbers: HashSet<i64> = identifier_spans(sentence)
+        .filter_map(|(_, word)| word.parse().ok())
+        .collect();
+    let named: HashSet<i64> = machine
+        .values
+        .iter()
+        .filter(|v| {
+            numbers.contains(&v.value)
+                || v.name
+                    .as_ref()
+                    .is_some_and(|n| find_words(sentence, n).next().is_some())
+        })
+        .map(|v| v.value)
+        .collect();
+    if named.len() < 2 || named.len() == machine.values.len() {
+        return None;
+    }
+    let missing: Vec<String> = machine
+        .values
+        .iter()
+        .filter(|v| !named.contains(&v.value))
+        .map(|v| match &v.name {
+            Some(name) => format!("{} ({name})", v.value),
+            None => v.value.to_string(),
+        })
+        .collect();
+    Some(format!(
+        "lists {} of the {} values of `{}` as if they were all, leaving out {}: \"{sentence}\"",
+        named.len(),
+        machine.values.len(),
+        machine.field,
+        missing.join(", ")
+    ))
 }
 
 /// The values a sentence says a status is set to: "to X" / "为X" / "改为X", X a value's
