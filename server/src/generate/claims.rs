@@ -22,6 +22,9 @@
 //! from-value as the new one; that claim is rejected. Pure: reads the sample and the analysis.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::analysis::{Analysis, FlowStep};
 use crate::dataset::sample::{Sample, SampleBody};
@@ -383,28 +386,12 @@ fn named_methods(sentence: &str) -> HashSet<String> {
     names
 }
 
-fn identifier_spans(text: &str) -> IdentifierSpans<'_> {
-    IdentifierSpans { text, at: 0 }
-}
-
-struct IdentifierSpans<'t> {
-    text: &'t str,
-    at: usize,
-}
-
-impl<'t> Iterator for IdentifierSpans<'t> {
-    type Item = (usize, &'t str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let is_part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
-        let rest = &self.text[self.at..];
-        let start = self.at + rest.find(is_part)?;
-        let len = self.text[start..]
-            .find(|c: char| !is_part(c))
-            .unwrap_or(self.text.len() - start);
-        self.at = start + len;
-        Some((start, &self.text[start..start + len]))
-    }
+/// Runs of identifier characters (`[A-Za-z0-9_$]+`, numbers included) with their byte
+/// offsets.
+fn identifier_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    static WORD: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[A-Za-z0-9_$]+").expect("valid regex"));
+    WORD.find_iter(text).map(|m| (m.start(), m.as_str()))
 }
 
 fn identifiers(text: &str) -> impl Iterator<Item = &str> {

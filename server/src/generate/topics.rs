@@ -8,8 +8,7 @@
 //! whose evidence is the topic's chunks its trace cites; its twin key is the topic's, so every
 //! sample about one topic lands in one split.
 
-use std::collections::{HashSet, hash_map::DefaultHasher};
-use std::hash::{Hash, Hasher};
+use std::collections::HashSet;
 
 use crate::dataset::sample::{
     Evidence, GeneratorInfo, RepoInfo, Sample, SampleBody, SampleLanguage, SampleSource, Task,
@@ -86,16 +85,13 @@ pub fn topics_from_composed(composed: &[Written], questions: usize) -> Vec<Topic
     composed
         .iter()
         .filter(|w| w.request.task == Task::Qa)
+        // One topic per family, subject and language (the composed mix may repeat one).
         .filter(|w| {
-            // One topic per family, subject and language (the composed mix may repeat one).
-            let mut hasher = DefaultHasher::new();
-            (
-                &w.request.source.kind,
-                &w.request.source.twin_key,
+            seen.insert((
+                w.request.source.kind.as_str(),
+                w.request.source.twin_key.as_str(),
                 w.request.language,
-            )
-                .hash(&mut hasher);
-            seen.insert(hasher.finish())
+            ))
         })
         .map(|w| {
             let primary = w
