@@ -11,12 +11,12 @@ use fixtures::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use acdp::analysis::{Analysis, AnalysisSettings, analyze};
-use acdp::index::{IndexOptions, index_workspace, index_workspace_with_trees};
+use acdp_analysis::{Analysis, AnalysisSettings, analyze};
+use acdp_index::{IndexOptions, index_workspace, index_workspace_with_trees};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/shop")
 }
 
 fn analyse_fixture() -> Analysis {

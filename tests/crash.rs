@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use acdp::model::SplitMix64;
+use acdp_model::SplitMix64;
 use serde_json::Value;
 
 const ACDP: &str = env!("CARGO_BIN_EXE_acdp");

@@ -8,17 +8,14 @@ use fixtures::copy_fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use acdp::index::{
+use acdp_index::{
     Chunk, ChunkKind, DocumentStore, IndexOptions, Language, Position, Range, TextChange,
     index_workspace,
 };
 use serde_json::Value;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("server/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture(name: &str) -> PathBuf {

@@ -19,14 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use acdp::config::{LlmOutputFormat, LlmSettings};
-use acdp::dataset::sample::{
-    Evidence, RepoInfo, Sample, SampleBody, SampleLanguage, SampleSource, Task,
-};
-use acdp::dataset::{ValidationOptions, validate_sample};
-use acdp::generate::SampleRequest;
-use acdp::generate::llm::{LlmConfig, LlmReport, SeedSupport, generate_with_llm, keep_valid};
-use acdp::index::{ChunkKind, IndexOptions, WorkspaceIndex, index_workspace};
+use acdp_config::{LlmOutputFormat, LlmSettings};
+use acdp_generate::SampleRequest;
+use acdp_generate::llm::{LlmConfig, LlmReport, SeedSupport, generate_with_llm, keep_valid};
+use acdp_index::{ChunkKind, IndexOptions, WorkspaceIndex, index_workspace};
+use acdp_sample::{Evidence, RepoInfo, Sample, SampleBody, SampleLanguage, SampleSource, Task};
+use acdp_sample::{ValidationOptions, validate_sample};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -64,11 +62,11 @@ impl Shop {
 }
 
 /// A copy of fixtures/shop, indexed with its syntax trees and analysed.
-fn shop_analysis(work: &Path) -> (WorkspaceIndex, acdp::analysis::Analysis) {
+fn shop_analysis(work: &Path) -> (WorkspaceIndex, acdp_analysis::Analysis) {
     let repo = work.join("shop");
     copy_dir(&fixture("shop"), &repo);
-    let index = acdp::index::index_workspace_with_trees(&repo, &IndexOptions::default()).unwrap();
-    let analysis = acdp::analysis::analyze(&index, &acdp::config::AnalysisSettings::default());
+    let index = acdp_index::index_workspace_with_trees(&repo, &IndexOptions::default()).unwrap();
+    let analysis = acdp_analysis::analyze(&index, &acdp_config::AnalysisSettings::default());
     (index, analysis)
 }
 
@@ -1113,13 +1111,13 @@ async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resu
     let mut config = config(&server.base_url(), test_settings());
 
     let words = |text: &str| text.split_whitespace().count();
-    let plan = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), Some(&words));
+    let plan = acdp_generate::llm::plan(requests.clone(), &config, &cache, &repo(), Some(&words));
     assert_eq!((plan.jobs, plan.cached, plan.to_send), (5, 0, 5));
     assert!(plan.prompt_tokens_counted);
     let one_prompt = plan.prompt_tokens / 5;
     assert!(one_prompt > 100, "{plan:?}");
     assert_eq!(plan.completion_tokens_estimate, 5 * 300);
-    let estimated = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
+    let estimated = acdp_generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
     assert!(!estimated.prompt_tokens_counted);
     assert!(
         estimated.prompt_tokens > plan.prompt_tokens,
@@ -1139,7 +1137,7 @@ async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resu
     assert_eq!(samples.len(), 2);
     assert_eq!(report.rejected, counts(&[("over_limit", 3)]));
     assert_eq!(server.requests(), 2);
-    let plan = acdp::generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
+    let plan = acdp_generate::llm::plan(requests.clone(), &config, &cache, &repo(), None);
     assert_eq!((plan.cached, plan.to_send), (2, 2), "{plan:?}");
 
     // The next limited run resumes: the 2 cached are free, 2 more are sent.
@@ -1153,8 +1151,8 @@ async fn a_dry_run_counts_what_would_be_sent_and_the_limit_stops_a_run_that_resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn written_questions_become_samples_citing_their_topic_and_path_facts_reject_false_calls() {
-    use acdp::generate::claims::call_claim_problems;
-    use acdp::generate::{OfflineOptions, generated_chunks, topic_requests};
+    use acdp_generate::claims::call_claim_problems;
+    use acdp_generate::{OfflineOptions, generated_chunks, topic_requests};
 
     let work = tempfile::tempdir().unwrap();
     let (index, analysis) = shop_analysis(work.path());
@@ -1177,7 +1175,7 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
             .find(|(_, chunk)| chunk.symbol == symbol)
             .map(|(_, chunk)| chunk.chunk_id.clone())
     };
-    let main_line = |s: &acdp::analysis::FlowStep| s.when.is_main_line() && s.outer.is_main_line();
+    let main_line = |s: &acdp_analysis::FlowStep| s.when.is_main_line() && s.outer.is_main_line();
     let step = analysis
         .flows
         .iter()
@@ -1186,7 +1184,7 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
             let (Some(caller), Some(callee)) = (chunk_of(&step.called_from), &step.chunk_id) else {
                 return false;
             };
-            let name = acdp::index::symbol_member(&step.symbol);
+            let name = acdp_index::symbol_member(&step.symbol);
             step.kind == "method"
                 && !step.when.conditions.is_empty()
                 && analysis
@@ -1194,7 +1192,7 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
                     .iter()
                     .filter(|f| f.chunk_ids.contains(&caller) || f.chunk_ids.contains(callee))
                     .flat_map(|f| &f.steps)
-                    .filter(|s| acdp::index::symbol_member(&s.symbol) == name)
+                    .filter(|s| acdp_index::symbol_member(&s.symbol) == name)
                     .all(|s| !main_line(s))
         })
         .expect("fixtures/shop has a call on one branch");
@@ -1203,15 +1201,15 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
         .iter()
         .find(|f| f.steps.iter().any(|s| std::ptr::eq(s, step)))
         .unwrap();
-    let name = acdp::index::symbol_member(&step.symbol).to_owned();
+    let name = acdp_index::symbol_member(&step.symbol).to_owned();
     // The caller, whose body holds the condition, and the callee.
     let entry_id = chunk_of(&step.called_from).expect("the caller is indexed");
     let step_id = step.chunk_id.clone().unwrap();
-    let evidence_of = |id: &acdp::index::ChunkId| {
+    let evidence_of = |id: &acdp_index::ChunkId| {
         let (file, chunk) = index.chunk(id).unwrap();
         Evidence::from_chunk(chunk, &file.text)
     };
-    let topic = acdp::generate::TopicRequest {
+    let topic = acdp_generate::TopicRequest {
         language: SampleLanguage::En,
         domain: "order".to_owned(),
         subject: format!("what `{}` does", flow.symbol),
@@ -1224,7 +1222,7 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
             ..SampleSource::default()
         },
     };
-    let entry_member = acdp::index::symbol_member(&step.called_from).to_owned();
+    let entry_member = acdp_index::symbol_member(&step.called_from).to_owned();
     let condition = step.when.conditions[0].as_expression();
     let (e, s) = (entry_id.as_str(), step_id.as_str());
     let reply = json!({"samples": [
@@ -1393,7 +1391,7 @@ async fn pipeline_dry_run_sends_nothing_and_a_run_with_no_usable_reply_fails_kee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
-    use acdp::generate::llm::{LlmJudge, judge_samples};
+    use acdp_generate::llm::{LlmJudge, judge_samples};
 
     let Shop {
         work,
@@ -1480,7 +1478,7 @@ async fn the_judge_pass_stores_verdicts_and_filters_unsupported_samples() {
 
 #[test]
 fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
-    use acdp::generate::claims::status_claim_problems;
+    use acdp_generate::claims::status_claim_problems;
 
     let work = tempfile::tempdir().unwrap();
     let (index, analysis) = shop_analysis(work.path());
@@ -1490,11 +1488,11 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
         .iter()
         .flat_map(|m| m.transitions.iter().map(move |t| (m, t)))
         .find_map(|(machine, t)| {
-            let method = acdp::index::symbol_member(&t.method);
+            let method = acdp_index::symbol_member(&t.method);
             let sets: Vec<i64> = machine
                 .transitions
                 .iter()
-                .filter(|o| acdp::index::symbol_member(&o.method) == method)
+                .filter(|o| acdp_index::symbol_member(&o.method) == method)
                 .map(|o| o.to)
                 .collect();
             let wrong = machine
@@ -1515,7 +1513,7 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
         .iter()
         .find(|v| v.value == transition.to)
         .unwrap();
-    let method = acdp::index::symbol_member(&transition.method).to_owned();
+    let method = acdp_index::symbol_member(&transition.method).to_owned();
     let evidence: Vec<Evidence> = transition
         .chunk_ids
         .iter()
@@ -1532,11 +1530,11 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
                 question: "What does it set?".to_owned(),
                 answer: claim.clone(),
             },
-            vec![acdp::dataset::sample::TraceStep {
+            vec![acdp_sample::TraceStep {
                 claim,
                 evidence: ids,
             }],
-            acdp::generate::llm::llm_generator("test"),
+            acdp_generate::llm::llm_generator("test"),
             &repo(),
         )
     };

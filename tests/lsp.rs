@@ -1,5 +1,5 @@
 //! The language server as an editor sees it: the real `acdp lsp` binary driven over stdio on a
-//! copy of fixtures/shop. Answers are checked against the library (`acdp::index`), so a
+//! copy of fixtures/shop. Answers are checked against the library (`acdp_index`), so a
 //! chunk the server reports is the chunk `acdp index` would cut from the same text.
 
 #[path = "support/fixtures.rs"]
@@ -15,7 +15,7 @@ mod tiny_model;
 
 use std::path::Path;
 
-use acdp::index::{Chunk, ChunkKind, IndexOptions, Language, chunk_source, index_workspace, java};
+use acdp_index::{Chunk, ChunkKind, IndexOptions, Language, chunk_source, index_workspace, java};
 use lsp_client::{LspClient, offset_of, position_of};
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ fn open(client: &mut LspClient, root: &Path, rel: &str) -> String {
     text
 }
 
-fn cold_index(root: &Path) -> acdp::index::WorkspaceIndex {
+fn cold_index(root: &Path) -> acdp_index::WorkspaceIndex {
     let options = IndexOptions {
         use_cache: false,
         ..IndexOptions::default()
@@ -96,7 +96,7 @@ fn cold_index(root: &Path) -> acdp::index::WorkspaceIndex {
     index_workspace(root, &options).expect("index the copy")
 }
 
-fn method_chunk<'a>(index: &'a acdp::index::WorkspaceIndex, path: &str, name: &str) -> &'a Chunk {
+fn method_chunk<'a>(index: &'a acdp_index::WorkspaceIndex, path: &str, name: &str) -> &'a Chunk {
     index
         .chunks()
         .map(|(_, chunk)| chunk)
@@ -634,10 +634,10 @@ fn debug_commands_are_refused_unless_enabled_and_exit_without_shutdown_fails() {
 }
 
 /// The rules the library finds in a chunk, as the server should show them.
-fn rules_citing(root: &Path, id: &acdp::index::ChunkId) -> Vec<acdp::analysis::Rule> {
+fn rules_citing(root: &Path, id: &acdp_index::ChunkId) -> Vec<acdp_analysis::Rule> {
     let index = cold_index(root);
-    let config = acdp::config::ProjectConfig::load(root).expect("acdp.toml");
-    let analysis = acdp::analysis::analyze(&index, &config.analysis);
+    let config = acdp_config::ProjectConfig::load(root).expect("acdp.toml");
+    let analysis = acdp_analysis::analyze(&index, &config.analysis);
     analysis
         .rules
         .into_iter()
@@ -646,16 +646,16 @@ fn rules_citing(root: &Path, id: &acdp::index::ChunkId) -> Vec<acdp::analysis::R
 }
 
 /// `.acdp/samples.jsonl` parsed, each sample checked against a fresh index of the folder.
-fn read_workspace_samples(root: &Path) -> Vec<acdp::dataset::Sample> {
+fn read_workspace_samples(root: &Path) -> Vec<acdp_sample::Sample> {
     let text = std::fs::read_to_string(root.join(".acdp/samples.jsonl")).expect("samples file");
     let index = cold_index(root);
     text.lines()
         .map(|line| {
-            let sample: acdp::dataset::Sample = serde_json::from_str(line).expect("a sample");
-            let report = acdp::dataset::validate_sample(
+            let sample: acdp_sample::Sample = serde_json::from_str(line).expect("a sample");
+            let report = acdp_sample::validate_sample(
                 &sample,
                 &index,
-                &acdp::dataset::ValidationOptions::default(),
+                &acdp_sample::ValidationOptions::default(),
             );
             assert!(report.passed, "{report:?}");
             sample
@@ -901,6 +901,27 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
     let stats: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["samples"], exported["samples"]);
+    // One pipeline: `acdp pipeline` with its defaults writes the same dataset.
+    let cli_out = tempfile::tempdir().unwrap();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args(["pipeline", root.to_str().unwrap(), "--out"])
+        .arg(cli_out.path())
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{cli:?}");
+    for file in [
+        "samples.jsonl",
+        "train.jsonl",
+        "dev.jsonl",
+        "test.jsonl",
+        "stats.json",
+    ] {
+        assert!(
+            std::fs::read(out.join(file)).unwrap()
+                == std::fs::read(cli_out.path().join(file)).unwrap(),
+            "{file} differs between acdp.exportDataset and acdp pipeline"
+        );
+    }
     for kind in ["begin", "end"] {
         client.wait_for(|m| {
             m["method"] == "$/progress"

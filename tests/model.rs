@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use acdp::index::{IndexOptions, index_workspace};
-use acdp::model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, Task, check_answer};
-use acdp::model::chat::{Message, render_chat, tokenize_chat};
-use acdp::model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
-use acdp::model::{
+use acdp_index::{IndexOptions, index_workspace};
+use acdp_model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, Task, check_answer};
+use acdp_model::chat::{Message, render_chat, tokenize_chat};
+use acdp_model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
+use acdp_model::{
     GenerationOptions, LoadedModel, LoraConfig, Qwen2Config, Qwen2Model, SplitMix64, StopReason,
     generate::Network, load_model,
 };
-use acdp::retrieval::{RetrievalMode, Retriever};
+use acdp_retrieval::{RetrievalMode, Retriever};
 use candle_core::{Device, IndexOp, Tensor};
 use tiny_model::{random, vocab_size, write_tiny_gguf, write_tiny_model};
 use tokenizers::Tokenizer;
@@ -641,7 +641,7 @@ fn checker_accepts_grounded_answers_and_rejects_unknown_citations() {
 }
 
 fn shop() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/shop")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/shop")
 }
 
 #[test]
@@ -653,7 +653,7 @@ fn an_ungrounded_model_answers_not_enough_evidence_with_the_retrieved_chunks() {
     let retrieval = Retriever::build(&index, None, RetrievalMode::Analysis);
     let mut model: LoadedModel = load_model(dir.path(), None, &Device::Cpu).unwrap();
     assert!(matches!(model.network, Network::Full(_)));
-    let answer_options = acdp::model::answer::AnswerOptions {
+    let answer_options = acdp_model::answer::AnswerOptions {
         top_k: 3,
         generation: GenerationOptions {
             max_tokens: 8,
@@ -661,7 +661,7 @@ fn an_ungrounded_model_answers_not_enough_evidence_with_the_retrieved_chunks() {
         },
         ..Default::default()
     };
-    let answer = acdp::model::answer::answer_question(
+    let answer = acdp_model::answer::answer_question(
         &mut model,
         &retrieval,
         "how does cancel order work",
@@ -692,22 +692,22 @@ fn a_prompt_longer_than_the_context_drops_the_lowest_ranked_chunks() {
     // The tiny model holds 256 positions: short chunks, and a context just big enough for the
     // whole prompt first.
     const CHUNK_CHARS: usize = 40;
-    let messages = acdp::model::answer::grounded_messages(
+    let messages = acdp_model::answer::grounded_messages(
         "repository",
         "how does cancel order work",
         &retrieved,
         CHUNK_CHARS,
     );
     let full = model
-        .count_tokens(&acdp::model::chat::render_chat(&messages, true))
+        .count_tokens(&acdp_model::chat::render_chat(&messages, true))
         .unwrap();
     model.context_length = full + 16;
-    let roomy = acdp::model::answer::answer_from_chunks(
+    let roomy = acdp_model::answer::answer_from_chunks(
         &mut model,
         Task::Question,
         "how does cancel order work",
         retrieved.clone(),
-        &acdp::model::answer::AnswerOptions {
+        &acdp_model::answer::AnswerOptions {
             generation: generation.clone(),
             max_chunk_chars: CHUNK_CHARS,
             ..Default::default()
@@ -717,13 +717,13 @@ fn a_prompt_longer_than_the_context_drops_the_lowest_ranked_chunks() {
     assert!(roomy.dropped.is_empty());
     // A context one token short of that prompt: the lowest-ranked chunk goes, the others stay,
     // and the answer still comes (no error).
-    let tight = acdp::model::answer::AnswerOptions {
+    let tight = acdp_model::answer::AnswerOptions {
         max_context: Some(roomy.stats.prompt_tokens - 1 + generation.max_tokens),
         max_chunk_chars: CHUNK_CHARS,
         generation,
         ..Default::default()
     };
-    let answer = acdp::model::answer::answer_from_chunks(
+    let answer = acdp_model::answer::answer_from_chunks(
         &mut model,
         Task::Question,
         "how does cancel order work",
@@ -829,7 +829,7 @@ fn a_gguf_style_vocabulary_becomes_a_byte_level_bpe() {
     let merges = vec!["h e".to_string(), "he l".to_string(), format!("{space} w")];
     let mut types = vec![1; tokens.len()];
     *types.last_mut().unwrap() = 3;
-    let tok = acdp::model::tokenizer::tokenizer_from_vocab(&tokens, &merges, &types).unwrap();
+    let tok = acdp_model::tokenizer::tokenizer_from_vocab(&tokens, &merges, &types).unwrap();
     let text = "hello world<|im_end|>";
     let encoding = tok.encode(text, false).unwrap();
     assert_eq!(encoding.get_ids()[0], 257); // "hel"
@@ -963,7 +963,7 @@ fn a_q5_0_gguf_read_as_q8_0_gives_the_same_logits() {
 
     let mut file = std::fs::File::open(&path).unwrap();
     let mut content = Content::read(&mut file).unwrap();
-    let (mut view, widened) = acdp::model::gguf_q8::widen_q5_0(&mut content, file).unwrap();
+    let (mut view, widened) = acdp_model::gguf_q8::widen_q5_0(&mut content, file).unwrap();
     // Embeddings + 7 matrices in each of the 2 layers.
     assert_eq!(widened, 1 + 2 * 7);
     let wide = gguf_logits(content, &mut view, &tokens);
@@ -992,7 +992,7 @@ fn our_gguf_logits(path: &Path, tokens: &[u32]) -> Vec<f32> {
     let mut file = std::fs::File::open(path).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
     let mut model =
-        acdp::model::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+        acdp_model::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
             .unwrap();
     prompt_then_step(|input, at| model.forward(input, at).unwrap(), tokens)
 }

@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use acdp::analysis::analyze;
-use acdp::config::AnalysisSettings;
-use acdp::dataset::sample::{Sample, SampleBody};
-use acdp::dataset::{ValidationOptions, validate_sample};
-use acdp::index::{IndexOptions, index_workspace};
+use acdp_analysis::analyze;
+use acdp_config::AnalysisSettings;
+use acdp_index::{IndexOptions, index_workspace};
+use acdp_sample::{Sample, SampleBody};
+use acdp_sample::{ValidationOptions, validate_sample};
 use serde_json::Value;
 
 fn run_pipeline(repo: &Path, out: &Path) -> String {
@@ -192,7 +192,7 @@ fn pipeline_writes_a_valid_leak_free_dataset_covering_the_expected_facts() {
         // A guard without a message or a named value (`if (count > 0) return success; return
         // failed();`) restates CRUD plumbing: it must not be sampled; every other rule must.
         let plumbing = found.iter().any(|r| {
-            r.kind == acdp::analysis::RuleKind::Guard && r.message.is_none() && r.values.is_empty()
+            r.kind == acdp_analysis::RuleKind::Guard && r.message.is_none() && r.values.is_empty()
         });
         let covered = found
             .iter()
@@ -321,12 +321,12 @@ fn pipeline_is_deterministic_and_validate_finds_stale_samples() {
 #[test]
 fn committed_json_schema_matches_the_sample_types() {
     let committed = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/sample.schema.json"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sample.schema.json"),
     )
     .expect("docs/sample.schema.json exists");
     assert_eq!(
         committed,
-        acdp::dataset::sample::json_schema(),
+        acdp_sample::json_schema(),
         "the sample types changed: regenerate docs/sample.schema.json with \
          `cargo test --test pipeline -- --ignored write_json_schema`"
     );
@@ -336,8 +336,8 @@ fn committed_json_schema_matches_the_sample_types() {
 #[ignore = "writes docs/sample.schema.json; run by hand after changing the sample types"]
 fn write_json_schema() {
     std::fs::write(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/sample.schema.json"),
-        acdp::dataset::sample::json_schema(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sample.schema.json"),
+        acdp_sample::json_schema(),
     )
     .unwrap();
 }
@@ -429,8 +429,8 @@ fn a_token_limit_drops_long_samples_and_counts_them() {
     let repo = work.path().join("shop");
     copy_dir(&fixture("shop"), &repo);
     let tokenizer_file = write_tiny_tokenizer(&work.path().join("model"));
-    let tokenizer = acdp::model::tokenizer::load_tokenizer(&tokenizer_file).unwrap();
-    let count = |s: &Sample| acdp::model::chat::sample_token_count(&tokenizer, s).unwrap();
+    let tokenizer = acdp_model::tokenizer::load_tokenizer(&tokenizer_file).unwrap();
+    let count = |s: &Sample| acdp_model::chat::sample_token_count(&tokenizer, s).unwrap();
 
     // The candidates the pipeline validates (its defaults), and their lengths in tokens.
     let index = index_workspace(
@@ -442,13 +442,13 @@ fn a_token_limit_drops_long_samples_and_counts_them() {
     )
     .unwrap();
     let analysis = analyze(&index, &AnalysisSettings::default());
-    let generated = acdp::generate::generated_chunks(&index);
-    let mut candidates = acdp::generate::generate_offline(
+    let generated = acdp_generate::generated_chunks(&index);
+    let mut candidates = acdp_generate::generate_offline(
         &index,
         &analysis,
         &generated,
-        &acdp::generate::OfflineOptions::default(),
-        &acdp::dataset::repo_info(&repo),
+        &acdp_generate::OfflineOptions::default(),
+        &acdp_dataset::repo_info(&repo),
     );
     candidates.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
     candidates.dedup_by(|a, b| a.sample_id == b.sample_id);

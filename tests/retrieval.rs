@@ -9,13 +9,13 @@ use fixtures::fixture;
 
 use std::process::Command;
 
-use acdp::analysis::{Analysis, analyze};
-use acdp::config::ProjectConfig;
-use acdp::dataset::eval_cases::{parse_cases, unmatched_evidence};
-use acdp::eval::{Summary, evaluate};
-use acdp::index::{IndexOptions, WorkspaceIndex, index_workspace};
-use acdp::model::answer::AnswerOptions;
-use acdp::retrieval::{RetrievalMode, Retriever};
+use acdp_analysis::{Analysis, analyze};
+use acdp_config::ProjectConfig;
+use acdp_dataset::eval_cases::{parse_cases, unmatched_evidence};
+use acdp_eval::{Summary, evaluate};
+use acdp_index::{IndexOptions, WorkspaceIndex, index_workspace};
+use acdp_model::answer::AnswerOptions;
+use acdp_retrieval::{RetrievalMode, Retriever};
 
 fn shop() -> (WorkspaceIndex, Analysis) {
     let repo = fixture("shop");

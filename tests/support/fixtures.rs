@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// `fixtures/<name>` of this checkout.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
+        .join("../../fixtures")
         .join(name)
 }
 

@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use acdp::index::{
+use acdp_index::{
     Chunk, ChunkId, ContentHash, DocumentError, DocumentStore, Language, Position, Range,
     TextChange, java, mapper_xml as mapper,
 };
@@ -374,7 +374,7 @@ fn flush(
 }
 
 /// A delta must say exactly which ids came and went, and which stayed but changed.
-fn check_delta(old: &[Chunk], new: &[Chunk], delta: &acdp::index::ChunkDelta) {
+fn check_delta(old: &[Chunk], new: &[Chunk], delta: &acdp_index::ChunkDelta) {
     let old_ids: HashSet<_> = old.iter().map(|c| &c.chunk_id).collect();
     let new_ids: HashSet<_> = new.iter().map(|c| &c.chunk_id).collect();
     let added: HashSet<_> = delta.added.iter().collect();
@@ -438,7 +438,7 @@ fn with_root_name(data: &[u8], root: &Path) -> Vec<u8> {
 /// Id of the warm-up request whose answer says the workspace is indexed and analysed.
 const WARM_UP_ID: &str = "\"id\":\"acdp-fuzz-warm-up\"";
 
-/// Feeds `data` to an in-process server (see `acdp::lsp::serve`) after `initialize`,
+/// Feeds `data` to an in-process server (see `acdp_lsp::serve`) after `initialize`,
 /// `initialized` and a finished `acdp.reindex`, so that requests reach analysed code.
 ///
 /// Inputs naming `acdp.exportDataset` are not sent: that command writes a dataset wherever its
@@ -487,10 +487,10 @@ pub fn lsp_input(data: &[u8]) -> Vec<u8> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut client_out, server_in) = tokio::io::duplex(1 << 16);
         let (server_out, mut client_in) = tokio::io::duplex(1 << 16);
-        let server = tokio::spawn(acdp::lsp::serve(
+        let server = tokio::spawn(acdp_lsp::serve(
             server_in,
             server_out,
-            acdp::lsp::ServeOptions::default(),
+            acdp_lsp::ServeOptions::default(),
         ));
         client_out.write_all(&warm_up).await.expect("server reads");
         // Read until the warm-up answer, then keep draining so the server never blocks on

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use acdp::model::SplitMix64;
+use acdp_model::SplitMix64;
 use candle_core::{DType, Device, Tensor};
 
 pub const WORDS: &[&str] = &[

@@ -1,0 +1,149 @@
+//! `acdp.exportDataset`: [`acdp_pipeline::run`] (the same run as `acdp pipeline`, with its
+//! defaults: seed 42, languages en and zh, offline, dev and test 10 % each) for the first
+//! workspace folder, on a blocking thread, with a `$/progress` report per stage.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tower_lsp_server::Client;
+use tower_lsp_server::jsonrpc;
+
+use super::indexing::lock;
+use super::log;
+use super::progress;
+use super::requests::execute_command::ExportArgument;
+use super::session::Session;
+use acdp_config::ProjectConfig;
+use acdp_pipeline::{Observer, PipelineOptions, Stage};
+
+/// The result of `acdp.exportDataset`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportSummary {
+    pub out: PathBuf,
+    /// Files written, `manifest.json` included.
+    pub files: usize,
+    pub samples: usize,
+    pub rejected: usize,
+    pub train: usize,
+    pub dev: usize,
+    pub test: usize,
+}
+
+fn failed(message: String) -> jsonrpc::Error {
+    jsonrpc::Error {
+        code: jsonrpc::ErrorCode::ServerError(-32003),
+        message: format!("acdp.exportDataset: {message}").into(),
+        data: None,
+    }
+}
+
+/// Runs the export; progress is reported when the client supports it.
+pub async fn export_dataset(
+    client: &Client,
+    session: &Arc<Mutex<Session>>,
+    argument: ExportArgument,
+) -> jsonrpc::Result<ExportSummary> {
+    static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+    let (root, with_progress) = {
+        let session = lock(session);
+        let root = session.roots().next().map(PathBuf::from);
+        (root, session.settings().work_done_progress)
+    };
+    let Some(root) = root else {
+        return Err(failed("no workspace folder to export".to_owned()));
+    };
+    let out = match argument.out {
+        Some(out) if out.is_absolute() => out,
+        Some(out) => root.join(out),
+        None => root.join(".acdp").join("dataset"),
+    };
+    let accepted = if with_progress {
+        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        progress::create(client, format!("acdp/export/{n}")).await
+    } else {
+        None
+    };
+    let progress = match accepted {
+        Some(token) => Some(
+            client
+                .progress(token, "acdp: exporting the dataset")
+                .with_percentage(0)
+                .with_message(format!("{} -> {}", root.display(), out.display()))
+                .begin()
+                .await,
+        ),
+        None => None,
+    };
+    let report = async |message: String, percent: u32| {
+        log::write("INFO", &format!("acdp.exportDataset: {message}"));
+        if let Some(progress) = &progress {
+            progress.report_with_message(message, percent).await;
+        }
+    };
+
+    // The run reports from its blocking thread; this task forwards to the client in order.
+    let (events, mut received) = mpsc::unbounded_channel::<(String, u32)>();
+    let run_root = root.clone();
+    let run_out = out.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let config = ProjectConfig::load(&run_root).map_err(|e| e.to_string())?;
+        let options = PipelineOptions::new(run_root, run_out, config);
+        acdp_pipeline::run(&options, &Forward(events)).map_err(|e| e.to_string())
+    });
+    while let Some((message, percent)) = received.recv().await {
+        report(message, percent).await;
+    }
+    let result: Result<ExportSummary, String> = match run.await {
+        Ok(Ok(summary)) => Ok(ExportSummary {
+            out: summary.out,
+            files: summary.files,
+            samples: summary.samples,
+            rejected: summary.rejected,
+            train: summary.train,
+            dev: summary.dev,
+            test: summary.test,
+        }),
+        Ok(Err(err)) => Err(err),
+        Err(err) => Err(format!("stopped: {err}")),
+    };
+
+    let end = match &result {
+        Ok(s) => format!(
+            "{} samples (train {} / dev {} / test {}) in {}",
+            s.samples,
+            s.train,
+            s.dev,
+            s.test,
+            s.out.display()
+        ),
+        Err(err) => format!("failed: {err}"),
+    };
+    log::write("INFO", &format!("acdp.exportDataset: {end}"));
+    if let Some(progress) = progress {
+        progress.finish_with_message(end).await;
+    }
+    result.map_err(failed)
+}
+
+/// Sends each stage's start and result to the progress report; a closed channel (the
+/// request's task is gone) drops them.
+struct Forward(mpsc::UnboundedSender<(String, u32)>);
+
+impl Observer for Forward {
+    fn started(&self, stage: Stage) {
+        let _ = self.0.send((stage.name().to_owned(), stage.percent()));
+    }
+
+    fn finished(&self, stage: Stage, summary: &str) {
+        let _ = self
+            .0
+            .send((format!("{}: {summary}", stage.name()), stage.percent()));
+    }
+
+    fn warning(&self, message: &str) {
+        log::write("WARN", &format!("acdp.exportDataset: {message}"));
+    }
+}

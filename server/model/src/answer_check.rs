@@ -1,0 +1,575 @@
+//! The strict check every answer passes before a user sees it as an answer. Each rule is a
+//! way a small model has been seen to fail while still citing; docs/model.md lists them.
+//!
+//! The check reads only the answer text and the chunks the model was given, never rewrites the
+//! answer, and says why it refused in one line per problem.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use acdp_index::{CHUNK_ID_PATTERN, symbol_head, symbol_member, symbol_owner};
+use acdp_retrieval::RetrievedChunk;
+use acdp_retrieval::terms::{backticked, identifiers, is_code_shaped, query_terms};
+use acdp_sample::ComponentAction;
+use acdp_sample::prompt::{DesignText, parse_design};
+
+/// The verdict of [`check_answer`] and [`check_design`].
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AnswerCheck {
+    pub valid: bool,
+    /// Cited chunk ids in order of first citation.
+    pub cited: Vec<String>,
+    /// Why the answer failed, one line per problem.
+    pub problems: Vec<String>,
+}
+
+/// Words an answer must say outside its citations and code: fewer is a list of ids.
+const MIN_PROSE_WORDS: usize = 3;
+/// Code lines at least this long that the answer copies from its evidence count as copied.
+const MIN_COPIED_LINE: usize = 12;
+/// Citations of one chunk an answer may make before it counts as a loop.
+const MAX_SAME_CITATION: usize = 3;
+
+/// Chunk ids cited as `[c0123456789ab]` (several may share brackets: `[c..., c...]`).
+pub fn citations(answer: &str) -> Vec<String> {
+    static BRACKET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[([^\]]*)\]").expect("valid regex"));
+    static ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!(r"\b{CHUNK_ID_PATTERN}\b")).expect("valid regex"));
+    let mut ids: Vec<String> = Vec::new();
+    for bracket in BRACKET.captures_iter(answer) {
+        for id in ID.find_iter(&bracket[1]) {
+            if !ids.iter().any(|i| i == id.as_str()) {
+                ids.push(id.as_str().to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// Checks an answer against the chunks it was given. Rules, each refusing the answer:
+///
+/// 1. it cites no chunk;
+/// 2. it cites a chunk it was not given;
+/// 3. an identifier in backticks, or a code-shaped word (camelCase, snake_case) anywhere,
+///    occurs in none of the cited chunks (their code, symbol and path);
+/// 4. it repeats the prompt's evidence blocks (a `[id] path:lines symbol` header or a code
+///    fence);
+/// 5. it says nothing besides citations and code (fewer than three words of prose; two CJK
+///    characters count as a word);
+/// 6. half or more of its lines are code lines copied from the evidence;
+/// 7. its prose adds no word to the question's (it restates the question);
+/// 8. it writes something shaped like a chunk id that is not one (`[c123456789ab]`, eleven
+///    digits), or cites one chunk more than three times (a model stuck in a loop).
+///
+/// (`answer_from_chunks` adds a ninth: an answer cut off at the token limit is refused.)
+pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
+    let cited = citations(answer);
+    let mut problems = Vec::new();
+    if restates(answer, question) {
+        problems.push("adds nothing to the question: its words are the question's".to_string());
+    }
+    if cited.is_empty() {
+        problems.push("no citation: cite chunks as [chunk_id]".to_string());
+    }
+    let by_id: HashMap<&str, &RetrievedChunk> =
+        retrieved.iter().map(|c| (c.chunk_id.as_str(), c)).collect();
+    let mut evidence = String::new();
+    for id in &cited {
+        match by_id.get(id.as_str()) {
+            Some(chunk) => evidence.push_str(&evidence_text(chunk)),
+            None => problems.push(format!(
+                "cites {id}, which was not among the retrieved chunks"
+            )),
+        }
+    }
+    if !cited.is_empty() {
+        for ident in ungrounded_identifiers(answer, &evidence, &HashSet::new()) {
+            problems.push(format!("`{ident}` does not occur in the cited chunks"));
+        }
+    }
+    problems.extend(shape_problems(answer, retrieved));
+    AnswerCheck {
+        valid: problems.is_empty(),
+        cited,
+        problems,
+    }
+}
+
+/// Rule 7: every content word of the answer's prose (outside citations and code, stop words
+/// dropped, stemmed) is a word of the question.
+fn restates(answer: &str, question: &str) -> bool {
+    static CITATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[[^\]]*\]|`[^`\n]+`").expect("valid regex"));
+    let prose = CITATION.replace_all(answer, " ");
+    let asked = query_terms(question);
+    let said = query_terms(&prose);
+    !said.is_empty() && said.iter().all(|w| asked.contains(w))
+}
+
+/// Rule 8: chunk-id-shaped words that are not chunk ids, and citations repeated in a loop.
+fn citation_problems(answer: &str) -> Vec<String> {
+    static NEAR_ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[\s*(c[0-9a-f]{6,20})\b").expect("valid regex"));
+    static ANY_ID: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!(r"\b{CHUNK_ID_PATTERN}\b")).expect("valid regex"));
+    let mut problems = Vec::new();
+    for near in NEAR_ID.captures_iter(answer).filter_map(|c| c.get(1)) {
+        if near.as_str().len() != 13 {
+            problems.push(format!(
+                "cites `{}`, which is not a chunk id",
+                near.as_str()
+            ));
+            break;
+        }
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in ANY_ID.find_iter(answer) {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let mut looping: Vec<&str> = counts
+        .into_iter()
+        .filter(|(_, n)| *n > MAX_SAME_CITATION)
+        .map(|(id, _)| id)
+        .collect();
+    looping.sort();
+    for id in looping {
+        problems.push(format!(
+            "cites {id} more than {MAX_SAME_CITATION} times (a model repeating itself)"
+        ));
+    }
+    problems
+}
+
+/// Rules 4-6 and 8 of [`check_answer`]: an answer that is the evidence again, or nothing.
+fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
+    static HEADER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r"(?m)^\s*\[{CHUNK_ID_PATTERN}\]\s+\S+:\d+-\d+")).expect("valid regex")
+    });
+    let mut problems = citation_problems(answer);
+    if HEADER.is_match(answer) || answer.contains("```") {
+        problems.push(
+            "repeats the evidence blocks (chunk headers or code fences) instead of answering"
+                .to_string(),
+        );
+    }
+    if prose_words(answer) < MIN_PROSE_WORDS {
+        problems.push(format!(
+            "says nothing besides citations and code (fewer than {MIN_PROSE_WORDS} words)"
+        ));
+    }
+    let code_lines: HashSet<&str> = retrieved
+        .iter()
+        .flat_map(|c| c.text.lines())
+        .map(str::trim)
+        .filter(|l| l.len() >= MIN_COPIED_LINE)
+        .collect();
+    let lines: Vec<&str> = answer
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let copied = lines.iter().filter(|l| code_lines.contains(*l)).count();
+    if copied > 0 && copied * 2 >= lines.len() {
+        problems.push(format!(
+            "copies code from the evidence instead of explaining it ({copied} of {} lines)",
+            lines.len()
+        ));
+    }
+    problems
+}
+
+/// Words of the answer outside citations and backticks; two CJK characters count as one word
+/// (Chinese is written without spaces).
+fn prose_words(answer: &str) -> usize {
+    static CITATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[[^\]]*\]").expect("valid regex"));
+    static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`[^`\n]+`").expect("valid regex"));
+    let without_code = CODE.replace_all(answer, " ");
+    let prose = CITATION.replace_all(&without_code, " ");
+    let cjk = prose.chars().filter(|c| is_cjk(*c)).count();
+    let spaced = prose
+        .split(|c: char| c.is_whitespace() || is_cjk(c))
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    spaced + cjk / 2
+}
+
+/// CJK Unified Ideographs (and their extension A): Chinese text.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+}
+
+/// What an identifier may be grounded in: a chunk's code, symbol and path.
+fn evidence_text(chunk: &RetrievedChunk) -> String {
+    format!("{}\n{}\n{}\n", chunk.text, chunk.symbol, chunk.path)
+}
+
+/// The identifiers `text` names as code, outside its citations: every identifier inside
+/// backticks and every code-shaped word anywhere.
+fn named_identifiers(text: &str) -> Vec<&str> {
+    static CITATION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r"\[[^\]]*{CHUNK_ID_PATTERN}[^\]]*\]")).expect("valid regex")
+    });
+    let mut out: Vec<&str> = backticked(text).flat_map(identifiers).collect();
+    let mut last = 0;
+    let mut outside = Vec::new();
+    for m in CITATION.find_iter(text) {
+        outside.push(&text[last..m.start()]);
+        last = m.end();
+    }
+    outside.push(&text[last..]);
+    out.extend(
+        outside
+            .into_iter()
+            .flat_map(identifiers)
+            .filter(|w| is_code_shaped(w)),
+    );
+    out
+}
+
+/// Identifiers `text` names as code (see [`named_identifiers`]) that occur in neither
+/// `evidence` nor `allowed`, each once.
+fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>) -> Vec<String> {
+    let evidence_words: HashSet<&str> = identifiers(evidence).collect();
+    let mut missing: Vec<String> = Vec::new();
+    for ident in named_identifiers(text) {
+        if !evidence_words.contains(ident)
+            && !allowed.contains(ident)
+            && !missing.iter().any(|m| m == ident)
+        {
+            missing.push(ident.to_string());
+        }
+    }
+    missing
+}
+
+/// Checks a proposed design (the text shape of a design sample) against the chunks it was
+/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5, 6 and 8 of
+/// [`check_answer`], and:
+///
+/// - it lists components, each marked add or change;
+/// - a component it changes exists in the index; one it adds does not (new ones are marked new);
+/// - every reused component cites a given chunk whose symbol names it;
+/// - identifiers it names as code (rule 3's sense) outside the API and data changes (where
+///   new names belong) occur in the given chunks or are components the design adds; component
+///   lines are checked past their component's name.
+pub fn check_design(
+    answer: &str,
+    retrieved: &[RetrievedChunk],
+    exists: &dyn Fn(&str) -> bool,
+) -> AnswerCheck {
+    let cited = citations(answer);
+    let design = parse_design(answer);
+    let mut problems = Vec::new();
+    if cited.is_empty() {
+        problems.push("no citation: cite the reused chunks as [chunk_id]".to_string());
+    }
+    let by_id: HashMap<&str, &RetrievedChunk> =
+        retrieved.iter().map(|c| (c.chunk_id.as_str(), c)).collect();
+    for id in &cited {
+        if !by_id.contains_key(id.as_str()) {
+            problems.push(format!(
+                "cites {id}, which was not among the retrieved chunks"
+            ));
+        }
+    }
+    problems.extend(component_problems(&design, exists));
+    for reused in &design.reused {
+        match reused.chunk_id.as_deref().and_then(|id| by_id.get(id)) {
+            None => problems.push(format!(
+                "reuses `{}` without citing a retrieved chunk: {}",
+                reused.symbol, reused.line
+            )),
+            Some(chunk) if !names(&chunk.symbol, &reused.symbol) => problems.push(format!(
+                "reuses `{}` but cites {}, which is {}",
+                reused.symbol, chunk.chunk_id, chunk.symbol
+            )),
+            Some(_) => {}
+        }
+    }
+    let evidence: String = retrieved.iter().map(evidence_text).collect();
+    let mut allowed: HashSet<String> = HashSet::new();
+    for component in &design.components {
+        if component.action == Some(ComponentAction::Add) {
+            allowed.extend(identifiers(&component.component).map(str::to_string));
+        }
+    }
+    for change in &design.changes {
+        allowed.extend(named_identifiers(change).into_iter().map(str::to_string));
+    }
+    let component_descriptions = design.components.iter().map(|c| {
+        c.line
+            .replacen(&format!("`{}`", c.component), " ", 1)
+            .replacen(&format!("[{}]", c.layer), " ", 1)
+    });
+    let checked: String = std::iter::once(design.summary.clone())
+        .chain(design.other.iter().cloned())
+        .chain(design.reused.iter().map(|r| r.line.clone()))
+        .chain(component_descriptions)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for ident in ungrounded_identifiers(&checked, &evidence, &allowed) {
+        problems.push(format!(
+            "`{ident}` is neither in the retrieved chunks nor a component the design adds"
+        ));
+    }
+    problems.extend(shape_problems(answer, retrieved));
+    AnswerCheck {
+        valid: problems.is_empty(),
+        cited,
+        problems,
+    }
+}
+
+fn component_problems(design: &DesignText, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if design.components.is_empty() {
+        problems.push("lists no components (a `Components:` section of `- [layer] add|change `Name`: what` lines)".to_string());
+    }
+    for component in &design.components {
+        match component.action {
+            None => problems.push(format!(
+                "a component line that says neither add nor change: {}",
+                component.line
+            )),
+            Some(ComponentAction::Modify) if !exists(&component.component) => {
+                problems.push(format!(
+                    "changes `{}`, which the repository does not have (mark new components `add`)",
+                    component.component
+                ))
+            }
+            Some(ComponentAction::Add) if exists(&component.component) => problems.push(format!(
+                "adds `{}`, which the repository already has (mark it `change`)",
+                component.component
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+/// Whether the chunk `symbol` is what `name` names: the same symbol, `Type.member`, or the
+/// chunk's member or type by its simple name.
+fn names(symbol: &str, name: &str) -> bool {
+    let name = symbol_head(name);
+    let (member, owner) = (symbol_member(symbol), symbol_owner(symbol));
+    symbol_head(symbol) == name
+        || name == member
+        || name == owner
+        || name == format!("{owner}.{member}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "c0123456789ab";
+
+    fn chunk(id: &str, symbol: &str, text: &str) -> RetrievedChunk {
+        RetrievedChunk {
+            chunk_id: id.into(),
+            path: "src/OrderService.java".into(),
+            symbol: symbol.into(),
+            start_line: 10,
+            end_line: 14,
+            score: 1.0,
+            text: text.into(),
+        }
+    }
+
+    fn given() -> Vec<RetrievedChunk> {
+        vec![chunk(
+            ID,
+            "shop.OrderService.cancelOrder(Long)",
+            "public void cancelOrder(Long orderId) {\n    skuStockDao.releaseLockStock(orderId);\n    couponService.releaseCoupon(orderId);\n}",
+        )]
+    }
+
+    const QUESTION: &str = "What does cancelling an order do?";
+
+    fn refused_for(answer: &str, why: &str) {
+        let check = check_answer(answer, QUESTION, &given());
+        assert!(!check.valid, "accepted: {answer}");
+        assert!(
+            check.problems.iter().any(|p| p.contains(why)),
+            "{answer}: {:?}",
+            check.problems
+        );
+    }
+
+    #[test]
+    fn a_grounded_answer_passes() {
+        let check = check_answer(
+            &format!("`cancelOrder` releases the locked stock through `releaseLockStock` [{ID}]."),
+            QUESTION,
+            &given(),
+        );
+        assert!(check.valid, "{:?}", check.problems);
+        assert_eq!(check.cited, [ID]);
+    }
+
+    #[test]
+    fn chinese_prose_file_names_and_plain_english_pass() {
+        for answer in [
+            format!("`cancelOrder` 会调用 `releaseLockStock` 释放锁定库存 [{ID}]。"),
+            format!("The method in `OrderService.java` releases the stock [{ID}]."),
+            format!("Order cancellation releases the Stock first [{ID}]."),
+        ] {
+            let check = check_answer(&answer, QUESTION, &given());
+            assert!(check.valid, "{answer}: {:?}", check.problems);
+        }
+    }
+
+    #[test]
+    fn rule_1_an_answer_without_citation_is_refused() {
+        refused_for("`cancelOrder` releases the locked stock.", "no citation");
+    }
+
+    #[test]
+    fn rule_2_a_citation_of_a_chunk_not_given_is_refused() {
+        refused_for(
+            "`cancelOrder` releases the stock [cffffffffffff].",
+            "not among the retrieved chunks",
+        );
+    }
+
+    #[test]
+    fn rule_3_an_identifier_the_cited_code_does_not_hold_is_refused() {
+        refused_for(
+            &format!("`cancelOrder` calls `refundPayment` [{ID}]."),
+            "`refundPayment` does not occur",
+        );
+    }
+
+    #[test]
+    fn rule_3_counts_code_shaped_words_outside_backticks() {
+        refused_for(
+            &format!("It calls refundPayment after cancelling [{ID}]."),
+            "`refundPayment` does not occur",
+        );
+        refused_for(
+            &format!("It sets refund_status to 2 [{ID}]."),
+            "`refund_status` does not occur",
+        );
+    }
+
+    #[test]
+    fn rule_4_evidence_blocks_copied_back_are_refused() {
+        refused_for(
+            &format!(
+                "[{ID}] src/OrderService.java:10-14 shop.OrderService.cancelOrder(Long)\nIt releases stock."
+            ),
+            "repeats the evidence blocks",
+        );
+        refused_for(
+            &format!("It releases stock [{ID}]:\n```java\nreleaseLockStock(orderId);\n```"),
+            "repeats the evidence blocks",
+        );
+    }
+
+    #[test]
+    fn rule_5_citations_without_prose_are_refused() {
+        refused_for(&format!("[{ID}]"), "says nothing");
+        refused_for(&format!("See `cancelOrder` [{ID}]."), "says nothing");
+    }
+
+    #[test]
+    fn rule_6_copied_code_lines_are_refused() {
+        refused_for(
+            &format!(
+                "The method does this [{ID}]:\nskuStockDao.releaseLockStock(orderId);\ncouponService.releaseCoupon(orderId);"
+            ),
+            "copies code from the evidence",
+        );
+    }
+
+    fn exists(name: &str) -> bool {
+        ["OrderService", "shop.OrderService", "cancelOrder"].contains(&name)
+    }
+
+    #[test]
+    fn rule_7_an_answer_that_restates_the_question_is_refused() {
+        refused_for(
+            &format!("[{ID}] Cancelling an order does this."),
+            "adds nothing to the question",
+        );
+    }
+
+    #[test]
+    fn rule_8_malformed_and_looping_citations_are_refused() {
+        refused_for(
+            &format!("It releases the stock [{ID}] [c123456789ab]."),
+            "`c123456789ab`, which is not a chunk id",
+        );
+        refused_for(
+            &format!("It releases the stock [{ID}] [{ID}] [{ID}] [{ID}]."),
+            "more than 3 times",
+        );
+    }
+
+    fn design(body: &str) -> AnswerCheck {
+        check_design(body, &given(), &exists)
+    }
+
+    #[test]
+    fn a_grounded_design_passes() {
+        let check = design(&format!(
+            "Refund cancelled orders.\n\nComponents:\n- [service] change `OrderService`: refund in `cancelOrder`\n- [service] add `RefundService`: calls the payment provider\n\nData changes:\n- new column `refund_amount`\n\nReused:\n- `cancelOrder` [{ID}]: releases stock and coupon first"
+        ));
+        assert!(check.valid, "{:?}", check.problems);
+    }
+
+    fn design_refused_for(body: &str, why: &str) {
+        let check = design(body);
+        assert!(
+            !check.valid && check.problems.iter().any(|p| p.contains(why)),
+            "{body}: {:?}",
+            check.problems
+        );
+    }
+
+    #[test]
+    fn design_rules_refuse_invented_changes_unmarked_new_ones_and_uncited_reuse() {
+        let reused = format!("\n\nReused:\n- `cancelOrder` [{ID}]: y");
+        design_refused_for(
+            &format!("S.\n\nComponents:\n- [service] change `PaymentService`: x{reused}"),
+            "does not have",
+        );
+        design_refused_for(
+            &format!("S.\n\nComponents:\n- [service] add `OrderService`: x{reused}"),
+            "already has",
+        );
+        design_refused_for(
+            &format!(
+                "S [{ID}].\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `cancelOrder`: y"
+            ),
+            "without citing",
+        );
+        design_refused_for(
+            &format!("Just reuse `cancelOrder` [{ID}] as it is."),
+            "lists no components",
+        );
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nFlow:\n- call `chargeBack` first{reused}"
+            ),
+            "`chargeBack`",
+        );
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: call `chargeBack`{reused}"
+            ),
+            "`chargeBack`",
+        );
+        design_refused_for(
+            &format!(
+                "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `shop` [{ID}]: y"
+            ),
+            "reuses `shop` but cites",
+        );
+    }
+}
