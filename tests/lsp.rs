@@ -344,6 +344,64 @@ fn hover_chunk_code_action_and_commands_answer_with_the_index_chunks() {
         "{new_method}"
     );
 
+    // The watcher admits files as a reindex does: one that a nested .gitignore covers stays
+    // out, its neighbour comes in; and an indexed file the ignore file comes to cover leaves.
+    let util_dir = Path::new(UTIL).parent().unwrap();
+    std::fs::write(
+        root.join(util_dir).join(".gitignore"),
+        "Ignored*.java\nAmountUtil.java\n",
+    )
+    .unwrap();
+    let class = |name: &str| {
+        format!(
+            "package com.acme.shop.common.util;\n\npublic class {name} {{\n    public int size() {{\n        return 1;\n    }}\n}}\n"
+        )
+    };
+    for name in ["IgnoredHelper", "AdmittedHelper"] {
+        std::fs::write(
+            root.join(util_dir).join(format!("{name}.java")),
+            class(name),
+        )
+        .unwrap();
+    }
+    let rel = |name: &str| format!("{}/{name}.java", util_dir.display());
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [
+            {"uri": uri(root, &rel("IgnoredHelper")), "type": 1},
+            {"uri": uri(root, &rel("AdmittedHelper")), "type": 1},
+            {"uri": uri(root, UTIL), "type": 2},
+        ]}),
+    );
+    let at_size = position_in(&class("X"), "size", 1);
+    let admitted = client.call(
+        "acdp/chunk",
+        json!({"uri": uri(root, &rel("AdmittedHelper")), "position": at_size}),
+    );
+    assert_eq!(
+        admitted["symbol"], "com.acme.shop.common.util.AdmittedHelper.size()",
+        "{admitted}"
+    );
+    for ignored in [rel("IgnoredHelper"), UTIL.to_owned()] {
+        let chunk = client.call(
+            "acdp/chunk",
+            json!({"uri": uri(root, &ignored), "position": at_size}),
+        );
+        assert_eq!(chunk, Value::Null, "{ignored}");
+    }
+    let fresh = IndexOptions {
+        use_cache: false,
+        ..IndexOptions::default()
+    };
+    let walked = index_workspace(root, &fresh).unwrap();
+    assert!(walked.files.iter().any(|f| f.path == rel("AdmittedHelper")));
+    assert!(
+        !walked
+            .files
+            .iter()
+            .any(|f| f.path == rel("IgnoredHelper") || f.path == UTIL)
+    );
+
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }
 

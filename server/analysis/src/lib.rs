@@ -19,6 +19,7 @@
 
 pub mod call_graph;
 pub mod domains;
+mod facts_by_chunk;
 pub mod flows;
 pub mod generated;
 pub mod handlers;
@@ -41,6 +42,7 @@ pub use acdp_config::{AnalysisSettings, DomainSettings};
 use acdp_index::{Language, WorkspaceIndex, java};
 pub use call_graph::CallGraphStats;
 pub use domains::{Domain, DomainMap};
+pub use facts_by_chunk::{ChunkAnalysis, FactsByChunk};
 pub use flows::{BoundBody, Flow, FlowEntry, FlowStep};
 pub use rules::{Rule, RuleKind};
 pub use states::{StateMachine, StateValue, Transition};

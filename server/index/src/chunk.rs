@@ -240,6 +240,14 @@ impl<'a> ChunkSink<'a> {
     }
 }
 
+/// The innermost of `chunks` that contains byte `offset` (a method rather than its class).
+pub fn innermost_chunk_at(chunks: &[Chunk], offset: usize) -> Option<&Chunk> {
+    chunks
+        .iter()
+        .filter(|c| c.start_byte <= offset && offset <= c.end_byte)
+        .min_by_key(|c| c.end_byte - c.start_byte)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

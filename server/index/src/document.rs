@@ -12,7 +12,7 @@ use line_index::{LineIndex, TextSize};
 use serde::{Deserialize, Serialize};
 use tree_sitter::{InputEdit, Parser, Point, Tree};
 
-use super::chunk::{Chunk, ChunkId};
+use super::chunk::{Chunk, ChunkId, innermost_chunk_at};
 use super::positions::{Position, Range, offset_of, position_of};
 use super::source::Language;
 use super::{SyntaxWarning, java, mapper_xml};
@@ -88,10 +88,7 @@ impl Document {
 
     /// The innermost chunk that contains `offset`.
     pub fn chunk_at(&self, offset: usize) -> Option<&Chunk> {
-        self.chunks
-            .iter()
-            .filter(|c| c.start_byte <= offset && offset <= c.end_byte)
-            .min_by_key(|c| c.end_byte - c.start_byte)
+        innermost_chunk_at(&self.chunks, offset)
     }
 }
 

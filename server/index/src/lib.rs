@@ -20,15 +20,15 @@ mod walk;
 mod workspace;
 
 pub use chunk::{
-    CHUNK_ID_PATTERN, Chunk, ChunkId, ChunkKind, ContentHash, symbol_head, symbol_member,
-    symbol_owner,
+    CHUNK_ID_PATTERN, Chunk, ChunkId, ChunkKind, ContentHash, innermost_chunk_at, symbol_head,
+    symbol_member, symbol_owner,
 };
 pub use document::{ChunkDelta, Document, DocumentError, DocumentStore, TextChange};
 pub use positions::{Position, Range, TextPositions};
-pub use source::{Language, SkipReason};
-pub use walk::WalkOptions;
+pub use source::{Language, SkipReason, language_of_text};
+pub use walk::{FileAdmission, WalkOptions};
 pub use workspace::{
-    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex,
+    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex, index_file_at,
     index_workspace, index_workspace_with_trees,
 };
 

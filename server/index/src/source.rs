@@ -65,8 +65,16 @@ pub fn decode(language: Language, bytes: &[u8]) -> Result<Option<&str>, SkipReas
     let text = std::str::from_utf8(bytes).map_err(|err| SkipReason::NotUtf8 {
         byte_offset: err.valid_up_to(),
     })?;
-    match language {
-        Language::MapperXml if !mapper_xml::is_mapper_xml(text) => Ok(None),
-        _ => Ok(Some(text)),
-    }
+    Ok(holds(language, text).then_some(text))
+}
+
+/// The language of a text an editor holds (not read from disk): by extension, and for XML by
+/// content, as [`decode`] decides for files.
+pub fn language_of_text(path: &str, text: &str) -> Option<Language> {
+    candidate_language(Path::new(path)).filter(|&language| holds(language, text))
+}
+
+/// Whether a text of a candidate file is ours: every Java file, XML only as a MyBatis mapper.
+fn holds(language: Language, text: &str) -> bool {
+    language != Language::MapperXml || mapper_xml::is_mapper_xml(text)
 }

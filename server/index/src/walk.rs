@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
-use ignore::overrides::OverrideBuilder;
+use ignore::overrides::{Override, OverrideBuilder};
 
 use super::source::{Language, SkipReason, candidate_language};
 use acdp_config::IndexSettings;
@@ -60,35 +60,7 @@ pub struct GlobError {
 /// Walks `root`. Symlink loops, unreadable directories and the like become entries in
 /// [`WalkResult::errors`] instead of stopping the walk.
 pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, GlobError> {
-    let mut overrides = OverrideBuilder::new(root);
-    let mut add = |glob: String| {
-        overrides.add(&glob).map(|_| ()).map_err(|err| GlobError {
-            message: err.to_string(),
-            glob,
-        })
-    };
-    for glob in &options.include {
-        add(glob.clone())?;
-    }
-    for glob in &options.exclude {
-        add(format!("!{glob}"))?;
-    }
-    for dir in &options.always_excluded {
-        add(format!("!/{}/", dir.to_string_lossy().trim_matches('/')))?;
-    }
-    let overrides = overrides.build().map_err(|err| GlobError {
-        glob: String::new(),
-        message: err.to_string(),
-    })?;
-
-    let walker = WalkBuilder::new(root)
-        .hidden(!options.hidden)
-        .follow_links(options.follow_links)
-        // Honour .gitignore even when the root is not (yet) a git repository.
-        .require_git(false)
-        .overrides(overrides)
-        .build();
-
+    let walker = walker(root, options, overrides(root, options)?).build();
     let mut result = WalkResult::default();
     for entry in walker {
         match entry {
@@ -124,6 +96,77 @@ pub fn walk_workspace(root: &Path, options: &WalkOptions) -> Result<WalkResult, 
     Ok(result)
 }
 
+/// Decides whether a walk of the root would visit one file, for a caller that learns of files
+/// one at a time (the language server's watcher): the walk itself, restricted to the folders
+/// on the way to the file, so nested `.gitignore` and `.ignore` files, global git excludes,
+/// hidden files and the include/exclude globs decide exactly as for a full index. Costs one
+/// folder listing per level of the file's path.
+pub struct FileAdmission {
+    root: PathBuf,
+    options: WalkOptions,
+    overrides: Override,
+}
+
+impl FileAdmission {
+    pub fn new(root: &Path, options: &WalkOptions) -> Result<FileAdmission, GlobError> {
+        Ok(FileAdmission {
+            root: root.to_path_buf(),
+            options: options.clone(),
+            overrides: overrides(root, options)?,
+        })
+    }
+
+    /// Whether [`walk_workspace`] would list `rel_path` (relative to the root, `/`-separated)
+    /// as a candidate now.
+    pub fn admits(&self, rel_path: &str) -> bool {
+        let target = self.root.join(rel_path);
+        if candidate_language(&target).is_none() {
+            return false;
+        }
+        let on_the_way = target.clone();
+        walker(&self.root, &self.options, self.overrides.clone())
+            .filter_entry(move |entry| on_the_way.starts_with(entry.path()))
+            .build()
+            .flatten()
+            .any(|entry| entry.path() == target && entry.file_type().is_some_and(|t| t.is_file()))
+    }
+}
+
+/// The include and exclude globs and the always-excluded folders, as the walker's overrides.
+fn overrides(root: &Path, options: &WalkOptions) -> Result<Override, GlobError> {
+    let mut overrides = OverrideBuilder::new(root);
+    let mut add = |glob: String| {
+        overrides.add(&glob).map(|_| ()).map_err(|err| GlobError {
+            message: err.to_string(),
+            glob,
+        })
+    };
+    for glob in &options.include {
+        add(glob.clone())?;
+    }
+    for glob in &options.exclude {
+        add(format!("!{glob}"))?;
+    }
+    for dir in &options.always_excluded {
+        add(format!("!/{}/", dir.to_string_lossy().trim_matches('/')))?;
+    }
+    overrides.build().map_err(|err| GlobError {
+        glob: String::new(),
+        message: err.to_string(),
+    })
+}
+
+fn walker(root: &Path, options: &WalkOptions, overrides: Override) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .hidden(!options.hidden)
+        .follow_links(options.follow_links)
+        // Honour .gitignore even when the root is not (yet) a git repository.
+        .require_git(false)
+        .overrides(overrides);
+    builder
+}
+
 /// Repository-relative path with `/` separators, so ids match across platforms and checkouts.
 pub fn relative_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -142,5 +185,74 @@ fn error_path(err: &ignore::Error) -> Option<&Path> {
         }
         ignore::Error::Loop { child, .. } => Some(child),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The watcher's answer for every file of a tree equals the walk's, with ignore files at
+    /// several depths (a nested one re-including what the root one ignores), a hidden folder,
+    /// an excluded glob and an ignored folder.
+    #[test]
+    fn file_admission_agrees_with_the_walk() {
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path();
+        let files = [
+            ".gitignore",
+            "src/A.java",
+            "src/Gen.java",
+            "src/sub/.gitignore",
+            "src/sub/Local.java",
+            "src/sub/Gen.java",
+            "src/sub/deep/B.java",
+            "src/sub/deep/.ignore",
+            "src/sub/deep/Skipped.java",
+            "build/Out.java",
+            ".hidden/H.java",
+            "src/excluded/E.java",
+            "src/mapper/M.xml",
+            "README.md",
+        ];
+        for file in files {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "class X {}\n").unwrap();
+        }
+        std::fs::write(root.join(".gitignore"), "Gen.java\nbuild/\n").unwrap();
+        std::fs::write(root.join("src/sub/.gitignore"), "Local.java\n!Gen.java\n").unwrap();
+        std::fs::write(root.join("src/sub/deep/.ignore"), "Skipped.java\n").unwrap();
+        let options = WalkOptions {
+            include: Vec::new(),
+            exclude: vec!["src/excluded/".to_owned()],
+            hidden: false,
+            follow_links: false,
+            always_excluded: vec![PathBuf::from(".acdp")],
+        };
+        let walked: Vec<String> = walk_workspace(root, &options)
+            .unwrap()
+            .candidates
+            .into_iter()
+            .map(|c| c.rel_path)
+            .collect();
+        assert_eq!(
+            walked,
+            [
+                "src/A.java",
+                "src/mapper/M.xml",
+                "src/sub/Gen.java",
+                "src/sub/deep/B.java"
+            ]
+        );
+        let admission = FileAdmission::new(root, &options).unwrap();
+        for file in files {
+            assert_eq!(
+                admission.admits(file),
+                walked.iter().any(|w| w == file),
+                "{file}"
+            );
+        }
+        assert!(!admission.admits("src/Missing.java"));
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::cache::IndexCache;
 use super::chunk::{Chunk, ChunkId};
-use super::source::{Language, SkipReason, decode};
+use super::source::{Language, SkipReason, candidate_language, decode};
 use super::walk::{Candidate, WalkOptions, WalkResult, walk_workspace};
 use super::{SyntaxWarning, java, mapper_xml};
 use acdp_config::{ConfigError, IndexSettings, ProjectConfig};
@@ -154,6 +154,40 @@ pub fn index_workspace_with_trees(
     options: &IndexOptions,
 ) -> Result<WorkspaceIndex, IndexError> {
     index_root(root, options, KeepTrees::Yes)
+}
+
+/// Reads, checks and chunks one file under `root` as [`index_workspace`] does (the same size
+/// limit, binary and encoding checks, mapper detection, chunks and hash), without the walk or
+/// the stored state: for a caller that learns of files one at a time and has admitted this
+/// one with [`crate::FileAdmission`] (the language server's watcher). `Ok(None)`: the file
+/// holds no language the index reads (an XML file that is not a MyBatis mapper, say).
+pub fn index_file_at(
+    parser: &mut tree_sitter::Parser,
+    root: &Path,
+    rel_path: &str,
+    settings: &IndexSettings,
+) -> Result<Option<IndexedFile>, SkipReason> {
+    let abs_path = root.join(rel_path);
+    let Some(language) = candidate_language(&abs_path) else {
+        return Ok(None);
+    };
+    let candidate = Candidate {
+        abs_path,
+        rel_path: rel_path.to_owned(),
+        language,
+    };
+    match index_file(
+        parser,
+        &candidate,
+        settings.max_file_size,
+        &IndexCache::default(),
+        KeepTrees::No,
+    ) {
+        Outcome::Indexed(file) => Ok(Some(file)),
+        Outcome::NotOurs => Ok(None),
+        Outcome::Skipped(skipped) => Err(skipped.reason),
+        Outcome::Unchanged { .. } => unreachable!("an empty cache holds no unchanged file"),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

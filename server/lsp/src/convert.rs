@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use tower_lsp_server::ls_types;
 use tower_lsp_server::ls_types::Uri;
 
-use acdp_index::{Language, Position, Range, TextChange, mapper_xml};
+use acdp_index::{Position, Range, TextChange};
 
 /// The workspace folder that holds `uri` (the deepest one when folders nest) and the file's
 /// path relative to it, `/`-separated. `None` for non-`file` URIs and files outside every
@@ -51,20 +51,6 @@ pub fn file_uri(root: &Path, rel_path: &str) -> Option<Uri> {
 /// The workspace folder a URI names (`workspaceFolders[].uri`, `rootUri`).
 pub fn folder_path(uri: &Uri) -> Option<PathBuf> {
     uri.to_file_path().map(|path| path.into_owned())
-}
-
-/// The language a path holds, by extension; XML must also look like a MyBatis mapper.
-pub fn language_of(path: &str, text: &str) -> Option<Language> {
-    match path.rsplit_once('.')?.1 {
-        "java" => Some(Language::Java),
-        "xml" if mapper_xml::is_mapper_xml(text) => Some(Language::MapperXml),
-        _ => None,
-    }
-}
-
-/// Whether a path may hold an indexed language (before its text is read).
-pub fn is_candidate(path: &str) -> bool {
-    path.ends_with(".java") || path.ends_with(".xml")
 }
 
 pub fn position_from_lsp(position: ls_types::Position) -> Position {

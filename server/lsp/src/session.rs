@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ignore::gitignore::Gitignore;
-use ignore::overrides::{Override, OverrideBuilder};
 use tower_lsp_server::ls_types::{ClientCapabilities, Uri};
 
 use super::convert;
@@ -20,10 +18,10 @@ pub use super::settings::{AcdpSettings, InitializationOptions};
 use super::snapshot::{AnalysisJob, AnalysisSnapshot};
 use super::workspace_samples::WorkspaceSamples;
 use acdp_config::{AnalysisSettings, ProjectConfig};
-use acdp_index::TextPositions;
 use acdp_index::{
-    Chunk, ChunkDelta, ChunkId, Document, DocumentError, DocumentStore, IndexError, IndexOptions,
-    IndexStats, IndexedFile, Position, Range, TextChange, WorkspaceIndex, chunk_source, java,
+    Chunk, ChunkDelta, ChunkId, Document, DocumentError, DocumentStore, FileAdmission, IndexError,
+    IndexOptions, IndexStats, IndexedFile, Position, Range, TextChange, TextPositions, WalkOptions,
+    WorkspaceIndex, index_file_at, innermost_chunk_at, java, language_of_text,
 };
 
 /// What the client told us at `initialize`.
@@ -73,7 +71,7 @@ pub struct Workspace {
     /// The files on disk as last indexed (or reported by the watcher, or saved), by path.
     files: BTreeMap<String, IndexedFile>,
     options: Option<IndexOptions>,
-    filter: Option<WatchFilter>,
+    filter: Option<FileAdmission>,
     /// Bumped each time indexing starts, so an older run never overwrites a newer one.
     generation: u64,
     analysis_settings: AnalysisSettings,
@@ -120,14 +118,7 @@ impl<'a> FileView<'a> {
             FileView::Open(document) => document.offset(position)?,
             FileView::Indexed(file) => TextPositions::new(&file.text).offset(position)?,
         };
-        match self {
-            FileView::Open(document) => document.chunk_at(offset),
-            FileView::Indexed(file) => file
-                .chunks
-                .iter()
-                .filter(|c| c.start_byte <= offset && offset <= c.end_byte)
-                .min_by_key(|c| c.end_byte - c.start_byte),
-        }
+        innermost_chunk_at(self.chunks(), offset)
     }
 
     /// The LSP range a chunk covers in this text.
@@ -323,7 +314,7 @@ impl Session {
         version: i32,
         text: String,
     ) -> Option<ChunkDelta> {
-        let language = convert::language_of(&key.path, &text)?;
+        let language = language_of_text(&key.path, &text)?;
         let workspace = self.workspaces.get_mut(key.workspace)?;
         workspace.open.insert(key.path.clone(), uri);
         Some(workspace.documents.open(&key.path, language, version, text))
@@ -412,26 +403,26 @@ impl Session {
             return FileUpdate::SkippedOpen;
         }
         let abs = workspace.root.join(&key.path);
-        let was_indexed = workspace.files.contains_key(&key.path);
         if !abs.is_file() {
             return match workspace.files.remove(&key.path) {
                 Some(_) => FileUpdate::Removed,
                 None => FileUpdate::NotIndexed,
             };
         }
-        let admitted = was_indexed
-            || workspace
-                .filter
-                .as_ref()
-                .is_none_or(|filter| filter.admits(&key.path));
-        let max_file_size = workspace
+        // Admitted as a reindex would admit it now: a file a nested ignore file came to cover
+        // leaves the index too.
+        let admitted = workspace
+            .filter
+            .as_ref()
+            .is_none_or(|filter| filter.admits(&key.path));
+        let settings = workspace
             .options
             .as_ref()
-            .map_or(IndexOptions::default().settings.max_file_size, |o| {
-                o.settings.max_file_size
-            });
+            .map_or_else(|| IndexOptions::default().settings, |o| o.settings.clone());
+        // A file that cannot be read or is not ours now leaves the index.
         let file = admitted
-            .then(|| read_file(&mut self.parser, &abs, &key.path, max_file_size))
+            .then(|| index_file_at(&mut self.parser, &workspace.root, &key.path, &settings))
+            .and_then(Result::ok)
             .flatten();
         match file {
             Some(file) => {
@@ -474,7 +465,11 @@ impl Session {
         if workspace.generation != job.generation {
             return Ok(stats);
         }
-        workspace.filter = WatchFilter::new(&workspace.root, &options);
+        workspace.filter = FileAdmission::new(
+            &workspace.root,
+            &WalkOptions::from_settings(&options.settings),
+        )
+        .ok();
         workspace.samples = WorkspaceSamples::new(&workspace.root, Some(&options));
         workspace.options = Some(options);
         workspace.analysis_settings = analysis_settings;
@@ -567,96 +562,6 @@ impl Session {
             }
         }
         (files, chunks)
-    }
-}
-
-/// Reads and chunks one file as [`acdp_index::index_workspace`] would; `None` when it is not
-/// indexed (too large, binary, not UTF-8, not a mapper).
-fn read_file(
-    parser: &mut tree_sitter::Parser,
-    abs: &Path,
-    rel: &str,
-    max_file_size: u64,
-) -> Option<IndexedFile> {
-    if std::fs::metadata(abs).ok()?.len() > max_file_size {
-        return None;
-    }
-    let bytes = std::fs::read(abs).ok()?;
-    if bytes.len() as u64 > max_file_size || bytes[..bytes.len().min(8192)].contains(&0) {
-        return None;
-    }
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let language = convert::language_of(rel, text)?;
-    let (chunks, warnings) = chunk_source(parser, language, rel, text);
-    Some(IndexedFile {
-        path: rel.to_owned(),
-        language,
-        file_hash: *blake3::hash(&bytes).as_bytes(),
-        text: Arc::from(text),
-        chunks,
-        warnings,
-        tree: None,
-    })
-}
-
-/// The walk's rules for a file the watcher reports that the index has not seen: include and
-/// exclude globs, the state directory, hidden paths and the root `.gitignore`.
-struct WatchFilter {
-    overrides: Override,
-    gitignore: Gitignore,
-    hidden: bool,
-}
-
-impl WatchFilter {
-    fn new(root: &Path, options: &IndexOptions) -> Option<WatchFilter> {
-        let settings = &options.settings;
-        let mut builder = OverrideBuilder::new(root);
-        for glob in &settings.include {
-            builder.add(glob).ok()?;
-        }
-        for glob in &settings.exclude {
-            builder.add(&format!("!{glob}")).ok()?;
-        }
-        let state_dir = settings.state_dir.to_string_lossy();
-        builder
-            .add(&format!("!/{}/", state_dir.trim_matches('/')))
-            .ok()?;
-        let (gitignore, _) = Gitignore::new(root.join(".gitignore"));
-        Some(WatchFilter {
-            overrides: builder.build().ok()?,
-            gitignore,
-            hidden: settings.hidden,
-        })
-    }
-
-    fn admits(&self, rel: &str) -> bool {
-        if !convert::is_candidate(rel) {
-            return false;
-        }
-        if !self.hidden && rel.split('/').any(|part| part.starts_with('.')) {
-            return false;
-        }
-        if self.overrides.matched(rel, false).is_ignore()
-            || self
-                .gitignore
-                .matched_path_or_any_parents(rel, false)
-                .is_ignore()
-        {
-            return false;
-        }
-        // Overrides also ignore directories above an excluded file, which `matched` on the
-        // file alone does not see.
-        let mut prefix = String::new();
-        for part in rel.split('/').take(rel.split('/').count() - 1) {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if self.overrides.matched(&prefix, true).is_ignore() {
-                return false;
-            }
-        }
-        true
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! After a document's chunks change (`acdp/chunksChanged`) the server publishes, for that
 //! document, one Information diagnostic (source `acdp`) per cited chunk whose current
-//! `content_hash` differs from the one the samples recorded: on the chunk's range, or on the
+//! code is not what the samples quote ([`acdp_sample::Evidence::is_current`]): on the chunk's range, or on the
 //! evidence's old lines when the chunk is gone. Undoing the edit clears it. See docs/lsp.md.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub fn stale_evidence(session: &Session, key: &FileKey) -> Option<PublishDiagnos
                 .chunks()
                 .iter()
                 .find(|c| c.chunk_id == evidence.chunk_id);
-            if current.is_some_and(|c| c.content_hash == evidence.content_hash) {
+            if current.is_some_and(|c| evidence.is_current(c, view.text())) {
                 continue;
             }
             stale

@@ -151,6 +151,13 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Whether the code this evidence quotes is what `chunk` holds in `file_text` now: the
+    /// same content hash and the same text. The one staleness rule, for validation and for
+    /// the editor's stale-evidence diagnostics.
+    pub fn is_current(&self, chunk: &Chunk, file_text: &str) -> bool {
+        chunk.content_hash == self.content_hash && chunk.text(file_text) == self.code
+    }
+
     pub fn from_chunk(chunk: &Chunk, file_text: &str) -> Evidence {
         Evidence {
             chunk_id: chunk.chunk_id.clone(),

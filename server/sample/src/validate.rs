@@ -247,7 +247,7 @@ fn check_evidence_current(sample: &Sample, index: &WorkspaceIndex) -> (CheckResu
                 evidence.chunk_id
             ));
         }
-        if chunk.content_hash != evidence.content_hash || chunk.text(&file.text) != evidence.code {
+        if !evidence.is_current(chunk, &file.text) {
             problems.push(format!(
                 "{} ({}:{}) changed since the sample was made",
                 evidence.chunk_id, chunk.path, chunk.start_line
