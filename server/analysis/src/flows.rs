@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::call_graph::{CallGraph, Target};
-use super::domains::DomainAssignment;
+use super::domain_assignment::DomainAssignment;
 use super::paths::{Context, MethodPaths, Path};
 use super::symbols::{MethodId, Symbols, TypeId};
 use super::syntax::{Annotation, first_string_literal};

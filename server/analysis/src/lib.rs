@@ -18,6 +18,7 @@
 //! them with their known limits.
 
 pub mod call_graph;
+pub mod domain_assignment;
 pub mod domains;
 mod facts_by_chunk;
 pub mod flows;
@@ -166,7 +167,7 @@ pub fn analyze(index: &WorkspaceIndex, settings: &AnalysisSettings) -> Analysis 
     clock.lap("symbols");
     let graph = call_graph::build(&symbols);
     clock.lap("call graph");
-    let domain_map = domains::assign(&symbols, &settings.domains, &mut warnings);
+    let domain_map = domain_assignment::assign(&symbols, &settings.domains, &mut warnings);
     clock.lap("domains");
     let (never_reached, rules): (Vec<Rule>, Vec<Rule>) =
         rules::extract(&symbols, &graph, &domain_map, settings.include_generated)

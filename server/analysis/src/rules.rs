@@ -22,7 +22,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use super::call_graph::{CallGraph, MethodBody, Target};
-use super::domains::DomainAssignment;
+use super::domain_assignment::DomainAssignment;
 use super::path_text::{outcome_en, rule_sentence_en, when_en};
 use super::paths::{Condition, Context, MethodPaths, Outcome, Path};
 use super::sql::{SqlOperation, is_key_predicate};

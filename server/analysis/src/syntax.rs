@@ -5,6 +5,7 @@
 //! [`super::call_graph`] and [`super::rules`], which walk bodies with the symbol table at hand).
 //! It depends only on tree-sitter-java's node kinds.
 
+use acdp_index::java;
 use tree_sitter::Node;
 
 /// What kind of type a declaration declares.
@@ -760,22 +761,11 @@ pub fn doc_above(node: Node<'_>, text: &str) -> Option<String> {
     (!doc.is_empty()).then_some(doc)
 }
 
+/// A comment's prose: its lines ([`java::comment_lines`]) without Javadoc tags (`@param`
+/// ...) and `<pre>` markers, which name things rather than say what the code does.
 pub fn clean_comment(comment: &str) -> String {
-    let body = comment
-        .strip_prefix("/**")
-        .or_else(|| comment.strip_prefix("/*"))
-        .map(|c| c.strip_suffix("*/").unwrap_or(c))
-        .unwrap_or(comment);
-    body.lines()
-        .map(|line| {
-            let line = line.trim();
-            let line = line.strip_prefix("//").unwrap_or(line);
-            let line = line.strip_prefix('*').unwrap_or(line);
-            line.trim()
-        })
-        .filter(|line| {
-            !line.is_empty() && !line.starts_with('@') && *line != "<pre>" && *line != "</pre>"
-        })
+    java::comment_lines(comment)
+        .filter(|line| !line.starts_with('@') && *line != "<pre>" && *line != "</pre>")
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -15,7 +15,7 @@ use acdp_sample::{
 };
 
 use super::Written;
-use super::composed::{flow_failure_rules, rule_sentence};
+use super::composed_parts::{flow_failure_rules, rule_sentence};
 use super::design_parts::{
     add_entry, capitalised, declares_property, design_written, layer_of, pick_lang,
     request_body_type, step, step_cited, trigger,

@@ -55,6 +55,7 @@ mod access;
 mod balance;
 pub mod claims;
 mod composed;
+mod composed_parts;
 mod design;
 mod design_compensation;
 mod design_field;

@@ -17,7 +17,7 @@ use acdp_index::ChunkId;
 use acdp_sample::{SampleLanguage, SampleSource, TraceStep};
 
 use super::Written;
-use super::composed::{Listed, cut_note, numbered, trigger, written};
+use super::composed_parts::{Listed, cut_note, numbered, trigger, written};
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::step;
 use super::text::one_line;

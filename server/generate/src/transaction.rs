@@ -14,7 +14,7 @@ use acdp_index::ChunkId;
 use acdp_sample::{SampleBody, SampleLanguage, SampleSource, TraceStep};
 
 use super::Written;
-use super::composed::{
+use super::composed_parts::{
     Listed, cut_note, is_failure_rule, never_reached_lines, numbered, rule_sentence,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, short_method};

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::SyntaxWarning;
 use super::chunk::Chunk;
+use super::indexed_file::IndexedFile;
 use super::source::Language;
-use super::workspace::IndexedFile;
 use acdp_durable::write_atomic;
 
 const CACHE_FILE: &str = "index.bin";

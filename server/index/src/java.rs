@@ -353,7 +353,9 @@ fn doc_comment(node: Node<'_>, comments: &[Node<'_>], text: &str) -> Option<Stri
     (!doc.is_empty()).then_some(doc)
 }
 
-fn clean_comment(comment: &str) -> String {
+/// The lines of a comment without its markers (`/**`, `/*`, `*/`, `//`, leading `*`) and
+/// blank lines: the one reading of a comment, for chunk docs here and for the analysis.
+pub fn comment_lines(comment: &str) -> impl Iterator<Item = &str> {
     let body = comment
         .strip_prefix("/**")
         .or_else(|| comment.strip_prefix("/*"))
@@ -367,8 +369,10 @@ fn clean_comment(comment: &str) -> String {
             line.trim()
         })
         .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+}
+
+fn clean_comment(comment: &str) -> String {
+    comment_lines(comment).collect::<Vec<_>>().join("\n")
 }
 
 /// At most this many syntax errors are reported per file; one broken brace can cascade.

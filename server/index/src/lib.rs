@@ -12,6 +12,7 @@
 mod cache;
 mod chunk;
 mod document;
+mod indexed_file;
 pub mod java;
 pub mod mapper_xml;
 mod positions;
@@ -24,11 +25,12 @@ pub use chunk::{
     symbol_member, symbol_owner,
 };
 pub use document::{ChunkDelta, Document, DocumentError, DocumentStore, TextChange};
+pub use indexed_file::IndexedFile;
 pub use positions::{Position, Range, TextPositions};
 pub use source::{Language, SkipReason, language_of_text};
 pub use walk::{FileAdmission, WalkOptions};
 pub use workspace::{
-    IndexError, IndexOptions, IndexStats, IndexedFile, SkippedFile, WorkspaceIndex, index_file_at,
+    IndexError, IndexOptions, IndexStats, SkippedFile, WorkspaceIndex, index_file_at,
     index_workspace, index_workspace_with_trees,
 };
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::cache::IndexCache;
 use super::chunk::{Chunk, ChunkId};
+use super::indexed_file::IndexedFile;
 use super::source::{Language, SkipReason, candidate_language, decode};
 use super::walk::{Candidate, WalkOptions, WalkResult, walk_workspace};
 use super::{SyntaxWarning, java, mapper_xml};
@@ -41,23 +42,6 @@ impl Default for IndexOptions {
             use_cache: true,
         }
     }
-}
-
-/// A file that was indexed, with its text (chunks point into it).
-#[derive(Clone, Debug)]
-pub struct IndexedFile {
-    pub path: String,
-    pub language: Language,
-    /// blake3 of the file's bytes: the stored state is reused while it matches.
-    pub file_hash: [u8; 32],
-    pub text: Arc<str>,
-    pub chunks: Vec<Chunk>,
-    pub warnings: Vec<SyntaxWarning>,
-    /// The syntax tree of a Java file parsed by [`index_workspace_with_trees`], so that the
-    /// analysis does not parse it a second time (about half of its time on real repositories).
-    /// `None` for files taken from the stored state, for mapper XML, and after
-    /// [`WorkspaceIndex::drop_trees`].
-    pub tree: Option<tree_sitter::Tree>,
 }
 
 #[derive(Clone, Debug, Serialize)]

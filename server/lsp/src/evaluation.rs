@@ -38,15 +38,12 @@ pub struct EvalResult {
     pub markdown: String,
 }
 
-/// `-32007`: the evaluation could not run (no file, bad file, no analysed folder, model).
-pub const EVAL_FAILED_CODE: i64 = -32007;
-
+/// The evaluation could not run (no file, bad file, no analysed folder, model).
 fn failed(message: String) -> jsonrpc::Error {
-    jsonrpc::Error {
-        code: jsonrpc::ErrorCode::ServerError(EVAL_FAILED_CODE),
-        message: format!("acdp.eval: {message}").into(),
-        data: None,
-    }
+    crate::error_codes::error(
+        crate::error_codes::JOB_FAILED,
+        format!("acdp.eval: {message}"),
+    )
 }
 
 pub async fn run_eval(

@@ -33,11 +33,10 @@ pub struct ExportSummary {
 }
 
 fn failed(message: String) -> jsonrpc::Error {
-    jsonrpc::Error {
-        code: jsonrpc::ErrorCode::ServerError(-32003),
-        message: format!("acdp.exportDataset: {message}").into(),
-        data: None,
-    }
+    super::error_codes::error(
+        super::error_codes::EXPORT_FAILED,
+        format!("acdp.exportDataset: {message}"),
+    )
 }
 
 /// Runs the export; progress is reported when the client supports it.

@@ -22,6 +22,7 @@
 //! It does no parsing, chunking, analysis, retrieval or training of its own.
 
 pub mod convert;
+pub mod error_codes;
 pub mod evaluation;
 pub mod export;
 pub mod indexing;

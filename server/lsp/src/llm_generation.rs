@@ -22,10 +22,6 @@ use acdp_generate::llm::{LlmConfig, generate_with_llm_observed};
 use acdp_index::ChunkId;
 use acdp_sample::SampleLanguage;
 
-/// `-32008`: the LLM endpoint could not be used (a cancelled run answers `-32800`,
-/// RequestCancelled).
-pub const LLM_FAILED_CODE: i64 = -32008;
-
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// Generations in progress, by progress token: what wakes them to stop.
@@ -103,12 +99,9 @@ impl Drop for ProgressGuard {
     }
 }
 
+/// The endpoint could not be used (a cancelled run answers `-32800`, RequestCancelled).
 fn error(message: String) -> jsonrpc::Error {
-    jsonrpc::Error {
-        code: ErrorCode::ServerError(LLM_FAILED_CODE),
-        message: message.into(),
-        data: None,
-    }
+    crate::error_codes::error(crate::error_codes::LLM_FAILED, message)
 }
 
 /// What the endpoint writes for one chunk, validated and checked against the path facts.

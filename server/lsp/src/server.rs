@@ -14,6 +14,7 @@ use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
+use super::error_codes;
 use super::indexing::{index_in_background, lock, refresh_in_background};
 use super::llm_generation::{self, LlmGenerations, LlmRequest};
 use super::notifications::{self, ChunksChanged, Outcome};
@@ -137,13 +138,11 @@ impl AcdpServer {
             )
         };
         if snapshots.is_empty() {
-            return Err(jsonrpc::Error {
-                code: ErrorCode::ServerError(ask::NOT_READY_CODE),
-                message: "acdp/ask: the workspace is still being indexed and analysed; ask again \
-                          when the indexing progress ends"
-                    .into(),
-                data: None,
-            });
+            return Err(error_codes::error(
+                error_codes::NOT_ANALYSED,
+                "acdp/ask: the workspace is still being indexed and analysed; ask again when \
+                 the indexing progress ends",
+            ));
         }
         let models = self.models.clone();
         let job = tokio::task::spawn_blocking(move || {
@@ -164,11 +163,7 @@ impl AcdpServer {
                     &retrieved.chunks,
                     &options,
                 )
-                .map_err(|err| jsonrpc::Error {
-                    code: ErrorCode::ServerError(ask::MODEL_FAILED_CODE),
-                    message: err.to_string().into(),
-                    data: None,
-                })?;
+                .map_err(|err| error_codes::error(error_codes::MODEL_FAILED, err.to_string()))?;
                 Ok((answer, retrieved))
             })
         });
@@ -401,10 +396,8 @@ impl AcdpServer {
                 None => Ok(Vec::new()),
             }
         };
-        let added = appended.map_err(|err| jsonrpc::Error {
-            code: ErrorCode::ServerError(-32004),
-            message: format!("acdp: {err}").into(),
-            data: None,
+        let added = appended.map_err(|err| {
+            error_codes::error(error_codes::SAMPLES_NOT_WRITABLE, format!("acdp: {err}"))
         })?;
         let result = GenerateResult {
             unchanged: kept - added.len(),

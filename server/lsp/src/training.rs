@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use tower_lsp_server::Client;
-use tower_lsp_server::jsonrpc::{self, ErrorCode};
+use tower_lsp_server::jsonrpc;
 use tower_lsp_server::ls_types::{NumberOrString, ProgressToken};
 
 use super::indexing::lock;
@@ -111,18 +111,7 @@ fn token_text(token: &ProgressToken) -> String {
     }
 }
 
-/// `-32001`: no base model configured.
-pub const NO_MODEL_CODE: i64 = -32001;
-/// `-32007`: training could not start, failed, or another run is going.
-pub const TRAIN_FAILED_CODE: i64 = -32007;
-
-fn error(code: i64, message: String) -> jsonrpc::Error {
-    jsonrpc::Error {
-        code: ErrorCode::ServerError(code),
-        message: message.into(),
-        data: None,
-    }
-}
+use crate::error_codes::{JOB_FAILED, NO_MODEL, error};
 
 fn within(root: &Path, path: Option<PathBuf>, default: &str) -> PathBuf {
     match path {
@@ -153,13 +142,13 @@ pub async fn train(
     };
     let Some(root) = root else {
         return Err(error(
-            TRAIN_FAILED_CODE,
+            JOB_FAILED,
             "acdp.train: no workspace folder to train on".to_owned(),
         ));
     };
     let Some(source) = source else {
         return Err(error(
-            NO_MODEL_CODE,
+            NO_MODEL,
             "acdp.train: no base model configured: set modelDir (the acdp.modelDir setting) to a \
              Hugging Face Qwen2.5 directory"
                 .to_owned(),
@@ -176,7 +165,7 @@ pub async fn train(
         with_progress.then(|| format!("acdp/train/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)));
     let Some(stop) = runs.start(token.clone()) else {
         return Err(error(
-            TRAIN_FAILED_CODE,
+            JOB_FAILED,
             "acdp.train: a training run is going already; cancel it from its progress report or \
              wait for it to end"
                 .to_owned(),
@@ -193,7 +182,7 @@ pub async fn train(
         result
     });
     task.await
-        .map_err(|err| error(TRAIN_FAILED_CODE, format!("acdp.train stopped: {err}")))?
+        .map_err(|err| error(JOB_FAILED, format!("acdp.train stopped: {err}")))?
 }
 
 async fn run_with_progress(
@@ -287,7 +276,7 @@ async fn run_with_progress(
     if let Some(progress) = progress {
         progress.finish_with_message(end).await;
     }
-    result.map_err(|err| error(TRAIN_FAILED_CODE, format!("acdp.train: {err}")))
+    result.map_err(|err| error(JOB_FAILED, format!("acdp.train: {err}")))
 }
 
 fn fmt_loss(loss: Option<f64>) -> String {

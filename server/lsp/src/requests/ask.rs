@@ -224,8 +224,3 @@ fn locate_citation(
         range: ls_types::Range::new(line(citation.start_line), line(citation.end_line + 1)),
     })
 }
-
-/// `-32005`: no folder is analysed yet, so there is nothing to retrieve from.
-pub const NOT_READY_CODE: i64 = -32005;
-/// `-32006`: the model could not be loaded or failed while answering.
-pub const MODEL_FAILED_CODE: i64 = -32006;

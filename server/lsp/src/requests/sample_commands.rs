@@ -273,9 +273,8 @@ pub fn show_rules(session: &Session, id: &ChunkId) -> jsonrpc::Result<Vec<Rule>>
 
 /// The error while the folder's analysis is not ready.
 pub fn not_analysed() -> jsonrpc::Error {
-    jsonrpc::Error {
-        code: jsonrpc::ErrorCode::ServerError(-32002),
-        message: "acdp: the workspace is still being analysed; try again when indexing ends".into(),
-        data: None,
-    }
+    crate::error_codes::error(
+        crate::error_codes::NOT_ANALYSED,
+        "acdp: the workspace is still being analysed; try again when indexing ends",
+    )
 }
