@@ -5,7 +5,7 @@
 //! [`super::call_graph`] and [`super::rules`], which walk bodies with the symbol table at hand).
 //! It depends only on tree-sitter-java's node kinds.
 
-use acdp_index::java;
+use acdp_index::java::{self, TYPE_DECLARATIONS};
 use tree_sitter::Node;
 
 /// What kind of type a declaration declares.
@@ -276,14 +276,6 @@ pub fn read_file(root: Node<'_>, text: &str) -> FileFacts {
     visit_container(root, text, &package, None, &mut facts.types);
     facts
 }
-
-const TYPE_DECLARATIONS: &[&str] = &[
-    "class_declaration",
-    "interface_declaration",
-    "enum_declaration",
-    "record_declaration",
-    "annotation_type_declaration",
-];
 
 fn visit_container(
     node: Node<'_>,

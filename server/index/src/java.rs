@@ -13,7 +13,7 @@ use super::SyntaxWarning;
 use super::chunk::{Chunk, ChunkDraft, ChunkId, ChunkKind, ChunkSink};
 
 /// Kinds of tree-sitter-java nodes that declare a named type.
-const TYPE_DECLARATIONS: &[&str] = &[
+pub const TYPE_DECLARATIONS: &[&str] = &[
     "class_declaration",
     "interface_declaration",
     "enum_declaration",

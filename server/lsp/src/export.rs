@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc;
@@ -17,20 +16,7 @@ use super::progress;
 use super::requests::execute_command::ExportArgument;
 use super::session::Session;
 use acdp_config::ProjectConfig;
-use acdp_pipeline::{Observer, PipelineOptions, Stage};
-
-/// The result of `acdp.exportDataset`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ExportSummary {
-    pub out: PathBuf,
-    /// Files written, `manifest.json` included.
-    pub files: usize,
-    pub samples: usize,
-    pub rejected: usize,
-    pub train: usize,
-    pub dev: usize,
-    pub test: usize,
-}
+use acdp_pipeline::{Observer, PipelineOptions, RunSummary, Stage};
 
 fn failed(message: String) -> jsonrpc::Error {
     super::error_codes::error(
@@ -44,7 +30,7 @@ pub async fn export_dataset(
     client: &Client,
     session: &Arc<Mutex<Session>>,
     argument: ExportArgument,
-) -> jsonrpc::Result<ExportSummary> {
+) -> jsonrpc::Result<RunSummary> {
     static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
     let (root, with_progress) = {
         let session = lock(session);
@@ -95,17 +81,8 @@ pub async fn export_dataset(
     while let Some((message, percent)) = received.recv().await {
         report(message, percent).await;
     }
-    let result: Result<ExportSummary, String> = match run.await {
-        Ok(Ok(summary)) => Ok(ExportSummary {
-            out: summary.out,
-            files: summary.files,
-            samples: summary.samples,
-            rejected: summary.rejected,
-            train: summary.train,
-            dev: summary.dev,
-            test: summary.test,
-        }),
-        Ok(Err(err)) => Err(err),
+    let result = match run.await {
+        Ok(result) => result,
         Err(err) => Err(format!("stopped: {err}")),
     };
 

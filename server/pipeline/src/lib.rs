@@ -16,6 +16,8 @@ mod llm;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use acdp_analysis::{Analysis, analyze};
 use acdp_config::ProjectConfig;
 use acdp_dataset::{DatasetOptions, WriteError, build_dataset, repo_info, write_dataset};
@@ -128,8 +130,8 @@ pub struct LlmRun {
     pub judge: Option<LlmJudge>,
 }
 
-/// What a finished run wrote.
-#[derive(Clone, Debug)]
+/// What a finished run wrote; also the result of the language server's `acdp.exportDataset`.
+#[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub out: PathBuf,
     /// Files written, `manifest.json` included.
@@ -141,6 +143,7 @@ pub struct RunSummary {
     pub dev: usize,
     pub test: usize,
     /// The LLM run's record, when the run used an endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_report: Option<LlmReport>,
 }
 
