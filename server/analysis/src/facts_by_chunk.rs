@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use acdp_index::Symbol;
 use acdp_index::{Chunk, ChunkId};
 
 use crate::{Analysis, Domain, Flow, Rule, Transition};
@@ -125,7 +126,7 @@ impl FactsByChunk {
 
 /// `a.b.C.m(X)` -> `a.b.C.m`, `a.b.C`, `a.b`, `a`: the names a symbol sits in, innermost first.
 fn enclosing_names(symbol: &str) -> impl Iterator<Item = &str> {
-    let base = symbol.split('(').next().unwrap_or(symbol);
+    let base = Symbol::parse(symbol).head();
     let base = base.split('#').next().unwrap_or(base);
     std::iter::successors(Some(base), |s| s.rfind('.').map(|i| &s[..i]))
 }

@@ -15,6 +15,7 @@ use super::paths::{Context, MethodPaths, Path};
 use super::symbols::{MethodId, Symbols, TypeId};
 use super::syntax::{Annotation, first_string_literal};
 use acdp_index::ChunkId;
+use acdp_index::Symbol;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowEntry {
@@ -459,12 +460,7 @@ fn walk(
 
 /// `Class.method` of a qualified method symbol.
 fn short_symbol(symbol: &str) -> String {
-    let head = symbol.split('(').next().unwrap_or(symbol);
-    let mut parts = head.rsplit('.');
-    match (parts.next(), parts.next()) {
-        (Some(method), Some(class)) => format!("{class}.{method}"),
-        _ => head.to_owned(),
-    }
+    Symbol::parse(symbol).short()
 }
 
 /// A method step reached again from another call site after its callees were walked keeps

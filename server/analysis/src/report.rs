@@ -1,6 +1,7 @@
 //! Human-readable renderings of an [`Analysis`]: a markdown report and Mermaid diagrams of the
 //! domain map, each flow and each state machine. Pure string building, no I/O.
 
+use acdp_index::Symbol;
 use std::fmt::Write;
 
 use super::{Analysis, Flow, StateMachine};
@@ -16,13 +17,10 @@ fn label(text: &str) -> String {
 
 /// The last two segments of a symbol: `OmsOrderServiceImpl.close(List,String)`.
 fn short(symbol: &str) -> String {
-    let head = symbol.split('(').next().unwrap_or(symbol);
-    let args = &symbol[head.len()..];
-    let mut parts = head.rsplit('.');
-    let last = parts.next().unwrap_or(head);
-    match parts.next() {
-        Some(owner) => format!("{owner}.{last}{args}"),
-        None => format!("{last}{args}"),
+    let symbol = Symbol::parse(symbol);
+    match symbol.type_path {
+        Some(_) => format!("{}.{}", symbol.owner(), symbol.signature()),
+        None => symbol.signature().to_owned(),
     }
 }
 

@@ -12,6 +12,7 @@ use tree_sitter::Tree;
 use super::generated;
 use super::sql::{SqlSummary, summarise};
 use super::syntax::{FileFacts, Literal, MethodFacts, TypeFacts, TypeKind, decapitalize};
+use acdp_index::Symbol;
 use acdp_index::{ChunkId, ChunkKind, IndexedFile, WorkspaceIndex};
 
 pub type TypeId = usize;
@@ -571,11 +572,7 @@ pub struct AnnotationSite<'s> {
 
 /// `name(P1,P2)` of a method symbol `pkg.Type.name(P1,P2)`.
 pub fn member_signature(symbol: &str) -> &str {
-    let open = symbol.find('(').unwrap_or(symbol.len());
-    match symbol[..open].rfind('.') {
-        Some(dot) => &symbol[dot + 1..],
-        None => symbol,
-    }
+    Symbol::parse(symbol).signature()
 }
 
 fn arity_matches(method: &MethodFacts, arity: usize) -> bool {

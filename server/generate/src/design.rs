@@ -10,13 +10,15 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use acdp_analysis::{Analysis, Flow, RuleKind};
+use acdp_analysis::{Analysis, Flow, Rule, RuleKind};
 use acdp_index::ChunkId;
+use acdp_index::Symbol;
 use acdp_sample::{
     ComponentAction, ComponentChange, Design, ReusedComponent, SampleBody, SampleLanguage,
     SampleSource, Task, TraceStep,
 };
 
+use super::design_anchor_text as text;
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::{SampleRequest, Written};
 
@@ -99,13 +101,7 @@ fn borrowed_anchor<'f>(
     analysis: &'f Analysis,
     domain: &'f acdp_analysis::Domain,
 ) -> Option<Anchor<'f>> {
-    let class_of = |symbol: &str| {
-        symbol
-            .split('(')
-            .next()
-            .and_then(|s| s.rsplit_once('.'))
-            .map(|(c, _)| c.to_owned())
-    };
+    let class_of = |symbol: &str| Symbol::parse(symbol).type_path.map(str::to_owned);
     analysis
         .flows
         .iter()
@@ -366,20 +362,57 @@ fn status_rule_text(rule: &acdp_analysis::Rule, language: SampleLanguage) -> Str
     }
 }
 
-fn design_for(
-    analysis: &Analysis,
+/// What a design anchored on a flow's write rests on, gathered once: the entry, the service
+/// and the write with their evidence, the response wrapper, the transaction and status check
+/// the write runs under, and the names of what the audit design adds.
+struct AnchorFacts<'f> {
+    entry_id: ChunkId,
+    /// `Type.method` of the entry point.
+    entry: String,
+    controller_class: String,
+    table: String,
+    write_id: Option<ChunkId>,
+    service_id: Option<ChunkId>,
+    /// `Type.method` of the service method, and its qualified class.
+    service: Option<String>,
+    service_class: Option<String>,
+    service_symbol: &'f str,
+    /// The entry's return type, and its header's chunk when the repository defines it.
+    wrapper: Option<String>,
+    wrapper_id: Option<ChunkId>,
+    transaction_rule: Option<&'f Rule>,
+    transaction_ids: Vec<ChunkId>,
+    /// The method (or class) whose `@Transactional` the write runs in.
+    tx_owner: String,
+    status_rule: Option<&'f Rule>,
+    new_model: String,
+    new_table: String,
+    new_dao: String,
+    /// The path prefix the new endpoint shares with the anchor.
+    base_path: String,
+}
+
+impl AnchorFacts<'_> {
+    /// The method that writes: the service method when there is one, else the entry.
+    fn writer(&self) -> String {
+        self.service.clone().unwrap_or_else(|| self.entry.clone())
+    }
+
+    /// The wrapper, only when the repository defines it: a plain `String` (payment callbacks)
+    /// or `void` is not one.
+    fn defined_wrapper(&self) -> Option<&str> {
+        self.wrapper_id.as_ref().and(self.wrapper.as_deref())
+    }
+}
+
+fn anchor_facts<'f>(
+    analysis: &'f Analysis,
     lookup: &ChunkLookup<'_>,
-    anchor: &Anchor<'_>,
-    requirement: &str,
-    kind: &str,
-    language: SampleLanguage,
-) -> Option<Written> {
-    let zh = language == SampleLanguage::Zh;
-    let t = |en: String, cn: String| if zh { cn } else { en };
+    anchor: &Anchor<'f>,
+    evidence: &mut EvidenceSet<'_, '_>,
+) -> Option<AnchorFacts<'f>> {
     let flow = anchor.flow;
-    let mut evidence = EvidenceSet::new(lookup);
     let entry_id = evidence.add(flow.entry.chunk_id.as_ref()?)?;
-    let entry = short_method(&flow.entry.symbol);
     let controller_class = class_of(&flow.entry.symbol)?.to_owned();
     let table = anchor.write.table.clone()?;
     let write_id = anchor
@@ -391,12 +424,10 @@ fn design_for(
         .service
         .and_then(|s| s.chunk_id.as_ref())
         .and_then(|id| evidence.add(id));
-    let service = anchor.service.map(|s| short_method(&s.symbol));
-    let service_class = anchor
+    let service_symbol = anchor
         .service
-        .and_then(|s| s.symbol.split('(').next())
-        .and_then(|s| s.rsplit_once('.'))
-        .map(|(c, _)| c.to_owned());
+        .map(|s| s.symbol.as_str())
+        .unwrap_or_default();
 
     // The response wrapper: the return type of the entry method, when the repository defines it.
     let entry_code = evidence.get(&entry_id)?.code.clone();
@@ -410,29 +441,18 @@ fn design_for(
         .and_then(|id| evidence.add(id));
 
     // Rules on the service method: transactions and status checks the design must respect.
-    let service_symbol = anchor
-        .service
-        .map(|s| s.symbol.as_str())
-        .unwrap_or_default();
     // On the method, inherited from its interface method (a rule of the method), or on its
     // class (a rule of the class).
-    let service_type = service_symbol
-        .split('(')
-        .next()
-        .and_then(|s| s.rsplit_once('.'));
+    let service_type = Symbol::parse(service_symbol).type_path;
     // Any method on the way from the service down to the write may open the transaction.
     let chain = write_chain(flow, anchor.write);
     let transaction_rule = analysis.rules.iter().find(|r| {
         r.kind == RuleKind::Transaction
             && !r.statement.contains("without a transaction")
             && (r.symbol == service_symbol
-                || service_type.is_some_and(|(t, _)| r.symbol == t)
+                || service_type.is_some_and(|t| r.symbol == t)
                 || chain.iter().any(|m| {
-                    *m == r.symbol
-                        || m.split('(')
-                            .next()
-                            .and_then(|s| s.rsplit_once('.'))
-                            .is_some_and(|(t, _)| r.symbol == t)
+                    *m == r.symbol || Symbol::parse(m).type_path.is_some_and(|t| r.symbol == t)
                 }))
     });
     // The chunks that show the annotation (the interface method's, when it is inherited) are
@@ -445,8 +465,6 @@ fn design_for(
                 .collect()
         })
         .unwrap_or_default();
-    let transactional = transaction_rule.is_some() && !transaction_ids.is_empty();
-    // The method (or class) whose `@Transactional` the write runs in.
     let tx_owner = transaction_rule
         .map(|r| {
             if r.symbol.contains('(') {
@@ -480,150 +498,93 @@ fn design_for(
                 .map(|(prefix, _)| prefix.to_owned())
         })
         .unwrap_or_else(|| anchor.domain.to_owned());
+    Some(AnchorFacts {
+        entry_id,
+        entry: short_method(&flow.entry.symbol),
+        controller_class,
+        table,
+        write_id,
+        service_id,
+        service: anchor.service.map(|s| short_method(&s.symbol)),
+        service_class: anchor
+            .service
+            .and_then(|s| Symbol::parse(&s.symbol).type_path)
+            .map(str::to_owned),
+        service_symbol,
+        wrapper,
+        wrapper_id,
+        transaction_rule,
+        transaction_ids,
+        tx_owner,
+        status_rule,
+        new_model,
+        new_table,
+        new_dao,
+        base_path,
+    })
+}
 
-    let mut components = vec![
-        ComponentChange {
-            layer: "controller".into(),
-            component: controller_class.clone(),
-            action: ComponentAction::Modify,
-            description: t(
-                // Only a wrapper the repository defines is "the same": a plain `String`
-                // (payment callbacks) or `void` is not one.
-                match &wrapper_id.as_ref().and(wrapper.as_ref()) {
-                    Some(w) => format!("add `GET /{base_path}/audit/{{id}}` returning the entries in `{w}`, as `{entry}` returns its result"),
-                    None => format!("add `GET /{base_path}/audit/{{id}}` returning the entries of one record"),
-                },
-                match &wrapper_id.as_ref().and(wrapper.as_ref()) {
-                    Some(w) => format!("新增 `GET /{base_path}/audit/{{id}}`，与 `{entry}` 一样用 `{w}` 返回"),
-                    None => format!("新增 `GET /{base_path}/audit/{{id}}`，返回某条记录的审计日志"),
-                },
-            ),
-        },
-        ComponentChange {
-            layer: "model".into(),
-            component: new_model.clone(),
-            action: ComponentAction::Add,
-            description: t(format!("one row of `{new_table}`"), format!("对应 `{new_table}` 表的一行")),
-        },
-        ComponentChange {
-            layer: "mapper".into(),
-            component: new_dao.clone(),
-            action: ComponentAction::Add,
-            description: t(
-                "insert and list-by-record statements, with their SQL in a mapper XML like the others".into(),
-                "新增插入与按记录查询的语句，SQL 写在与现有一致的 mapper XML 中".into(),
-            ),
-        },
-    ];
-    if let Some(class) = &service_class {
-        components.insert(
-            1,
-            ComponentChange {
-                layer: "service_impl".into(),
-                component: class.clone(),
-                action: ComponentAction::Modify,
-                description: t(
-                    format!(
-                        "after the write in `{}`, insert one audit row",
-                        service.clone().unwrap_or_default()
-                    ),
-                    format!(
-                        "在 `{}` 写库之后插入一条审计记录",
-                        service.clone().unwrap_or_default()
-                    ),
-                ),
-            },
-        );
-    }
-
+/// How the write stays consistent: inside the transaction it already runs in, or one to add;
+/// and the status check to keep in front of it.
+fn consistency(facts: &AnchorFacts<'_>, language: SampleLanguage) -> Vec<String> {
+    let transactional = facts.transaction_rule.is_some() && !facts.transaction_ids.is_empty();
     let mut consistency = vec![if transactional {
-        t(
-            format!(
-                "write the audit row inside the existing `@Transactional` boundary of `{tx_owner}` so it commits or rolls back with the change"
-            ),
-            format!(
-                "审计记录在 `{tx_owner}` 已有的 `@Transactional` 事务内写入，与业务修改一起提交或回滚"
-            ),
-        )
+        text::inside_transaction(language, &facts.tx_owner)
     } else {
-        t(
-            format!(
-                "the write path has no `@Transactional` today: add it to `{}` so the change and its audit row commit together",
-                service.clone().unwrap_or_else(|| entry.clone())
-            ),
-            format!(
-                "当前写入路径没有 `@Transactional`：在 `{}` 上添加事务，保证修改与审计记录一起提交",
-                service.clone().unwrap_or_else(|| entry.clone())
-            ),
-        )
+        text::without_transaction(language, &facts.writer())
     }];
-    if let Some(rule) = status_rule {
-        consistency.push(t(
-            format!(
-                "keep the existing status check in front of the write: {}",
-                status_rule_text(rule, SampleLanguage::En).trim_end_matches('.')
-            ),
-            format!(
-                "保留写库前现有的状态校验：{}",
-                status_rule_text(rule, SampleLanguage::Zh)
-            ),
+    if let Some(rule) = facts.status_rule {
+        consistency.push(text::keep_status_check(
+            language,
+            status_rule_text(rule, SampleLanguage::En).trim_end_matches('.'),
+            &status_rule_text(rule, SampleLanguage::Zh),
         ));
     }
+    consistency
+}
 
+/// What the design reuses and the trace that shows it, each step citing the chunk it rests on.
+fn reused_and_trace(
+    facts: &AnchorFacts<'_>,
+    anchor: &Anchor<'_>,
+    evidence: &mut EvidenceSet<'_, '_>,
+    language: SampleLanguage,
+) -> Option<(Vec<ReusedComponent>, Vec<TraceStep>)> {
+    let flow = anchor.flow;
+    let (entry, table) = (&facts.entry, &facts.table);
     let mut reused = vec![ReusedComponent {
-        chunk_id: entry_id.clone(),
+        chunk_id: facts.entry_id.clone(),
         symbol: flow.entry.symbol.clone(),
-        how: t(
-            "the new endpoint sits beside it and follows its mapping and response style".into(),
-            "新接口与其并列，沿用相同的映射与返回风格".into(),
-        ),
+        how: text::reuse_entry(language),
     }];
     let mut trace = vec![step(
-        t(
-            format!(
-                "{} is handled by `{entry}` in `{}`.",
-                trigger(flow),
-                simple_name(&controller_class)
-            ),
-            format!(
-                "{} 由 `{}` 中的 `{entry}` 处理。",
-                trigger(flow),
-                simple_name(&controller_class)
-            ),
+        text::entry_step(
+            language,
+            &trigger(flow),
+            entry,
+            simple_name(&facts.controller_class),
         ),
-        &entry_id,
+        &facts.entry_id,
     )];
-    if let (Some(id), Some(service)) = (&service_id, &service) {
+    if let (Some(id), Some(service)) = (&facts.service_id, &facts.service) {
         reused.push(ReusedComponent {
             chunk_id: id.clone(),
-            symbol: service_symbol.to_owned(),
-            how: t(
-                format!("the audit row is written on this path, after the write of `{table}`"),
-                format!("在这条路径上、`{table}` 写入之后写审计记录"),
-            ),
+            symbol: facts.service_symbol.to_owned(),
+            how: text::reuse_service(language, table),
         });
         trace.push(step(
-            t(
-                format!("`{entry}` calls `{service}` on the way to the write of `{table}`."),
-                format!("`{entry}` 在写入 `{table}` 的路径上调用 `{service}`。"),
-            ),
+            text::service_step(language, entry, service, table),
             id,
         ));
     }
-    if let Some(id) = &write_id {
+    if let Some(id) = &facts.write_id {
         reused.push(ReusedComponent {
             chunk_id: id.clone(),
             symbol: anchor.write.symbol.clone(),
-            how: t(
-                format!("its key columns identify the `{table}` row the audit entry refers to"),
-                format!("其关键列用于标识审计记录对应的 `{table}` 行"),
-            ),
+            how: text::reuse_write(language, table),
         });
         trace.push(step(
-            t(
-                format!("`{}` writes `{table}`.", anchor.write.symbol),
-                format!("`{}` 写入 `{table}` 表。", anchor.write.symbol),
-            ),
+            text::write_step(language, &anchor.write.symbol, table),
             id,
         ));
     }
@@ -638,7 +599,7 @@ fn design_for(
             .chunk_id
             .as_ref()
             .filter(|_| anchor.write.called_from == flow.entry.symbol));
-    if write_id.is_none()
+    if facts.write_id.is_none()
         && let Some(id) = writer.and_then(|id| evidence.add(id))
         && let Some(code) = evidence.get(&id).map(|e| e.code.clone())
     {
@@ -646,248 +607,202 @@ fn design_for(
         let caller = short_method(&anchor.write.called_from);
         if code.contains(&format!(".{statement_id}(")) {
             trace.push(step(
-                t(
-                    format!(
-                        "`{caller}` writes `{table}` by calling the generated mapper method `{statement_id}`."
-                    ),
-                    format!("`{caller}` 通过调用生成的 mapper 方法 `{statement_id}` 写入 `{table}` 表。"),
-                ),
+                text::generated_write_step(language, &caller, table, statement_id),
                 &id,
             ));
         }
     }
-    if let (Some(id), Some(w)) = (&wrapper_id, &wrapper) {
+    if let (Some(id), Some(w)) = (&facts.wrapper_id, &facts.wrapper) {
         reused.push(ReusedComponent {
             chunk_id: id.clone(),
             symbol: simple_name(&evidence.get(id)?.symbol).to_owned(),
-            how: t(
-                "the new endpoint returns its results in this wrapper".into(),
-                "新接口使用该统一返回对象".into(),
-            ),
+            how: text::reuse_wrapper(language),
         });
+        trace.push(step(text::wrapper_step(language, w), id));
+    }
+    if let Some(rule) = facts.status_rule
+        && let Some(id) = facts
+            .service_id
+            .as_ref()
+            .filter(|id| rule.chunk_ids.contains(id))
+    {
+        trace.push(step(status_rule_text(rule, language), id));
+    }
+    if let Some(rule) = facts.transaction_rule
+        && let Some(id) = facts.transaction_ids.last()
+    {
+        let from = rule.inherited_from.as_deref().map(short_method);
         trace.push(step(
-            t(
-                format!("Endpoints return `{w}`, the repository's response wrapper."),
-                format!("接口统一返回 `{w}`。"),
-            ),
+            text::transaction_step(language, &facts.tx_owner, from.as_deref(), &rule.condition),
             id,
         ));
     }
-    if let Some(rule) = status_rule
-        && let Some(id) = service_id.as_ref().filter(|id| rule.chunk_ids.contains(id))
-    {
-        trace.push(step(
-            t(
-                status_rule_text(rule, SampleLanguage::En),
-                status_rule_text(rule, SampleLanguage::Zh),
+    Some((reused, trace))
+}
+
+/// The audit-log design: a new table, model and mapper, a row written after the existing
+/// write, an endpoint beside the anchor.
+fn audit_design(
+    facts: &AnchorFacts<'_>,
+    anchor: &Anchor<'_>,
+    reused: Vec<ReusedComponent>,
+    language: SampleLanguage,
+) -> (Design, Vec<String>, Vec<String>) {
+    let flow = anchor.flow;
+    let (entry, table, new_table) = (&facts.entry, &facts.table, &facts.new_table);
+    let mut components = vec![
+        ComponentChange {
+            layer: "controller".into(),
+            component: facts.controller_class.clone(),
+            action: ComponentAction::Modify,
+            description: text::audit_endpoint(
+                language,
+                &facts.base_path,
+                facts.defined_wrapper(),
+                entry,
             ),
-            id,
-        ));
-    }
-    if let Some(rule) = transaction_rule
-        && let Some(id) = transaction_ids.last()
-    {
-        let claim = match &rule.inherited_from {
-            Some(from) => t(
-                format!(
-                    "`{tx_owner}` carries no `@Transactional` itself; `{}` declares `{}`, which Spring applies to it, so the write runs in that transaction.",
-                    short_method(from),
-                    rule.condition
+        },
+        ComponentChange {
+            layer: "model".into(),
+            component: facts.new_model.clone(),
+            action: ComponentAction::Add,
+            description: text::audit_model(language, new_table),
+        },
+        ComponentChange {
+            layer: "mapper".into(),
+            component: facts.new_dao.clone(),
+            action: ComponentAction::Add,
+            description: text::audit_mapper(language),
+        },
+    ];
+    if let Some(class) = &facts.service_class {
+        components.insert(
+            1,
+            ComponentChange {
+                layer: "service_impl".into(),
+                component: class.clone(),
+                action: ComponentAction::Modify,
+                description: text::audit_service(
+                    language,
+                    &facts.service.clone().unwrap_or_default(),
                 ),
-                format!(
-                    "`{tx_owner}` 自身没有 `@Transactional`；`{}` 声明了 `{}`，Spring 会应用到实现类，写库在该事务中进行。",
-                    short_method(from),
-                    rule.condition
-                ),
-            ),
-            None => t(
-                format!(
-                    "`{tx_owner}` is annotated `{}`, so the write runs in its transaction.",
-                    rule.condition
-                ),
-                format!(
-                    "`{tx_owner}` 标注了 `{}`，写库在其事务中进行。",
-                    rule.condition
-                ),
-            ),
-        };
-        trace.push(step(claim, id));
-    }
-    if trace.len() < Task::Design.min_trace_steps() {
-        return None;
+            },
+        );
     }
     // The audit row points at the changed record by its id.
     let key_columns = format!("{table}_id");
     let design = Design {
-        summary: t(
-            format!(
-                "Extend the existing {} flow: after `{}` writes `{table}`, insert a row into a new `{new_table}` table through a new `{new_dao}`, and expose the entries beside `{entry}`.",
-                anchor.domain,
-                service.clone().unwrap_or_else(|| entry.clone())
-            ),
-            format!(
-                "扩展现有的 {} 流程：`{}` 写入 `{table}` 后，通过新增的 `{new_dao}` 向新表 `{new_table}` 插入一行，并在 `{entry}` 旁提供查询接口。",
-                anchor.domain,
-                service.clone().unwrap_or_else(|| entry.clone())
-            ),
+        summary: text::audit_summary(
+            language,
+            anchor.domain,
+            &facts.writer(),
+            table,
+            new_table,
+            &facts.new_dao,
+            entry,
         ),
         components,
-        api_changes: vec![t(
-            format!(
-                "`GET /{base_path}/audit/{{id}}`: the audit entries of one `{table}` row, newest first"
-            ),
-            format!("`GET /{base_path}/audit/{{id}}`：按时间倒序返回某条 `{table}` 记录的审计日志"),
-        )],
-        data_changes: vec![t(
-            format!(
-                "new table `{new_table}` (id, {key_columns}, operator, operated_at, old_value, new_value), indexed by {key_columns}"
-            ),
-            format!(
-                "新表 `{new_table}`（id, {key_columns}, operator, operated_at, old_value, new_value），按 {key_columns} 建索引"
-            ),
-        )],
-        flow: vec![
-            t(
-                format!("{} reaches `{entry}` as today", trigger(flow)),
-                format!("{} 照常进入 `{entry}`", trigger(flow)),
-            ),
-            t(
-                format!(
-                    "`{}` performs the existing write on `{table}`",
-                    service.clone().unwrap_or_else(|| entry.clone())
-                ),
-                format!(
-                    "`{}` 执行现有的 `{table}` 写操作",
-                    service.clone().unwrap_or_else(|| entry.clone())
-                ),
-            ),
-            t(
-                format!("then it builds a `{new_model}` and calls `{new_dao}.insert`"),
-                format!("随后构造 `{new_model}` 并调用 `{new_dao}.insert`"),
-            ),
-        ],
-        consistency,
+        api_changes: vec![text::audit_api(language, &facts.base_path, table)],
+        data_changes: vec![text::audit_table(language, new_table, &key_columns)],
+        flow: text::audit_flow(
+            language,
+            &trigger(flow),
+            entry,
+            &facts.writer(),
+            table,
+            &facts.new_model,
+            &facts.new_dao,
+        ),
+        consistency: consistency(facts, language),
         reused,
     };
-    let assumptions = vec![
-        // Whether the endpoint requires a login is often configured outside the code read
-        // here (URL whitelists): the design says what it needs instead of claiming it.
-        t(
-            "the operator is taken from the authenticated user when the endpoint requires a login; a call open to anonymous users is recorded without an operator".into(),
-            "接口需要登录时，操作人取自登录用户；允许匿名访问的调用记录为无操作人".into(),
-        ),
-        t(
-            format!("audit rows are never updated or deleted; `{new_table}` only grows"),
-            format!("审计记录只增不改，`{new_table}` 只追加"),
-        ),
-    ];
-    let risks = vec![t(
-        format!("`{new_table}` grows with every change of `{table}`: plan archiving"),
-        format!("`{new_table}` 会随 `{table}` 的每次修改增长，需要归档策略"),
-    )];
-    let (design, assumptions, risks) = if kind == "derived-audit" {
-        (design, assumptions, risks)
-    } else {
-        // A requirement we cannot interpret is placed, not designed in detail: the design says
-        // where it goes in this repository's layering and which existing rules it must keep.
-        let dao_class = anchor
-            .write
-            .symbol
-            .rsplit_once('.')
-            .map_or(anchor.write.symbol.clone(), |(class, _)| class.to_owned());
-        let service_name = service.clone().unwrap_or_else(|| entry.clone());
-        let wrapped = wrapper
-            .as_deref()
-            .map_or(String::new(), |w| format!(" returning `{w}`"));
-        let mut components = vec![ComponentChange {
-            layer: "controller".into(),
-            component: controller_class.clone(),
-            action: ComponentAction::Modify,
-            description: t(
-                format!("add or extend the endpoint next to `{entry}`{wrapped}"),
-                format!("在 `{entry}` 旁新增或扩展接口{wrapped}"),
-            ),
-        }];
-        if let Some(class) = &service_class {
-            components.push(ComponentChange {
-                layer: "service_impl".into(),
-                component: class.clone(),
-                action: ComponentAction::Modify,
-                description: t(
-                    format!("put the new business rule in `{service_name}`, beside its existing checks and before its write"),
-                    format!("在 `{service_name}` 中、现有校验旁、写库之前加入新的业务规则"),
-                ),
-            });
-        }
+    let assumptions = text::audit_assumptions(language, new_table);
+    let risks = vec![text::audit_risk(language, new_table, table)];
+    (design, assumptions, risks)
+}
+
+/// A requirement we cannot interpret is placed, not designed in detail: the design says where
+/// it goes in this repository's layering and which existing rules it must keep.
+fn placed_design(
+    facts: &AnchorFacts<'_>,
+    anchor: &Anchor<'_>,
+    reused: Vec<ReusedComponent>,
+    language: SampleLanguage,
+) -> (Design, Vec<String>, Vec<String>) {
+    let flow = anchor.flow;
+    let write = &anchor.write.symbol;
+    let dao_class = write
+        .rsplit_once('.')
+        .map_or(write.clone(), |(class, _)| class.to_owned());
+    let service_name = facts.writer();
+    let wrapped = facts
+        .wrapper
+        .as_deref()
+        .map_or(String::new(), |w| format!(" returning `{w}`"));
+    let trigger = trigger(flow);
+    let mut components = vec![ComponentChange {
+        layer: "controller".into(),
+        component: facts.controller_class.clone(),
+        action: ComponentAction::Modify,
+        description: text::placed_endpoint(language, &facts.entry, &wrapped),
+    }];
+    if let Some(class) = &facts.service_class {
         components.push(ComponentChange {
-            layer: "mapper".into(),
-            component: dao_class.clone(),
+            layer: "service_impl".into(),
+            component: class.clone(),
             action: ComponentAction::Modify,
-            description: t(
-                format!("add the statements the rule needs beside `{}`, with their SQL in the mapper XML", anchor.write.symbol),
-                format!("在 `{}` 旁新增所需语句，SQL 写在 mapper XML 中", anchor.write.symbol),
-            ),
+            description: text::placed_service(language, &service_name),
         });
-        let user_design = Design {
-            summary: t(
-                format!(
-                    "Implement the requirement in the existing {} flow {}: follow its layering, `{entry}` (controller) -> `{service_name}` (service) -> `{}` (mapper on `{table}`), and keep its response wrapper, transaction and status checks.",
-                    anchor.domain,
-                    trigger(flow),
-                    anchor.write.symbol
-                ),
-                format!(
-                    "在现有的 {} 流程 {} 中实现该需求：沿用其分层，`{entry}`（控制器）-> `{service_name}`（服务）-> `{}`（`{table}` 的 mapper），并保留其统一返回、事务与状态校验。",
-                    anchor.domain,
-                    trigger(flow),
-                    anchor.write.symbol
-                ),
-            ),
-            components,
-            api_changes: vec![t(
-                format!("an endpoint next to {}{wrapped}", trigger(flow)),
-                format!("在 {} 旁的接口{wrapped}", trigger(flow)),
-            )],
-            data_changes: vec![t(
-                format!(
-                    "`{table}` changes only if the requirement needs new columns; state them in a migration"
-                ),
-                format!("仅当需求需要新列时才修改 `{table}`，并写迁移脚本"),
-            )],
-            flow: vec![
-                t(
-                    format!("{} reaches `{entry}`", trigger(flow)),
-                    format!("{} 进入 `{entry}`", trigger(flow)),
-                ),
-                t(
-                    format!("`{service_name}` checks the new rule before it writes"),
-                    format!("`{service_name}` 在写库前校验新规则"),
-                ),
-                t(
-                    format!("the write goes through `{}` as today", anchor.write.symbol),
-                    format!("照常通过 `{}` 写库", anchor.write.symbol),
-                ),
-            ],
-            consistency: design.consistency,
-            reused: design.reused,
-        };
-        let assumptions = vec![t(
-            format!(
-                "the requirement belongs to the {} domain and extends the flow {}",
-                anchor.domain,
-                trigger(flow)
-            ),
-            format!(
-                "该需求属于 {} 领域，扩展流程 {}",
-                anchor.domain,
-                trigger(flow)
-            ),
-        )];
-        let risks = vec![t(
-            format!("every caller of `{service_name}` is affected by the new rule: review them"),
-            format!("`{service_name}` 的所有调用方都会受新规则影响，需要逐一确认"),
-        )];
-        (user_design, assumptions, risks)
+    }
+    components.push(ComponentChange {
+        layer: "mapper".into(),
+        component: dao_class,
+        action: ComponentAction::Modify,
+        description: text::placed_mapper(language, write),
+    });
+    let design = Design {
+        summary: text::placed_summary(
+            language,
+            anchor.domain,
+            &trigger,
+            &facts.entry,
+            &service_name,
+            write,
+            &facts.table,
+        ),
+        components,
+        api_changes: vec![text::placed_api(language, &trigger, &wrapped)],
+        data_changes: vec![text::placed_data(language, &facts.table)],
+        flow: text::placed_flow(language, &trigger, &facts.entry, &service_name, write),
+        consistency: consistency(facts, language),
+        reused,
+    };
+    let assumptions = vec![text::placed_assumption(language, anchor.domain, &trigger)];
+    let risks = vec![text::placed_risk(language, &service_name)];
+    (design, assumptions, risks)
+}
+
+/// The design for `requirement` anchored on `anchor`: the audit-log design for the derived
+/// `derived-audit` kind, a placed design for a requirement a user wrote.
+fn design_for(
+    analysis: &Analysis,
+    lookup: &ChunkLookup<'_>,
+    anchor: &Anchor<'_>,
+    requirement: &str,
+    kind: &str,
+    language: SampleLanguage,
+) -> Option<Written> {
+    let flow = anchor.flow;
+    let mut evidence = EvidenceSet::new(lookup);
+    let facts = anchor_facts(analysis, lookup, anchor, &mut evidence)?;
+    let (reused, trace) = reused_and_trace(&facts, anchor, &mut evidence, language)?;
+    if trace.len() < Task::Design.min_trace_steps() {
+        return None;
+    }
+    let (design, assumptions, risks) = if kind == "derived-audit" {
+        audit_design(&facts, anchor, reused, language)
+    } else {
+        placed_design(&facts, anchor, reused, language)
     };
     let source = SampleSource {
         kind: kind.to_owned(),

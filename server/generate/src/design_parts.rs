@@ -8,6 +8,7 @@ use regex::Regex;
 
 use acdp_analysis::{Analysis, Flow, FlowStep, Rule, RuleKind, StateMachine, Transition};
 use acdp_index::ChunkId;
+use acdp_index::Symbol;
 use acdp_sample::{Design, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
 
 use super::evidence::{ChunkLookup, EvidenceSet, short_method};
@@ -123,11 +124,7 @@ pub(super) fn pick_lang(language: SampleLanguage, en: String, zh: String) -> Str
 /// The `@Transactional` rule of a method (on it, inherited from its interface method, or on
 /// its class), when it opens one: "runs without a transaction" rules are not transactions.
 pub(super) fn transaction_of<'a>(analysis: &'a Analysis, method: &str) -> Option<&'a Rule> {
-    let class = method
-        .split('(')
-        .next()
-        .and_then(|s| s.rsplit_once('.'))
-        .map(|(c, _)| c);
+    let class = Symbol::parse(method).type_path;
     analysis.rules.iter().find(|r| {
         r.kind == RuleKind::Transaction
             && !r.statement.contains("without a transaction")

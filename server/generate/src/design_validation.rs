@@ -10,6 +10,7 @@
 
 use acdp_analysis::handlers::handler_for;
 use acdp_analysis::{Analysis, Flow, Rule};
+use acdp_index::Symbol;
 use acdp_sample::{
     ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
@@ -166,12 +167,9 @@ fn validation_design(
     // on duplicates) are not input checks.
     let body_type = body.as_deref()?;
     let takes_body = |symbol: &str| {
-        symbol.split_once('(').is_some_and(|(_, params)| {
-            params
-                .trim_end_matches(')')
-                .split(',')
-                .any(|p| p == body_type)
-        })
+        Symbol::parse(symbol)
+            .params
+            .is_some_and(|params| params.split(',').any(|p| p == body_type))
     };
     let mut sites: Vec<(&str, usize)> = Vec::new();
     for rule in rules.iter().filter(|r| takes_body(&r.symbol)) {
@@ -184,12 +182,7 @@ fn validation_design(
     let site_rules: Vec<&Rule> = rules.iter().copied().filter(|r| r.symbol == site).collect();
     // Input checks: one reads a property, or the method is a validator by name. A method whose
     // only check is on the result of its write (`if (count > 0)`) checks no input.
-    let validator = site
-        .split('(')
-        .next()
-        .and_then(|s| s.rsplit('.').next())
-        .unwrap_or_default()
-        .to_lowercase();
+    let validator = Symbol::parse(site).member.to_lowercase();
     if !site_rules.iter().any(|r| r.condition.contains(".get"))
         && !["valid", "check"].iter().any(|w| validator.contains(w))
     {

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use acdp_index::Symbol;
 use acdp_index::{ChunkId, ChunkKind, WorkspaceIndex};
 use acdp_sample::Evidence;
 
@@ -106,22 +107,15 @@ impl<'l, 'a> EvidenceSet<'l, 'a> {
 
 /// `pkg.Type` from a method symbol `pkg.Type.method(Args)`.
 pub fn class_of(symbol: &str) -> Option<&str> {
-    Some(symbol.split('(').next()?.rsplit_once('.')?.0)
+    Symbol::parse(symbol).type_path
 }
 
 /// `Type.method` from `pkg.Type.method(Args)`: how people name a method in prose.
 pub fn short_method(symbol: &str) -> String {
-    let without_args = symbol.split('(').next().unwrap_or(symbol);
-    let mut parts = without_args.rsplit('.');
-    match (parts.next(), parts.next()) {
-        (Some(method), Some(ty)) => format!("{ty}.{method}"),
-        (Some(only), None) => only.to_owned(),
-        _ => symbol.to_owned(),
-    }
+    Symbol::parse(symbol).short()
 }
 
 /// The simple name from a qualified one.
 pub fn simple_name(symbol: &str) -> &str {
-    let without_args = symbol.split('(').next().unwrap_or(symbol);
-    without_args.rsplit('.').next().unwrap_or(without_args)
+    Symbol::parse(symbol).member
 }

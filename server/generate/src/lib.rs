@@ -57,6 +57,7 @@ pub mod claims;
 mod composed;
 mod composed_parts;
 mod design;
+mod design_anchor_text;
 mod design_compensation;
 mod design_field;
 mod design_parts;

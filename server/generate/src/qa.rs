@@ -9,6 +9,7 @@ use acdp_analysis::path_text::{
 use acdp_analysis::rules::{RuleSource, shorten};
 use acdp_analysis::{Analysis, Flow, Rule, RuleKind, StateMachine, Transition};
 use acdp_index::ChunkId;
+use acdp_index::Symbol;
 use acdp_sample::validate::ungrounded_terms;
 use acdp_sample::{Evidence, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
 
@@ -284,12 +285,9 @@ fn rule_samples(
             (None, _) => String::new(),
         };
         let class = simple_name(
-            rule.symbol
-                .split('(')
-                .next()
-                .unwrap_or(&rule.symbol)
-                .rsplit_once('.')
-                .map_or(&rule.symbol[..], |(c, _)| c),
+            Symbol::parse(&rule.symbol)
+                .type_path
+                .unwrap_or(&rule.symbol),
         )
         .to_owned();
         let symbol_short = if rule.kind == RuleKind::Validation {
@@ -824,14 +822,7 @@ pub(super) fn value_label(machine: &StateMachine, value: i64) -> String {
 /// The domain of a state machine: that of the class of its first transition, else of the
 /// entity.
 pub(super) fn machine_domain(analysis: &Analysis, machine: &StateMachine) -> String {
-    let class_of = |symbol: &str| {
-        symbol
-            .split('(')
-            .next()
-            .unwrap_or(symbol)
-            .rsplit_once('.')
-            .map(|(c, _)| c.to_owned())
-    };
+    let class_of = |symbol: &str| Symbol::parse(symbol).type_path.map(str::to_owned);
     let candidates = machine
         .transitions
         .iter()

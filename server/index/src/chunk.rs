@@ -147,22 +147,100 @@ pub struct Chunk {
     pub doc: Option<String>,
 }
 
+/// A chunk symbol taken apart once, so that no caller splits on `(` or `.` itself:
+/// `pkg.Outer.Type.name(A,B)` is the member `name`, with parameters `A,B`, of the type
+/// `pkg.Outer.Type`; a type's own symbol `pkg.Outer.Type` is the member `Type` of `pkg.Outer`
+/// with no parameters; a mapper statement `namespace.id` is the member `id` of `namespace`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol<'a> {
+    /// What the member belongs to: `pkg.Outer.Type`; `None` for a bare name.
+    pub type_path: Option<&'a str>,
+    /// `name`.
+    pub member: &'a str,
+    /// The parameter types between the parentheses, `A,B` (empty for none); `None` for
+    /// types, fields and mapper statements.
+    pub params: Option<&'a str>,
+    text: &'a str,
+    head_len: usize,
+}
+
+impl<'a> Symbol<'a> {
+    pub fn parse(text: &'a str) -> Symbol<'a> {
+        let head_len = text.find('(').unwrap_or(text.len());
+        let head = &text[..head_len];
+        let params = (head_len < text.len()).then(|| {
+            let close = text
+                .rfind(')')
+                .filter(|&c| c > head_len)
+                .unwrap_or(text.len());
+            &text[head_len + 1..close]
+        });
+        let (type_path, member) = match head.rsplit_once('.') {
+            Some((type_path, member)) => (Some(type_path), member),
+            None => (None, head),
+        };
+        Symbol {
+            type_path,
+            member,
+            params,
+            text,
+            head_len,
+        }
+    }
+
+    /// The symbol without its parameter list: `pkg.Type.name`.
+    pub fn head(&self) -> &'a str {
+        &self.text[..self.head_len]
+    }
+
+    /// The member with its parameter list: `name(A,B)`.
+    pub fn signature(&self) -> &'a str {
+        match self.type_path {
+            Some(type_path) => &self.text[type_path.len() + 1..],
+            None => self.text,
+        }
+    }
+
+    /// The simple name of the owner: `Type` of `pkg.Type.name(A)`, `Outer` of `pkg.Outer.Type`;
+    /// empty for a bare name.
+    pub fn owner(&self) -> &'a str {
+        self.type_path
+            .map_or("", |path| path.rsplit('.').next().unwrap_or(path))
+    }
+
+    /// `Type.name`, as people name a member in prose; the member alone for a bare name.
+    pub fn short(&self) -> String {
+        match self.type_path {
+            Some(_) => format!("{}.{}", self.owner(), self.member),
+            None => self.member.to_owned(),
+        }
+    }
+
+    /// `Type.name` for a method or constructor, `Type` for a type, field or statement: short
+    /// enough for a menu or a diagram label.
+    pub fn label(&self) -> String {
+        match self.params {
+            Some(_) => self.short(),
+            None => self.member.to_owned(),
+        }
+    }
+}
+
 /// A chunk symbol without its parameter list: `pkg.Type.name(A,B)` -> `pkg.Type.name`.
 pub fn symbol_head(symbol: &str) -> &str {
-    symbol.split('(').next().unwrap_or(symbol)
+    Symbol::parse(symbol).head()
 }
 
 /// The member a chunk symbol names: `pkg.Type.name(A,B)` -> `name`, `namespace.id` -> `id`,
 /// `pkg.Type` -> `Type`.
 pub fn symbol_member(symbol: &str) -> &str {
-    let head = symbol_head(symbol);
-    head.rsplit('.').next().unwrap_or(head)
+    Symbol::parse(symbol).member
 }
 
 /// The simple name of the type a member symbol belongs to: `pkg.Type.name(A)` -> `Type`
 /// (for a type's own symbol, its enclosing type or package segment).
 pub fn symbol_owner(symbol: &str) -> &str {
-    symbol_head(symbol).rsplit('.').nth(1).unwrap_or_default()
+    Symbol::parse(symbol).owner()
 }
 
 /// A chunk id as a regular expression (no anchors): `c` and 12 hex digits.
@@ -250,6 +328,35 @@ pub fn innermost_chunk_at(chunks: &[Chunk], offset: usize) -> Option<&Chunk> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn symbols_come_apart_into_type_member_and_parameters() {
+        let method = Symbol::parse("com.acme.Order.cancel(java.lang.Long,String)");
+        assert_eq!(method.type_path, Some("com.acme.Order"));
+        assert_eq!(method.member, "cancel");
+        assert_eq!(method.params, Some("java.lang.Long,String"));
+        assert_eq!(method.head(), "com.acme.Order.cancel");
+        assert_eq!(method.signature(), "cancel(java.lang.Long,String)");
+        assert_eq!(method.owner(), "Order");
+        assert_eq!(method.short(), "Order.cancel");
+        assert_eq!(method.label(), "Order.cancel");
+        let no_args = Symbol::parse("a.B.run()");
+        assert_eq!(no_args.params, Some(""));
+        let repeated = Symbol::parse("a.B.run(int)#2");
+        assert_eq!(repeated.params, Some("int"));
+        assert_eq!(repeated.head(), "a.B.run");
+        let class = Symbol::parse("com.acme.Order");
+        assert_eq!(class.type_path, Some("com.acme"));
+        assert_eq!(class.member, "Order");
+        assert_eq!(class.params, None);
+        assert_eq!(class.label(), "Order");
+        assert_eq!(class.short(), "acme.Order");
+        let bare = Symbol::parse("main");
+        assert_eq!(bare.type_path, None);
+        assert_eq!(bare.owner(), "");
+        assert_eq!(bare.short(), "main");
+        assert_eq!(bare.signature(), "main");
+    }
+
     use super::*;
 
     #[test]

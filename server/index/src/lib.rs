@@ -21,8 +21,8 @@ mod walk;
 mod workspace;
 
 pub use chunk::{
-    CHUNK_ID_PATTERN, Chunk, ChunkId, ChunkKind, ContentHash, innermost_chunk_at, symbol_head,
-    symbol_member, symbol_owner,
+    CHUNK_ID_PATTERN, Chunk, ChunkId, ChunkKind, ContentHash, Symbol, innermost_chunk_at,
+    symbol_head, symbol_member, symbol_owner,
 };
 pub use document::{ChunkDelta, Document, DocumentError, DocumentStore, TextChange};
 pub use indexed_file::IndexedFile;

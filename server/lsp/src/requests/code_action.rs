@@ -14,6 +14,7 @@ use super::execute_command::{GENERATE_DESIGN, GENERATE_QA, SHOW_CHUNK, SHOW_RULE
 use crate::convert;
 use crate::session::Session;
 use acdp_index::ChunkKind;
+use acdp_index::Symbol;
 
 /// The kind of acdp's actions: a `source` action, so clients list it in their source-action
 /// menu and `only: ["source"]` selects it.
@@ -89,16 +90,10 @@ pub fn code_actions(
 }
 
 /// `Type.method` for methods, `Type` for types: short enough for a menu.
-fn short_symbol(symbol: &str) -> &str {
-    let base = symbol.split('(').next().unwrap_or(symbol);
-    let mut dots = base.rmatch_indices('.');
-    let cut = if base.len() < symbol.len() {
-        dots.nth(1)
-    } else {
-        dots.next()
-    };
-    match cut {
-        Some((i, _)) => &symbol[i + 1..],
-        None => symbol,
+fn short_symbol(symbol: &str) -> String {
+    let symbol = Symbol::parse(symbol);
+    match (symbol.params, symbol.type_path) {
+        (Some(_), Some(_)) => format!("{}.{}", symbol.owner(), symbol.signature()),
+        _ => symbol.signature().to_owned(),
     }
 }

@@ -14,6 +14,7 @@ use tower_lsp_server::ls_types::{Hover, HoverContents, HoverParams, MarkupConten
 use crate::convert;
 use crate::session::{FileKey, Session};
 use acdp_index::Chunk;
+use acdp_index::Symbol;
 use acdp_model::answer::{GroundedAnswer, RetrievedChunk};
 
 pub fn hover(session: &Session, params: &HoverParams) -> jsonrpc::Result<Option<Hover>> {
@@ -132,8 +133,7 @@ fn one_line(text: &str) -> String {
 
 /// The simple name of a qualified symbol.
 fn short(symbol: &str) -> &str {
-    let base = symbol.split('(').next().unwrap_or(symbol);
-    base.rsplit('.').next().unwrap_or(base)
+    Symbol::parse(symbol).member
 }
 
 /// What the hover asks the model about the chunk under the cursor.
