@@ -264,6 +264,23 @@ fn hover_chunk_code_action_and_commands_answer_with_the_index_chunks() {
         chunk_util,
         expected_chunk(root, &util_text, util_method, Value::Null)
     );
+    // LSP's usual shape, `textDocument: {uri}`, with a field acdp does not know: the same chunk.
+    let lsp_shaped = client.call(
+        "acdp/chunk",
+        json!({
+            "textDocument": {"uri": uri(root, UTIL)},
+            "position": inside,
+            "workDoneToken": "t-1"
+        }),
+    );
+    assert_eq!(lsp_shaped, chunk_util);
+    let shown = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.showChunk", "arguments": [
+            {"textDocument": {"uri": uri(root, UTIL)}, "position": inside}
+        ]}),
+    );
+    assert_eq!(shown, chunk_util);
 
     // Outside every chunk (the package line) and outside the workspace: null.
     let nothing = client.call(
@@ -959,6 +976,31 @@ fn analysis_hover_sample_actions_stale_evidence_and_export() {
     let stats: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["samples"], exported["samples"]);
+    // Cancelled, an export stops before its next stage and writes nothing; a second one, asked
+    // right after, runs to its end (and outlasts what is left of the first).
+    let cancelled_out = root.join("cancelled-export");
+    let id = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "acdp.exportDataset", "arguments": [{"out": cancelled_out}]}),
+    );
+    // Cancelled once the run is under way (its first stage reported), not before it starts.
+    client.wait_for(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == "acdp/export/2"
+            && m["params"]["value"]["message"] == "index"
+    });
+    client.notify("$/cancelRequest", json!({"id": id}));
+    assert_eq!(client.response(id)["error"]["code"], -32800);
+    let second_out = root.join("second-export");
+    let second = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.exportDataset", "arguments": [{"out": second_out}]}),
+    );
+    assert_eq!(second["samples"], exported["samples"], "{second}");
+    assert!(
+        !cancelled_out.join("manifest.json").exists(),
+        "the cancelled export wrote its dataset"
+    );
     // One pipeline: `acdp pipeline` with its defaults writes the same dataset.
     let cli_out = tempfile::tempdir().unwrap();
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))

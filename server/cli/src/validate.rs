@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 
 use acdp_config::{DatasetSettings, ProjectConfig};
 use acdp_index::index_workspace;
-use acdp_model::chat::sample_token_count;
-use acdp_model::tokenizer::load_tokenizer;
+use acdp_model::token_limit::TokenLimit;
 use acdp_sample::Sample;
 use acdp_sample::validate::TokenCounter;
 use acdp_sample::{ValidationOptions, validate_sample};
 use anyhow::Context;
 use clap::Args;
-use tokenizers::Tokenizer;
 
 use super::index::SelectionArgs;
 
@@ -48,18 +46,6 @@ pub struct TokenLimitArgs {
     pub max_tokens: Option<usize>,
 }
 
-/// A loaded tokenizer and the limit; build the check with [`TokenLimit::counter`].
-pub struct TokenLimit {
-    tokenizer: Tokenizer,
-    pub max_tokens: usize,
-}
-
-impl TokenLimit {
-    pub fn counter(&self) -> impl Fn(&Sample) -> Result<usize, String> + Sync + '_ {
-        |sample| sample_token_count(&self.tokenizer, sample).map_err(|e| e.to_string())
-    }
-}
-
 impl TokenLimitArgs {
     /// The flags over `[dataset]` of acdp.toml (whose relative paths are read from `repo`);
     /// `None` when no limit is asked for.
@@ -68,31 +54,12 @@ impl TokenLimitArgs {
         settings: &DatasetSettings,
         repo: &Path,
     ) -> anyhow::Result<Option<TokenLimit>> {
-        let tokenizer = match &self.tokenizer {
-            Some(path) => Some(path.clone()),
-            None => settings.tokenizer.as_ref().map(|path| repo.join(path)),
-        };
-        let max_tokens = self.max_tokens.or(settings.max_tokens);
-        match (tokenizer, max_tokens) {
-            (None, None) => Ok(None),
-            (Some(path), None) => anyhow::bail!(
-                "a tokenizer ({}) was given without a limit: pass --max-tokens N (or set \
-                 max_tokens in [dataset] of acdp.toml)",
-                path.display()
-            ),
-            (None, Some(n)) => anyhow::bail!(
-                "--max-tokens {n} needs the target model's tokenizer: pass --tokenizer \
-                 FILE|DIR (or set tokenizer in [dataset] of acdp.toml)"
-            ),
-            (Some(path), Some(max_tokens)) => {
-                let tokenizer = load_tokenizer(&path)
-                    .with_context(|| format!("cannot load the tokenizer {}", path.display()))?;
-                Ok(Some(TokenLimit {
-                    tokenizer,
-                    max_tokens,
-                }))
-            }
-        }
+        Ok(TokenLimit::resolve(
+            self.tokenizer.clone(),
+            self.max_tokens,
+            settings,
+            repo,
+        )?)
     }
 }
 

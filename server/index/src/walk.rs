@@ -1,6 +1,7 @@
 //! Finding the files to index: the `ignore` crate's walker (the one ripgrep uses), so
 //! `.gitignore`, `.ignore`, global git excludes and hidden files behave as users expect.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
@@ -119,16 +120,37 @@ impl FileAdmission {
     /// Whether [`walk_workspace`] would list `rel_path` (relative to the root, `/`-separated)
     /// as a candidate now.
     pub fn admits(&self, rel_path: &str) -> bool {
-        let target = self.root.join(rel_path);
-        if candidate_language(&target).is_none() {
-            return false;
+        !self.admitted([rel_path]).is_empty()
+    }
+
+    /// Which of `rel_paths` [`walk_workspace`] would list now, in one walk restricted to the
+    /// folders on the way to any of them: a checkout that touches many files of one folder
+    /// lists that folder once.
+    pub fn admitted<'p>(&self, rel_paths: impl IntoIterator<Item = &'p str>) -> HashSet<String> {
+        let targets: HashSet<PathBuf> = rel_paths
+            .into_iter()
+            .map(|rel| self.root.join(rel))
+            .filter(|path| candidate_language(path).is_some())
+            .collect();
+        if targets.is_empty() {
+            return HashSet::new();
         }
-        let on_the_way = target.clone();
+        let folders: HashSet<PathBuf> = targets
+            .iter()
+            .flat_map(|target| target.ancestors().skip(1).map(Path::to_path_buf))
+            .collect();
+        let wanted = targets.clone();
         walker(&self.root, &self.options, self.overrides.clone())
-            .filter_entry(move |entry| on_the_way.starts_with(entry.path()))
+            .filter_entry(move |entry| {
+                folders.contains(entry.path()) || wanted.contains(entry.path())
+            })
             .build()
             .flatten()
-            .any(|entry| entry.path() == target && entry.file_type().is_some_and(|t| t.is_file()))
+            .filter(|entry| {
+                targets.contains(entry.path()) && entry.file_type().is_some_and(|t| t.is_file())
+            })
+            .map(|entry| relative_path(&self.root, entry.path()))
+            .collect()
     }
 }
 
@@ -254,5 +276,8 @@ mod tests {
             );
         }
         assert!(!admission.admits("src/Missing.java"));
+        // All at once, in one walk: the same answer.
+        let at_once = admission.admitted(files.iter().copied().chain(["src/Missing.java"]));
+        assert_eq!(at_once, walked.iter().cloned().collect::<HashSet<_>>());
     }
 }

@@ -21,7 +21,7 @@ use acdp_model::{ModelCache, default_device};
 
 /// The optional argument of `acdp.eval`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct EvalArgument {
     /// The question file; default `<first workspace folder>/.acdp/dataset/eval.jsonl`.
     /// Relative paths are taken from the first workspace folder.

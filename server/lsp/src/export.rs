@@ -3,7 +3,7 @@
 //! workspace folder, on a blocking thread, with a `$/progress` report per stage.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -16,7 +16,9 @@ use super::progress;
 use super::requests::execute_command::ExportArgument;
 use super::session::Session;
 use acdp_config::ProjectConfig;
+use acdp_model::token_limit::TokenLimit;
 use acdp_pipeline::{Observer, PipelineOptions, RunSummary, Stage};
+use acdp_sample::validate::TokenCounter;
 
 fn failed(message: String) -> jsonrpc::Error {
     super::error_codes::error(
@@ -70,13 +72,25 @@ pub async fn export_dataset(
     };
 
     // The run reports from its blocking thread; this task forwards to the client in order.
+    // When the request is cancelled ($/cancelRequest drops this future), the guard tells the
+    // run, which stops before its next stage and so never writes over `out` afterwards.
     let (events, mut received) = mpsc::unbounded_channel::<(String, u32)>();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(cancelled.clone());
     let run_root = root.clone();
     let run_out = out.clone();
     let run = tokio::task::spawn_blocking(move || {
         let config = ProjectConfig::load(&run_root).map_err(|e| e.to_string())?;
-        let options = PipelineOptions::new(run_root, run_out, config);
-        acdp_pipeline::run(&options, &Forward(events)).map_err(|e| e.to_string())
+        // `[dataset]`'s tokenizer and limit, as `acdp pipeline` applies them.
+        let limit = TokenLimit::resolve(None, None, &config.dataset, &run_root)
+            .map_err(|e| e.to_string())?;
+        let counter = limit.as_ref().map(|l| (l.counter(), l.max_tokens));
+        let mut options = PipelineOptions::new(run_root, run_out, config);
+        options.dataset.validation.max_tokens = counter
+            .as_ref()
+            .map(|(count, max)| (count as TokenCounter, *max));
+        let observer = Forward { events, cancelled };
+        acdp_pipeline::run(&options, &observer).map_err(|e| e.to_string())
     });
     while let Some((message, percent)) = received.recv().await {
         report(message, percent).await;
@@ -106,20 +120,36 @@ pub async fn export_dataset(
 
 /// Sends each stage's start and result to the progress report; a closed channel (the
 /// request's task is gone) drops them.
-struct Forward(mpsc::UnboundedSender<(String, u32)>);
+struct Forward {
+    events: mpsc::UnboundedSender<(String, u32)>,
+    cancelled: Arc<AtomicBool>,
+}
 
 impl Observer for Forward {
     fn started(&self, stage: Stage) {
-        let _ = self.0.send((stage.name().to_owned(), stage.percent()));
+        let _ = self.events.send((stage.name().to_owned(), stage.percent()));
     }
 
     fn finished(&self, stage: Stage, summary: &str) {
         let _ = self
-            .0
+            .events
             .send((format!("{}: {summary}", stage.name()), stage.percent()));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     fn warning(&self, message: &str) {
         log::write("WARN", &format!("acdp.exportDataset: {message}"));
+    }
+}
+
+/// Sets the flag when dropped: the export request's future is gone (cancelled, or finished).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

@@ -7,7 +7,7 @@
 //! [`Session::install_index`] (whole folders, after a background [`index_workspace`]) and
 //! [`Session::refresh_file`] (one file the watcher reported).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -368,6 +368,16 @@ impl Session {
         let Some(document) = workspace.documents.get(&key.path) else {
             return false;
         };
+        // The workspace index holds what a reindex would: a saved file that the walk does not
+        // admit (ignored, hidden, excluded) stays an open document only.
+        if !workspace
+            .filter
+            .as_ref()
+            .is_none_or(|filter| filter.admits(&key.path))
+        {
+            workspace.files.remove(&key.path);
+            return false;
+        }
         let file = IndexedFile {
             path: key.path.clone(),
             language: document.language,
@@ -396,6 +406,38 @@ impl Session {
     /// Reads one file from disk again (created or changed), or drops it (deleted). Open
     /// documents are left alone: the editor's text is newer than the disk's.
     pub fn refresh_file(&mut self, key: &FileKey) -> FileUpdate {
+        self.refresh_files(std::slice::from_ref(key))
+            .pop()
+            .unwrap_or(FileUpdate::NotIndexed)
+    }
+
+    /// [`Session::refresh_file`] for many files, one update each, in order; the files of one
+    /// folder are admitted in one walk (a checkout touching many files lists each folder once).
+    pub fn refresh_files(&mut self, keys: &[FileKey]) -> Vec<FileUpdate> {
+        let mut admitted: BTreeMap<usize, HashSet<String>> = BTreeMap::new();
+        for (w, workspace) in self.workspaces.iter().enumerate() {
+            let Some(filter) = &workspace.filter else {
+                continue;
+            };
+            let paths = keys
+                .iter()
+                .filter(|key| key.workspace == w && !workspace.open.contains_key(&key.path))
+                .map(|key| key.path.as_str());
+            admitted.insert(w, filter.admitted(paths));
+        }
+        keys.iter()
+            .map(|key| {
+                let admits = |workspace: usize| {
+                    admitted
+                        .get(&workspace)
+                        .is_none_or(|set| set.contains(&key.path))
+                };
+                self.refresh_admitted(key, admits(key.workspace))
+            })
+            .collect()
+    }
+
+    fn refresh_admitted(&mut self, key: &FileKey, admitted: bool) -> FileUpdate {
         let Some(workspace) = self.workspaces.get_mut(key.workspace) else {
             return FileUpdate::NotIndexed;
         };
@@ -409,17 +451,12 @@ impl Session {
                 None => FileUpdate::NotIndexed,
             };
         }
-        // Admitted as a reindex would admit it now: a file a nested ignore file came to cover
-        // leaves the index too.
-        let admitted = workspace
-            .filter
-            .as_ref()
-            .is_none_or(|filter| filter.admits(&key.path));
         let settings = workspace
             .options
             .as_ref()
             .map_or_else(|| IndexOptions::default().settings, |o| o.settings.clone());
-        // A file that cannot be read or is not ours now leaves the index.
+        // Admitted as a reindex would admit it now (a file a nested ignore file came to cover
+        // leaves the index too); a file that cannot be read or is not ours now leaves it.
         let file = admitted
             .then(|| index_file_at(&mut self.parser, &workspace.root, &key.path, &settings))
             .and_then(Result::ok)

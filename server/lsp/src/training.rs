@@ -27,7 +27,7 @@ use acdp_model::{LoraConfig, default_device};
 
 /// The optional argument of `acdp.train`: `acdp train`'s options, with its defaults.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TrainArgument {
     /// Dataset directory; default `<first folder>/.acdp/dataset`; relative to the folder.
     pub data: Option<PathBuf>,

@@ -29,6 +29,7 @@ pub mod lora;
 pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;
+pub mod token_limit;
 pub mod tokenizer;
 pub mod train;
 

@@ -72,6 +72,11 @@ pub trait Observer {
     /// What the LLM requests did, with the samples left after the path-fact check (and the
     /// judge), before validation.
     fn llm_finished(&self, _report: &LlmReport, _samples: usize) {}
+    /// Whoever asked for the run no longer wants it (an editor cancelled the request): the run
+    /// stops before its next stage, and never writes the dataset once this is true.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that shows nothing.
@@ -98,7 +103,9 @@ pub struct PipelineOptions<'a> {
 
 impl PipelineOptions<'_> {
     /// The defaults of `acdp pipeline` for `repo`: seed 42, en and zh, offline, dev and test
-    /// 10 % each, generated code cited only when `acdp.toml` says so.
+    /// 10 % each, generated code cited only when `acdp.toml` says so. No token limit: a caller
+    /// that resolves `[dataset]`'s tokenizer (`acdp_model::token_limit`) sets
+    /// `dataset.validation.max_tokens`, as both shells do.
     pub fn new(repo: PathBuf, out: PathBuf, config: ProjectConfig) -> Self {
         let index = IndexOptions {
             settings: config.index.clone(),
@@ -155,11 +162,13 @@ pub enum PipelineError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Llm(#[from] EndpointUnreachable),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Report {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cancelled before the {} stage; nothing was written", .0.name())]
+    Cancelled(Stage),
     #[error(
         "no sample passed validation, so nothing was written to {out} (an earlier dataset there \
          is left as it was): {why}; failed checks {failures:?}"
@@ -182,7 +191,7 @@ pub fn run(
 ) -> Result<RunSummary, PipelineError> {
     let (index, analysis) = index_and_analyse(options, observer)?;
 
-    observer.started(Stage::Generate);
+    stage(Stage::Generate, observer)?;
     let generated = generated_chunks(&index);
     let repo = repo_info(&options.repo);
     let (samples, llm_report) = match &options.llm {
@@ -202,7 +211,7 @@ pub fn run(
         &format!("{} candidate samples", samples.len()),
     );
 
-    observer.started(Stage::Dataset);
+    stage(Stage::Dataset, observer)?;
     let dataset = build_dataset(samples, &index, &generated, &options.dataset);
     let s = &dataset.stats;
     let split = |name: &str| s.by_split.get(name).copied().unwrap_or(0);
@@ -267,7 +276,7 @@ pub fn run(
         llm_report: None,
     };
 
-    observer.started(Stage::Export);
+    stage(Stage::Export, observer)?;
     let repo_root = options
         .repo
         .canonicalize()
@@ -314,7 +323,7 @@ fn index_and_analyse(
     options: &PipelineOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<(WorkspaceIndex, Analysis), PipelineError> {
-    observer.started(Stage::Index);
+    stage(Stage::Index, observer)?;
     let mut index = index_workspace_with_trees(&options.repo, &options.index)?;
     observer.finished(
         Stage::Index,
@@ -324,7 +333,7 @@ fn index_and_analyse(
         ),
     );
 
-    observer.started(Stage::Analyse);
+    stage(Stage::Analyse, observer)?;
     let mut settings = options.config.analysis.clone();
     settings.include_generated |= options.offline.include_generated;
     let analysis = analyze(&index, &settings);
@@ -344,6 +353,15 @@ fn index_and_analyse(
         observer.warning(&warning.to_string());
     }
     Ok((index, analysis))
+}
+
+/// Starts `stage`, unless the run was cancelled.
+fn stage(stage: Stage, observer: &dyn Observer) -> Result<(), PipelineError> {
+    if observer.cancelled() {
+        return Err(PipelineError::Cancelled(stage));
+    }
+    observer.started(stage);
+    Ok(())
 }
 
 pub(crate) fn write_report(path: &Path, report: &LlmReport) -> Result<(), PipelineError> {

@@ -12,13 +12,16 @@ pub fn did_change_watched_files(
     params: DidChangeWatchedFilesParams,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    for change in params.changes {
-        let Some(key) = session.locate(&change.uri) else {
-            continue;
-        };
-        // Created, changed and deleted all come down to "look at the disk again".
-        let update = session.refresh_file(&key);
-        if change.typ == FileChangeType::DELETED && update == FileUpdate::SkippedOpen {
+    let changes: Vec<_> = params
+        .changes
+        .into_iter()
+        .filter_map(|change| Some((session.locate(&change.uri)?, change.typ)))
+        .collect();
+    // Created, changed and deleted all come down to "look at the disk again".
+    let keys: Vec<_> = changes.iter().map(|(key, _)| key.clone()).collect();
+    let updates = session.refresh_files(&keys);
+    for ((key, typ), update) in changes.into_iter().zip(updates) {
+        if typ == FileChangeType::DELETED && update == FileUpdate::SkippedOpen {
             outcome.log.push((
                 true,
                 format!(

@@ -33,7 +33,6 @@ Qwen2.5 directory or .gguf file; the chunks that match the question best are cit
 
 /// Params of `acdp/ask`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AskParams {
     /// The question, or the requirement when `task` is `design`.
     pub question: String,

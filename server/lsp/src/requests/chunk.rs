@@ -10,12 +10,39 @@ use acdp_index::{Chunk, ChunkId, ChunkKind, ContentHash};
 
 pub const METHOD: &str = "acdp/chunk";
 
-/// Params of `acdp/chunk`.
+/// Params of `acdp/chunk` (and of `acdp.showChunk` by position): the document as LSP's usual
+/// `textDocument: {uri}` or as a bare `uri`, and a position. Unknown fields are ignored, as
+/// LSP clients expect.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "PositionParamsWire")]
 pub struct ChunkParams {
     pub uri: Uri,
     pub position: ls_types::Position,
+}
+
+/// What a client may send for [`ChunkParams`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionParamsWire {
+    uri: Option<Uri>,
+    text_document: Option<ls_types::TextDocumentIdentifier>,
+    position: ls_types::Position,
+}
+
+impl TryFrom<PositionParamsWire> for ChunkParams {
+    type Error = &'static str;
+
+    fn try_from(wire: PositionParamsWire) -> Result<ChunkParams, Self::Error> {
+        let uri = wire
+            .text_document
+            .map(|document| document.uri)
+            .or(wire.uri)
+            .ok_or("missing the document: send `textDocument: {uri}` (or `uri`)")?;
+        Ok(ChunkParams {
+            uri,
+            position: wire.position,
+        })
+    }
 }
 
 /// A chunk as the editor sees it.

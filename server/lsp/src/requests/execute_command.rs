@@ -65,7 +65,7 @@ pub enum ShowChunkTarget {
 
 /// The optional argument of `acdp.exportDataset`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ExportArgument {
     /// Output folder; default `<first workspace folder>/.acdp/dataset`. Relative paths are
     /// taken from the first workspace folder.
@@ -73,7 +73,6 @@ pub struct ExportArgument {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SleepArgs {
     ms: u64,
 }

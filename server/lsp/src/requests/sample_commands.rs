@@ -27,7 +27,6 @@ use acdp_sample::{Sample, SampleLanguage, ValidationOptions, validate_sample};
 
 /// The argument of `acdp.generateQa` and `acdp.showRules`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChunkArgument {
     pub chunk_id: ChunkId,
 }
@@ -35,7 +34,6 @@ pub struct ChunkArgument {
 /// The argument of `acdp.generateDesign`: the editor asks the user for the requirement and adds
 /// it to the code action's `{chunk_id}`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DesignArgument {
     pub chunk_id: ChunkId,
     pub requirement: Option<String>,

@@ -11,13 +11,13 @@ pub const METHOD: &str = "acdp/samples";
 
 /// Params of `acdp/samples`; every filter field is optional and they combine with "and".
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct SamplesParams {
     pub filter: SampleFilter,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct SampleFilter {
     /// Samples citing this chunk in their evidence.
     pub chunk_id: Option<ChunkId>,
