@@ -14,6 +14,7 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { renderAnswerHtml } from './answerView';
+import { missingServerMessage, resolveServer } from './serverPath';
 import {
   AskResult,
   AskTask,
@@ -105,11 +106,38 @@ async function startClient() {
   followProgress(client);
 }
 
+/** Starts the client when the binary is there; otherwise says what is missing and offers the
+ * setting. Used at activation and by "acdp: Restart". */
+async function startOrExplain() {
+  const command = vscode.workspace.getConfiguration('acdp').get<string>('serverPath') || 'acdp';
+  let problem: string | undefined;
+  if (!resolveServer(command, process.env.PATH)) {
+    problem = missingServerMessage(command);
+  } else {
+    try {
+      await startClient();
+      return;
+    } catch (error) {
+      problem = `acdp: cannot start \`${command} lsp\`: ${String(error)}. See the acdp output, or set acdp.serverPath.`;
+    }
+  }
+  client = undefined;
+  statusBar.text = '$(error) acdp';
+  statusBar.show();
+  output.appendLine(problem);
+  const pick = await vscode.window.showErrorMessage(problem, OPEN_SETTINGS);
+  if (pick === OPEN_SETTINGS) {
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'acdp.serverPath');
+  }
+}
+
+const OPEN_SETTINGS = 'Open Settings';
+
 async function restartClient() {
   if (client) {
     await client.stop();
   }
-  await startClient();
+  await startOrExplain();
 }
 
 /** Sends a request; on an error answer shows one message and returns undefined. */
@@ -327,15 +355,7 @@ export async function activate(context: vscode.ExtensionContext) {
       }
     }),
   );
-  try {
-    await startClient();
-  } catch (error) {
-    statusBar.text = '$(error) acdp';
-    vscode.window.showErrorMessage(
-      `acdp: cannot start \`${vscode.workspace.getConfiguration('acdp').get('serverPath')} lsp\`: ${String(error)}. ` +
-        'Install acdp (cargo install --path server) or set acdp.serverPath.',
-    );
-  }
+  await startOrExplain();
 }
 
 export async function deactivate() {
