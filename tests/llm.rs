@@ -1562,3 +1562,62 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
         "{incomplete:?}"
     );
 }
+
+/// The audit on macrozheng/mall: the model said "`cancelOrder` is not inside a transaction"
+/// where the interface method carries `@Transactional`. A denial of a transaction the analysis
+/// knows is rejected; the true statement passes.
+#[test]
+fn a_transaction_denied_where_the_analysis_knows_one_is_rejected() {
+    use acdp_analysis::RuleKind;
+    use acdp_generate::claims::transaction_claim_problems;
+
+    let work = tempfile::tempdir().unwrap();
+    let (index, analysis) = shop_analysis(work.path());
+    let rule = analysis
+        .rules
+        .iter()
+        .find(|r| {
+            r.kind == RuleKind::Transaction
+                && r.symbol.contains('(')
+                && !r.statement.contains("without a transaction")
+        })
+        .expect("fixtures/shop has @Transactional methods");
+    let method = acdp_index::symbol_member(&rule.symbol).to_owned();
+    let evidence: Vec<Evidence> = rule
+        .chunk_ids
+        .iter()
+        .filter_map(|id| index.chunk(id))
+        .map(|(file, chunk)| Evidence::from_chunk(chunk, &file.text))
+        .collect();
+    let sample = |claim: String| {
+        let mut request = request("transaction", Task::Qa, SampleLanguage::En, &evidence);
+        request.evidence = evidence.clone();
+        let ids: Vec<_> = evidence.iter().map(|e| e.chunk_id.clone()).collect();
+        request.into_sample(
+            SampleBody::Qa {
+                question: "Does it run in a transaction?".to_owned(),
+                answer: claim.clone(),
+            },
+            vec![acdp_sample::TraceStep {
+                claim,
+                evidence: ids,
+            }],
+            acdp_generate::llm::llm_generator("test"),
+            &repo(),
+        )
+    };
+    for denial in [
+        format!("The `{method}` method is not inside a transaction."),
+        format!(
+            "`{method}` is not annotated with @Transactional, so it runs in a non-transactional manner."
+        ),
+    ] {
+        let problems = transaction_claim_problems(&sample(denial.clone()), &analysis);
+        assert!(
+            problems.iter().any(|p| p.contains(&method)),
+            "{denial}: {problems:?}"
+        );
+    }
+    let truth = format!("`{method}` runs inside a transaction.");
+    assert!(transaction_claim_problems(&sample(truth), &analysis).is_empty());
+}

@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use acdp_analysis::{Analysis, FlowStep};
+use acdp_analysis::{Analysis, FlowStep, RuleKind};
 use acdp_index::symbol_member;
 use acdp_sample::{Sample, SampleBody};
 
@@ -102,6 +102,73 @@ const NOT_A_NAME: &[&str] = &["null", "true", "false", "this", "new", "instanceo
 pub fn claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
     let mut problems = call_claim_problems(sample, analysis);
     problems.extend(status_claim_problems(sample, analysis));
+    problems.extend(transaction_claim_problems(sample, analysis));
+    problems
+}
+
+/// Phrases that deny a method runs in a transaction.
+const NO_TRANSACTION: &[&str] = &[
+    "not in a transaction",
+    "not inside a transaction",
+    "not within a transaction",
+    "not run in a transaction",
+    "not part of a transaction",
+    "no transaction",
+    "not transactional",
+    "without a transaction",
+    "non-transactional",
+    "not annotated with @transactional",
+    "no @transactional",
+    "不在事务",
+    "没有事务",
+    "非事务",
+];
+
+/// Problems of the sample's claims that a method runs without a transaction when the analysis
+/// knows `@Transactional` applies to it (on the method, on its class, or inherited from the
+/// interface method Spring reads it from: the audit of LLM samples on macrozheng/mall found the
+/// model denying exactly those). Absence of a rule proves nothing (a transaction can be opened
+/// elsewhere), so only the denial is checked.
+pub fn transaction_claim_problems(sample: &Sample, analysis: &Analysis) -> Vec<String> {
+    let evidence: HashSet<_> = sample.evidence.iter().map(|e| &e.chunk_id).collect();
+    // Member (or class) simple name -> the rule's statement, for rules the evidence cites.
+    let transactional: HashMap<&str, &str> = analysis
+        .rules
+        .iter()
+        .filter(|r| {
+            r.kind == RuleKind::Transaction
+                && !r.statement.contains("without a transaction")
+                && r.chunk_ids.iter().any(|id| evidence.contains(id))
+        })
+        .map(|r| (symbol_member(&r.symbol), r.statement.as_str()))
+        .collect();
+    if transactional.is_empty() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for sentence in sentences(sample) {
+        let lower = sentence.to_lowercase();
+        if !NO_TRANSACTION.iter().any(|phrase| lower.contains(phrase)) {
+            continue;
+        }
+        let named = named_methods(&sentence);
+        let denied: Vec<&str> = match transactional.len() {
+            1 if named.is_empty() => transactional.keys().copied().collect(),
+            _ => transactional
+                .keys()
+                .copied()
+                .filter(|name| named.contains(*name))
+                .collect(),
+        };
+        for name in denied {
+            problems.push(format!(
+                "says `{name}` runs without a transaction, but {}: \"{sentence}\"",
+                transactional[name]
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
     problems
 }
 
