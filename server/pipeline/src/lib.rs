@@ -79,11 +79,6 @@ pub trait Observer {
     }
 }
 
-/// An observer that shows nothing.
-pub struct Silent;
-
-impl Observer for Silent {}
-
 /// The options of one run.
 pub struct PipelineOptions<'a> {
     pub repo: PathBuf,
