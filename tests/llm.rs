@@ -1514,28 +1514,12 @@ fn a_status_told_backwards_is_rejected_by_the_state_machines_transitions() {
         .find(|v| v.value == transition.to)
         .unwrap();
     let method = acdp_index::symbol_member(&transition.method).to_owned();
-    let evidence: Vec<Evidence> = transition
-        .chunk_ids
-        .iter()
-        .filter_map(|id| index.chunk(id))
-        .map(|(file, chunk)| Evidence::from_chunk(chunk, &file.text))
-        .collect();
     let sample = |to: &str| {
-        let mut request = request("status", Task::Qa, SampleLanguage::En, &evidence);
-        request.evidence = evidence.clone();
-        let ids: Vec<_> = evidence.iter().map(|e| e.chunk_id.clone()).collect();
-        let claim = format!("`{method}` sets the status to `{to}` when it succeeds.");
-        request.into_sample(
-            SampleBody::Qa {
-                question: "What does it set?".to_owned(),
-                answer: claim.clone(),
-            },
-            vec![acdp_sample::TraceStep {
-                claim,
-                evidence: ids,
-            }],
-            acdp_generate::llm::llm_generator("test"),
-            &repo(),
+        one_claim_sample(
+            &index,
+            &transition.chunk_ids,
+            "What does it set?",
+            format!("`{method}` sets the status to `{to}` when it succeeds."),
         )
     };
     let backwards = status_claim_problems(&sample(wrong.name.as_deref().unwrap()), &analysis);
@@ -1583,27 +1567,12 @@ fn a_transaction_denied_where_the_analysis_knows_one_is_rejected() {
         })
         .expect("fixtures/shop has @Transactional methods");
     let method = acdp_index::symbol_member(&rule.symbol).to_owned();
-    let evidence: Vec<Evidence> = rule
-        .chunk_ids
-        .iter()
-        .filter_map(|id| index.chunk(id))
-        .map(|(file, chunk)| Evidence::from_chunk(chunk, &file.text))
-        .collect();
     let sample = |claim: String| {
-        let mut request = request("transaction", Task::Qa, SampleLanguage::En, &evidence);
-        request.evidence = evidence.clone();
-        let ids: Vec<_> = evidence.iter().map(|e| e.chunk_id.clone()).collect();
-        request.into_sample(
-            SampleBody::Qa {
-                question: "Does it run in a transaction?".to_owned(),
-                answer: claim.clone(),
-            },
-            vec![acdp_sample::TraceStep {
-                claim,
-                evidence: ids,
-            }],
-            acdp_generate::llm::llm_generator("test"),
-            &repo(),
+        one_claim_sample(
+            &index,
+            &rule.chunk_ids,
+            "Does it run in a transaction?",
+            claim,
         )
     };
     for denial in [
@@ -1620,4 +1589,34 @@ fn a_transaction_denied_where_the_analysis_knows_one_is_rejected() {
     }
     let truth = format!("`{method}` runs inside a transaction.");
     assert!(transaction_claim_problems(&sample(truth), &analysis).is_empty());
+}
+
+/// A QA sample citing `chunk_ids` whose answer and only trace step are `claim`: what the
+/// claim checks read.
+fn one_claim_sample(
+    index: &acdp_index::WorkspaceIndex,
+    chunk_ids: &[acdp_index::ChunkId],
+    question: &str,
+    claim: String,
+) -> Sample {
+    let evidence: Vec<Evidence> = chunk_ids
+        .iter()
+        .filter_map(|id| index.chunk(id))
+        .map(|(file, chunk)| Evidence::from_chunk(chunk, &file.text))
+        .collect();
+    let mut request = request("claim", Task::Qa, SampleLanguage::En, &evidence);
+    request.evidence = evidence.clone();
+    let ids: Vec<_> = evidence.iter().map(|e| e.chunk_id.clone()).collect();
+    request.into_sample(
+        SampleBody::Qa {
+            question: question.to_owned(),
+            answer: claim.clone(),
+        },
+        vec![acdp_sample::TraceStep {
+            claim,
+            evidence: ids,
+        }],
+        acdp_generate::llm::llm_generator("test"),
+        &repo(),
+    )
 }
