@@ -13,7 +13,7 @@ mod lsp_client;
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use acdp_index::{Chunk, ChunkKind, IndexOptions, Language, chunk_source, index_workspace, java};
 use lsp_client::{LspClient, offset_of, position_of};
@@ -1628,5 +1628,302 @@ fn with_an_llm_endpoint_the_qa_action_asks_the_model_with_progress_and_a_cancel_
             && m["params"]["value"]["kind"] == "end"
     });
     assert_eq!(read_workspace_samples(root).len(), stored.len());
+    assert!(client.shutdown_and_exit().success());
+}
+
+/// The dataset's samples (all splits), by id.
+fn dataset_samples(out: &Path) -> std::collections::BTreeMap<String, Value> {
+    std::fs::read_to_string(out.join("samples.jsonl"))
+        .expect("the dataset's samples.jsonl")
+        .lines()
+        .map(|line| {
+            let sample: Value = serde_json::from_str(line).expect("a sample");
+            (sample["sample_id"].as_str().unwrap().to_owned(), sample)
+        })
+        .collect()
+}
+
+fn execute(client: &mut LspClient, command: &str, argument: Value) -> Value {
+    client.request(
+        "workspace/executeCommand",
+        json!({"command": command, "arguments": [argument]}),
+    )
+}
+
+#[test]
+fn reviewed_samples_replace_generated_ones_in_the_export() {
+    let repo = copy_shop();
+    let root = repo.path();
+    let index = cold_index(root);
+    let mut client = start(root);
+    initialize(&mut client, root, json!({"reviewer": "ana"}));
+    wait_for_indexing_end(&mut client, 1);
+    let method = method_chunk(&index, SERVICE, "cancelOrder");
+    let generated = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": [{"chunk_id": method.chunk_id.as_str()}]}),
+    );
+    let added = ids(&generated["added"]);
+    // What `acdp pipeline` makes without the editor's file: the three samples reviewed below
+    // are among them, so the export has a generated version to replace or keep out.
+    let plain_out = tempfile::tempdir().unwrap();
+    let plain = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args([
+            "pipeline",
+            root.to_str().unwrap(),
+            "--no-editor-samples",
+            "--out",
+        ])
+        .arg(plain_out.path())
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{plain:?}");
+    let generated_only = dataset_samples(plain_out.path());
+    let in_both: Vec<&String> = added
+        .iter()
+        .filter(|id| generated_only.contains_key(*id))
+        .collect();
+    assert!(
+        in_both.len() >= 3,
+        "{generated} / {:?}",
+        generated_only.keys()
+    );
+    let (accepted, edited, rejected) = (in_both[0], in_both[1], in_both[2]);
+
+    // Accept one: recorded with the time and the reviewer.
+    let answer = execute(
+        &mut client,
+        "acdp.reviewSample",
+        json!({"sample_id": accepted, "verdict": "accepted"}),
+    );
+    assert_eq!(
+        answer["result"]["review"]["verdict"], "accepted",
+        "{answer}"
+    );
+    assert_eq!(answer["result"]["review"]["reviewer"], "ana", "{answer}");
+    assert!(
+        answer["result"]["review"]["at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    // Edit one: the edit file opens clean; a saved identifier the evidence does not hold is
+    // an error on its line and records nothing; the fixed text is recorded as edited.
+    let file = execute(&mut client, "acdp.editSample", json!({"sample_id": edited}));
+    let edit_uri = file["result"]["uri"].as_str().unwrap().to_owned();
+    let edit_path = PathBuf::from(file["result"]["path"].as_str().unwrap());
+    assert_eq!(edit_path, root.join(format!(".acdp/review/{edited}.json")));
+    let original_text = std::fs::read_to_string(&edit_path).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": edit_uri, "languageId": "json", "version": 1, "text": original_text}}),
+    );
+    client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == edit_uri
+            && m["params"]["diagnostics"] == json!([])
+    });
+    let edit: Value = serde_json::from_str(&original_text).unwrap();
+    let old_answer = edit["answer"].as_str().unwrap().to_owned();
+    let answer_line = original_text
+        .lines()
+        .position(|l| l.starts_with("  \"answer\":"))
+        .unwrap();
+    // As a person edits: the answer's string in place, the rest of the file as it was.
+    let save = |client: &mut LspClient, answer: &str| {
+        let text = original_text.replacen(
+            &json!(old_answer).to_string(),
+            &json!(answer).to_string(),
+            1,
+        );
+        assert_ne!(text, original_text);
+        std::fs::write(&edit_path, &text).unwrap();
+        client.notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": edit_uri}, "text": text}),
+        );
+    };
+    save(
+        &mut client,
+        &format!("{old_answer} It calls `frobnicateOrder` first."),
+    );
+    let bad = client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == edit_uri
+            && m["params"]["diagnostics"] != json!([])
+    });
+    let diagnostic = &bad["params"]["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "identifiers_grounded", "{bad}");
+    assert_eq!(diagnostic["severity"], 1, "{bad}");
+    assert!(
+        diagnostic["message"]
+            .as_str()
+            .unwrap()
+            .contains("frobnicateOrder"),
+        "{bad}"
+    );
+    assert_eq!(diagnostic["range"]["start"]["line"], answer_line, "{bad}");
+    let stored = |root: &Path, id: &str| {
+        read_workspace_samples(root)
+            .into_iter()
+            .find(|s| s.sample_id == id)
+            .unwrap()
+    };
+    assert!(
+        stored(root, edited).review.is_none(),
+        "a failed edit was recorded"
+    );
+    let fixed = format!("Reviewed: {old_answer}");
+    save(&mut client, &fixed);
+    client.wait_for(|m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("{edited} saved as edited")))
+    });
+    // The diagnostics published for that save (before the message) are empty again.
+    let last_diagnostics = client
+        .received
+        .iter()
+        .rev()
+        .find(|m| {
+            m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == edit_uri
+        })
+        .unwrap();
+    assert_eq!(last_diagnostics["params"]["diagnostics"], json!([]));
+    let edited_sample = stored(root, edited);
+    let review = edited_sample.review.as_ref().unwrap();
+    assert_eq!(review.verdict, acdp_sample::ReviewVerdict::Edited);
+    match &edited_sample.body {
+        acdp_sample::SampleBody::Qa { answer, .. } => assert_eq!(answer, &fixed),
+        other => panic!("{other:?}"),
+    }
+    // The question says which sample it is: changing it is refused.
+    let question = json!(edit["question"]).to_string();
+    let renamed = original_text.replacen(&question, "\"Something else entirely?\"", 1);
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": edit_uri}, "text": renamed}),
+    );
+    let refused = client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == edit_uri
+            && m["params"]["diagnostics"][0]["code"] == "edit_shape"
+    });
+    let question_line = original_text
+        .lines()
+        .position(|l| l.starts_with("  \"question\":"))
+        .unwrap();
+    assert_eq!(
+        refused["params"]["diagnostics"][0]["range"]["start"]["line"], question_line,
+        "{refused}"
+    );
+
+    // Reject one.
+    let answer = execute(
+        &mut client,
+        "acdp.reviewSample",
+        json!({"sample_id": rejected, "verdict": "rejected"}),
+    );
+    assert_eq!(
+        answer["result"]["review"]["verdict"], "rejected",
+        "{answer}"
+    );
+    let listed = client.call("acdp/samples", json!({"filter": {"review": "rejected"}}));
+    assert_eq!(ids(&listed), vec![rejected.clone()]);
+    let pending = client.call("acdp/samples", json!({"filter": {"review": "pending"}}));
+    assert_eq!(ids(&pending).len(), added.len() - 3);
+    assert!(!ids(&pending).contains(rejected));
+    assert_eq!(listed[0]["stale"], false, "{listed}");
+
+    // The export: the accepted and edited samples in place of their generated versions, the
+    // rejected one out although the generator makes it on every run; counts in stats.md.
+    let exported = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.exportDataset"}),
+    );
+    let out = root.join(".acdp/dataset");
+    let dataset = dataset_samples(&out);
+    assert_eq!(dataset[accepted]["review"]["verdict"], "accepted");
+    assert_eq!(dataset[edited]["review"]["verdict"], "edited");
+    assert_eq!(dataset[edited]["answer"], json!(fixed));
+    assert!(
+        !dataset.contains_key(rejected),
+        "the rejected sample was exported"
+    );
+    // Every other generated sample is exported as generated; the rest of the export are the
+    // editor's samples the pipeline does not make by itself.
+    for (id, sample) in generated_only.iter().filter(|(id, _)| *id != rejected) {
+        if id != accepted && id != edited {
+            assert_eq!(dataset.get(id), Some(sample), "{id} changed or left out");
+        }
+    }
+    for id in dataset
+        .keys()
+        .filter(|id| !generated_only.contains_key(*id))
+    {
+        assert!(added.contains(id), "{id} comes from neither: {exported}");
+    }
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["review"]["accepted"], 1, "{stats}");
+    assert_eq!(stats["review"]["edited"], 1, "{stats}");
+    assert_eq!(stats["review"]["rejected"], 1, "{stats}");
+    assert_eq!(stats["review"]["replaced_generated"], 2, "{stats}");
+    assert_eq!(stats["review"]["rejected_generated"], 1, "{stats}");
+    assert_eq!(
+        stats["by_review"],
+        json!({"accepted": 1, "edited": 1}),
+        "{stats}"
+    );
+    let stats_md = std::fs::read_to_string(out.join("stats.md")).unwrap();
+    assert!(stats_md.contains("## Review"), "{stats_md}");
+    assert!(
+        stats_md.contains("1 accepted, 1 edited, 1 rejected"),
+        "{stats_md}"
+    );
+
+    // Generating again does not bring the rejected sample back into the file's pending ones.
+    let again = client.call(
+        "workspace/executeCommand",
+        json!({"command": "acdp.generateQa", "arguments": [{"chunk_id": method.chunk_id.as_str()}]}),
+    );
+    assert_eq!(again["added"], json!([]), "{again}");
+    assert_eq!(
+        stored(root, rejected).review.unwrap().verdict,
+        acdp_sample::ReviewVerdict::Rejected
+    );
+
+    // Stale: an edit of the method's code marks the samples citing it.
+    let text = open(&mut client, root, SERVICE);
+    let at = position_in(&text, "cancelOrder(Long orderId", 0);
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri(root, SERVICE), "version": 2},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": "/* changed */ "}]
+        }),
+    );
+    let stale = client.call("acdp/samples", json!({"filter": {"stale": true}}));
+    assert_eq!(ids(&stale).len(), added.len(), "{stale}");
+    assert_eq!(stale[0]["stale_chunks"], json!([method.chunk_id.as_str()]));
+
+    // Regenerating an accepted sample puts the generator's version back, not reviewed.
+    let regenerated = execute(
+        &mut client,
+        "acdp.regenerateSample",
+        json!({"sample_id": accepted}),
+    );
+    assert_eq!(
+        regenerated["result"]["sample_id"],
+        json!(accepted),
+        "{regenerated}"
+    );
+    assert!(
+        regenerated["result"].get("review").is_none(),
+        "{regenerated}"
+    );
+    assert!(stored(root, accepted).review.is_none());
     assert!(client.shutdown_and_exit().success());
 }

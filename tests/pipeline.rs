@@ -675,3 +675,87 @@ fn pipeline_writes_the_test_split_as_eval_cases_that_acdp_eval_scores() {
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["summary"]["questions"], questions);
 }
+
+/// A hand edit of a sample is checked like a generated sample, each problem on its line.
+#[test]
+fn sample_edits_are_validated_with_their_problems_on_their_lines() {
+    use acdp_sample::edit::{EDIT_SHAPE, check_edit, edit_text};
+    use acdp_sample::validate::check;
+
+    let index = index_workspace(
+        &fixture("shop"),
+        &IndexOptions {
+            use_cache: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let analysis = analyze(&index, &AnalysisSettings::default());
+    let samples = acdp_generate::generate_offline(
+        &index,
+        &analysis,
+        &acdp_generate::generated_chunks(&index),
+        &acdp_generate::OfflineOptions::default(),
+        &acdp_dataset::repo_info(&fixture("shop")),
+    );
+    let options = ValidationOptions::default();
+    let original = samples
+        .iter()
+        .find(|s| {
+            matches!(s.body, SampleBody::Qa { .. })
+                && s.trace.len() >= 2
+                && validate_sample(s, &index, &options).passed
+        })
+        .expect("a valid QA sample");
+    let text = edit_text(original);
+    let line_of = |text: &str, needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {text}")) as u32
+    };
+    assert_eq!(
+        check_edit(original, &text, &index, &options).as_ref(),
+        Ok(original)
+    );
+
+    // A trace claim naming code the evidence does not hold: that claim's line.
+    let claim = &original.trace[1].claim;
+    let quoted = serde_json::to_string(claim).unwrap();
+    let wrong_claim = text.replacen(
+        &quoted,
+        &serde_json::to_string(&format!("{claim} Then `purgeEverything` runs.")).unwrap(),
+        1,
+    );
+    let problems = check_edit(original, &wrong_claim, &index, &options).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].check, check::IDENTIFIERS_GROUNDED);
+    assert_eq!(problems[0].line, line_of(&wrong_claim, "purgeEverything"));
+
+    // A step citing a chunk outside the evidence: the step's claim line.
+    let first_cited = original.trace[0].evidence[0].as_str();
+    let step_one = text.find("\"claim\"").unwrap();
+    let cite_at = step_one + text[step_one..].find(first_cited).unwrap();
+    let bad_citation = format!(
+        "{}c000000000000{}",
+        &text[..cite_at],
+        &text[cite_at + first_cited.len()..]
+    );
+    let problems = check_edit(original, &bad_citation, &index, &options).unwrap_err();
+    let cites = problems
+        .iter()
+        .find(|p| p.check == check::TRACE_CITES_EVIDENCE)
+        .expect("the bad citation is a problem");
+    assert_eq!(cites.line, line_of(&bad_citation, "\"claim\""));
+
+    // The evidence and the question are not for editing; broken JSON says where.
+    let mut fewer = serde_json::from_str::<Value>(&text).unwrap();
+    fewer["evidence"] = Value::Array(Vec::new());
+    let fewer = serde_json::to_string_pretty(&fewer).unwrap();
+    let problems = check_edit(original, &fewer, &index, &options).unwrap_err();
+    assert_eq!(problems[0].check, EDIT_SHAPE);
+    assert_eq!(problems[0].line, line_of(&fewer, "\"evidence\""));
+    let broken = text.replacen("\"trace\": [", "\"trace\": [,", 1);
+    let problems = check_edit(original, &broken, &index, &options).unwrap_err();
+    assert_eq!(problems[0].check, EDIT_SHAPE);
+    assert_eq!(problems[0].line, line_of(&broken, "\"trace\""));
+}

@@ -75,6 +75,11 @@ pub struct PipelineArgs {
     /// Estimated Jaccard similarity above which samples count as near duplicates.
     #[arg(long, default_value_t = 0.85)]
     pub near_duplicate: f64,
+    /// Leave out the samples made and reviewed in the editor (`.acdp/samples.jsonl`): by
+    /// default accepted and edited ones replace the generated ones with the same id and
+    /// rejected ones are kept out.
+    #[arg(long)]
+    pub no_editor_samples: bool,
     #[command(flatten)]
     pub token_limit: TokenLimitArgs,
     #[command(flatten)]
@@ -211,7 +216,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
         questions_per_topic: args.llm_questions,
         judge: args.llm_judge,
     });
+    let workspace_samples = (!args.no_editor_samples)
+        .then(|| acdp_dataset::workspace_samples::samples_path(&args.repo, Some(&index)));
     let options = PipelineOptions {
+        workspace_samples,
         repo: args.repo.clone(),
         out: args.out.clone(),
         config,

@@ -3,13 +3,17 @@
 //! Samples (the `sample` crate's schema, checked by its validation) go in; [`dedup`] drops exact and near repeats; [`split`] makes leak-free
 //! train/dev/test splits; [`export`] writes the formats fine-tuning tools read; [`stats`] reports;
 //! [`write`] puts a finished dataset in a folder; [`eval_cases`] is the question file `acdp eval`
-//! reads and `write` derives from the test split. [`build_dataset`] runs them in that order. Depends on `index` and `sample`.
+//! reads and `write` derives from the test split. [`build_dataset`] runs them in that order.
+//! [`workspace_samples`] is the editor's sample file and [`review`] merges what a person
+//! reviewed there into the generated samples. Depends on `index` and `sample`.
 
 pub mod dedup;
 pub mod eval_cases;
 pub mod export;
+pub mod review;
 pub mod split;
 pub mod stats;
+pub mod workspace_samples;
 pub mod write;
 
 use std::collections::HashSet;
@@ -80,7 +84,10 @@ pub fn build_dataset(
     }
     summary.passed = valid.len();
     summary.rejected = rejected.len();
-    let (kept, dedup) = dedup::deduplicate(valid, options.near_duplicate_threshold);
+    // Of near repeats the first is kept: a sample a person reviewed goes before generated ones.
+    valid.sort_by_key(|s| s.review.is_none());
+    let (mut kept, dedup) = dedup::deduplicate(valid, options.near_duplicate_threshold);
+    kept.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
     let (assignment, split) = split::split_samples(&kept, &options.split);
     let stats = stats::dataset_stats(&kept, &assignment, summary, dedup, split, generated_chunks);
     Dataset {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::dedup::DedupReport;
+use super::review::ReviewSummary;
 use super::split::{Split, SplitReport};
 use acdp_index::ChunkId;
 use acdp_sample::Sample;
@@ -67,6 +68,13 @@ pub struct DatasetStats {
     pub samples_with_generated_evidence: usize,
     /// Distinct chunks cited, and the share of all indexed chunks.
     pub distinct_evidence_chunks: usize,
+    /// What the editor's reviews did, when the workspace has a `samples.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSummary>,
+    /// Kept samples by review verdict (`accepted`, `edited`; `generated` for the rest), when
+    /// the workspace has a `samples.jsonl`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_review: BTreeMap<String, usize>,
 }
 
 pub fn dataset_stats(
@@ -86,6 +94,12 @@ pub fn dataset_stats(
     };
     let mut cited = HashSet::new();
     for (sample, split) in samples.iter().zip(assignment) {
+        if let Some(review) = &sample.review {
+            *stats
+                .by_review
+                .entry(review.verdict.as_str().to_owned())
+                .or_default() += 1;
+        }
         *stats
             .by_task
             .entry(sample.body.task().as_str().to_owned())
@@ -149,6 +163,36 @@ pub fn render_markdown(stats: &DatasetStats) -> String {
     table(&mut out, "source kind", &stats.by_source_kind);
     table(&mut out, "language", &stats.by_language);
     table(&mut out, "split", &stats.by_split);
+    if let Some(r) = &stats.review {
+        let kept = |verdict: &str| stats.by_review.get(verdict).copied().unwrap_or(0);
+        out.push_str(&format!(
+            "## Review
+
+{} samples in the editor's samples.jsonl: {} accepted, {} edited, {} \
+             rejected, {} not reviewed.
+
+\
+             - kept in this dataset: {} accepted, {} edited
+\
+             - generated samples replaced by a reviewed one: {}
+\
+             - generated samples kept out because they were rejected: {}
+\
+             - editor samples the generator did not make, added: {}
+
+",
+            r.workspace_samples,
+            r.accepted,
+            r.edited,
+            r.rejected,
+            r.pending,
+            kept("accepted"),
+            kept("edited"),
+            r.replaced_generated,
+            r.rejected_generated,
+            r.added,
+        ));
+    }
     let v = &stats.validation;
     out.push_str(&format!(
         "## Validation\n\n{} checked, {} passed, {} rejected.\n\n",

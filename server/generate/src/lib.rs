@@ -47,6 +47,7 @@ impl SampleRequest {
             repo: repo.clone(),
             source: self.source,
             judgement: None,
+            review: None,
         }
     }
 }

@@ -8,8 +8,8 @@
 //!   the session that a bench can call without a client;
 //! - [`indexing`]: background indexing and analysis with `$/progress`;
 //! - [`snapshot`]: the analysis each folder answers hover and the sample commands from;
-//! - [`workspace_samples`] and [`stale_evidence`]: the editor's `.acdp/samples.jsonl` and the
-//!   diagnostics on code its samples cite that has changed since;
+//! - [`stale_evidence`]: diagnostics on code the editor's samples (`.acdp/samples.jsonl`,
+//!   `acdp_dataset::workspace_samples`) cite that has changed since;
 //! - [`export`]: `acdp.exportDataset`, the steps of `acdp pipeline` with `$/progress`;
 //! - [`evaluation`]: `acdp.eval`, `acdp eval`'s library call with `$/progress`;
 //! - [`training`]: `acdp.train`, `acdp train`'s library call with `$/progress` and cancel;
@@ -38,6 +38,5 @@ pub mod snapshot;
 pub mod stale_evidence;
 pub mod training;
 pub mod transport;
-pub mod workspace_samples;
 
 pub use server::{ServeOptions, serve, serve_stdio};

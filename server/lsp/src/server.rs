@@ -23,6 +23,7 @@ use super::requests::chunk::{self, ChunkInfo, ChunkParams};
 use super::requests::code_action::{self, ACDP_ACTION_KIND};
 use super::requests::execute_command::{self, AcdpCommand};
 use super::requests::hover;
+use super::requests::review_commands::{self, EditCheck};
 use super::requests::sample_commands::{self, GenerateResult, SampleTask};
 use super::requests::samples::{self, SamplesParams};
 use super::session::{InitializationOptions, Session, Settings};
@@ -332,6 +333,109 @@ impl AcdpServer {
         chunk_id: acdp_index::ChunkId,
         task: SampleTask,
     ) -> jsonrpc::Result<GenerateResult> {
+        let language = lock(&self.session)
+            .settings()
+            .options
+            .settings
+            .sample_language;
+        let (workspace, generation) = self.generate_for_chunk(chunk_id, &task, language).await?;
+        let kept = generation.kept.len();
+        let appended = {
+            let mut session = lock(&self.session);
+            match session.workspace_mut(workspace) {
+                Some(workspace) => workspace.samples.append(generation.kept),
+                None => Ok(Vec::new()),
+            }
+        };
+        let added = appended.map_err(|err| {
+            error_codes::error(error_codes::SAMPLES_NOT_WRITABLE, format!("acdp: {err}"))
+        })?;
+        let result = GenerateResult {
+            unchanged: kept - added.len(),
+            added,
+            rejected: generation.rejected,
+        };
+        let message = if kept == 0 && result.rejected == 0 {
+            sample_commands::nothing_generated(&task, &generation.symbol)
+        } else {
+            format!(
+                "acdp: {} sample(s) added to .acdp/samples.jsonl for {} ({} already there, {} rejected by validation)",
+                result.added.len(),
+                generation.symbol,
+                result.unchanged,
+                result.rejected
+            )
+        };
+        log::write("INFO", &message);
+        self.client.show_message(MessageType::INFO, message).await;
+        Ok(result)
+    }
+
+    /// `acdp.regenerateSample`: generates again from the sample's first evidence chunk, as
+    /// the code action that made it did, and puts the new sample with the same id in place
+    /// of the old one, not reviewed. The generator may no longer make it (the code changed so
+    /// the question no longer applies): that is an error telling to reject it.
+    async fn regenerate_sample(&self, sample_id: String) -> jsonrpc::Result<acdp_sample::Sample> {
+        let method = review_commands::REGENERATE_SAMPLE;
+        let (chunk_id, task, language) = {
+            let mut session = lock(&self.session);
+            for problem in session.sync_samples() {
+                log::write("WARN", &problem);
+            }
+            let (_, sample) = guard(method, || {
+                review_commands::find_sample(&session, &sample_id)
+            })?;
+            let task = match &sample.body {
+                acdp_sample::SampleBody::Qa { .. } => SampleTask::Qa,
+                acdp_sample::SampleBody::Design { requirement, .. } => SampleTask::Design {
+                    requirement: requirement.clone(),
+                },
+            };
+            let Some(evidence) = sample.evidence.first() else {
+                return Err(jsonrpc::Error::invalid_params(format!(
+                    "{sample_id} has no evidence to generate from"
+                )));
+            };
+            (evidence.chunk_id.clone(), task, sample.language)
+        };
+        let (workspace, generation) = self
+            .generate_for_chunk(chunk_id, &task, Some(language))
+            .await?;
+        let Some(fresh) = generation
+            .kept
+            .into_iter()
+            .find(|s| s.sample_id == sample_id)
+        else {
+            return Err(jsonrpc::Error::invalid_params(format!(
+                "the generator no longer makes {sample_id} from the code of {} as it is now; \
+                 reject it to keep it out of the export",
+                generation.symbol
+            )));
+        };
+        let replaced = {
+            let mut session = lock(&self.session);
+            match session.workspace_mut(workspace) {
+                Some(workspace) => workspace.samples.replace(fresh.clone()),
+                None => Ok(()),
+            }
+        };
+        replaced.map_err(|err| {
+            error_codes::error(error_codes::SAMPLES_NOT_WRITABLE, format!("acdp: {err}"))
+        })?;
+        let message = format!("acdp: {sample_id} regenerated from {}", generation.symbol);
+        log::write("INFO", &message);
+        self.client.show_message(MessageType::INFO, message).await;
+        Ok(fresh)
+    }
+
+    /// Generates and validates samples for one chunk, off the session lock, with the
+    /// editor's LLM endpoint when one is set: the folder of the chunk and what was kept.
+    async fn generate_for_chunk(
+        &self,
+        chunk_id: acdp_index::ChunkId,
+        task: &SampleTask,
+        language: Option<acdp_sample::SampleLanguage>,
+    ) -> jsonrpc::Result<(usize, sample_commands::GeneratedSamples)> {
         let method = match task {
             SampleTask::Qa => execute_command::GENERATE_QA,
             SampleTask::Design { .. } => execute_command::GENERATE_DESIGN,
@@ -352,11 +456,10 @@ impl AcdpServer {
             .snapshot(state.key.workspace)
             .cloned()
             .ok_or_else(sample_commands::not_analysed)?;
-        let (language, endpoint, with_progress) = {
+        let (endpoint, with_progress) = {
             let session = lock(&self.session);
             let settings = session.settings();
             (
-                settings.options.settings.sample_language,
                 settings.options.settings.llm.clone(),
                 settings.work_done_progress,
             )
@@ -388,36 +491,48 @@ impl AcdpServer {
                 data: None,
             })??
         };
-        let kept = generation.kept.len();
-        let appended = {
+        Ok((state.key.workspace, generation))
+    }
+
+    /// Checks an edit file (`.acdp/review/<sample_id>.json`) the editor opened or saved:
+    /// publishes its problems as diagnostics, and tells the user when a save recorded the
+    /// sample as edited. Any other document: nothing.
+    async fn check_sample_edit(&self, uri: &Uri, text: Option<String>, save: bool) {
+        let text = match text {
+            Some(text) => text,
+            None => match uri.to_file_path().map(|p| std::fs::read_to_string(&p)) {
+                Some(Ok(text)) => text,
+                _ => return,
+            },
+        };
+        let checked = {
             let mut session = lock(&self.session);
-            match session.workspace_mut(state.key.workspace) {
-                Some(workspace) => workspace.samples.append(generation.kept),
-                None => Ok(Vec::new()),
+            let _ = session.sync_samples();
+            review_commands::check_edit_file(&mut session, uri, &text, save, review_commands::now())
+        };
+        match checked {
+            None => {}
+            Some(Ok(EditCheck {
+                diagnostics,
+                recorded,
+            })) => {
+                self.client
+                    .publish_diagnostics(diagnostics.uri, diagnostics.diagnostics, None)
+                    .await;
+                if let Some(sample) = recorded {
+                    let message = format!(
+                        "acdp: {} saved as edited in .acdp/samples.jsonl",
+                        sample.sample_id
+                    );
+                    log::write("INFO", &message);
+                    self.client.show_message(MessageType::INFO, message).await;
+                }
             }
-        };
-        let added = appended.map_err(|err| {
-            error_codes::error(error_codes::SAMPLES_NOT_WRITABLE, format!("acdp: {err}"))
-        })?;
-        let result = GenerateResult {
-            unchanged: kept - added.len(),
-            added,
-            rejected: generation.rejected,
-        };
-        let message = if kept == 0 && result.rejected == 0 {
-            sample_commands::nothing_generated(&task, &generation.symbol)
-        } else {
-            format!(
-                "acdp: {} sample(s) added to .acdp/samples.jsonl for {} ({} already there, {} rejected by validation)",
-                result.added.len(),
-                generation.symbol,
-                result.unchanged,
-                result.rejected
-            )
-        };
-        log::write("INFO", &message);
-        self.client.show_message(MessageType::INFO, message).await;
-        Ok(result)
+            Some(Err(err)) => {
+                self.log(MessageType::WARNING, err.message.to_string())
+                    .await
+            }
+        }
     }
 
     /// `acdp/chunk`.
@@ -700,10 +815,15 @@ impl LanguageServer for AcdpServer {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let (uri, text) = (
+            params.text_document.uri.clone(),
+            params.text_document.text.clone(),
+        );
         let outcome = self.mutate("textDocument/didOpen", |session| {
             notifications::did_open::did_open(session, params)
         });
         self.report(outcome).await;
+        self.check_sample_edit(&uri, Some(text), false).await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -733,11 +853,13 @@ impl LanguageServer for AcdpServer {
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let (uri, text) = (params.text_document.uri.clone(), params.text.clone());
         let outcome = self.mutate("textDocument/didSave", |session| {
             notifications::did_save::did_save(session, params)
         });
         self.schedule_refresh();
         self.report(outcome).await;
+        self.check_sample_edit(&uri, text, true).await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
@@ -883,6 +1005,32 @@ impl LanguageServer for AcdpServer {
                 };
                 self.client.show_message(MessageType::INFO, message).await;
                 to_json(&report).map(Some)
+            }
+            AcdpCommand::ReviewSample(arg) => {
+                let sample = {
+                    let mut session = lock(&self.session);
+                    for problem in session.sync_samples() {
+                        log::write("WARN", &problem);
+                    }
+                    guard(review_commands::REVIEW_SAMPLE, || {
+                        review_commands::review_sample(&mut session, &arg, review_commands::now())
+                    })?
+                };
+                to_json(&sample).map(Some)
+            }
+            AcdpCommand::EditSample(arg) => {
+                let file = {
+                    let mut session = lock(&self.session);
+                    let _ = session.sync_samples();
+                    guard(review_commands::EDIT_SAMPLE, || {
+                        review_commands::write_edit_file(&mut session, &arg.sample_id)
+                    })?
+                };
+                to_json(&file).map(Some)
+            }
+            AcdpCommand::RegenerateSample(arg) => {
+                let sample = self.regenerate_sample(arg.sample_id).await?;
+                to_json(&sample).map(Some)
             }
             AcdpCommand::DebugPanic => self.read(execute_command::DEBUG_PANIC, |_| {
                 panic!("acdp.debug.panic: a deliberate panic to test recovery")

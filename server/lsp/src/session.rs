@@ -16,8 +16,8 @@ use tower_lsp_server::ls_types::{ClientCapabilities, Uri};
 use super::convert;
 pub use super::settings::{AcdpSettings, InitializationOptions};
 use super::snapshot::{AnalysisJob, AnalysisSnapshot};
-use super::workspace_samples::WorkspaceSamples;
 use acdp_config::{AnalysisSettings, ProjectConfig};
+use acdp_dataset::workspace_samples::WorkspaceSamples;
 use acdp_index::{
     Chunk, ChunkDelta, ChunkId, Document, DocumentError, DocumentStore, FileAdmission, IndexError,
     IndexOptions, IndexStats, IndexedFile, Position, Range, TextChange, TextPositions, WalkOptions,

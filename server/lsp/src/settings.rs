@@ -43,6 +43,9 @@ pub struct AcdpSettings {
     /// Language of the samples the code actions write; unset: both (en and zh).
     #[serde(deserialize_with = "sample_language")]
     pub sample_language: Option<SampleLanguage>,
+    /// Who reviews: recorded with each accept, edit and reject (`review.reviewer`).
+    #[serde(deserialize_with = "non_empty")]
+    pub reviewer: Option<String>,
 }
 
 /// An OpenAI-compatible endpoint for the code actions' samples: when `base_url` is set, the

@@ -20,6 +20,8 @@ use serde::Serialize;
 
 use acdp_analysis::{Analysis, analyze};
 use acdp_config::ProjectConfig;
+use acdp_dataset::review::{ReviewSummary, merge_reviewed};
+use acdp_dataset::workspace_samples::{read_samples_file, samples_path};
 use acdp_dataset::{DatasetOptions, WriteError, build_dataset, repo_info, write_dataset};
 use acdp_generate::llm::{EndpointUnreachable, LlmJudge, LlmPlan, LlmReport};
 use acdp_generate::{OfflineOptions, generate_offline, generated_chunks};
@@ -94,6 +96,9 @@ pub struct PipelineOptions<'a> {
     pub llm: Option<LlmRun>,
     /// Validation (with an optional token limit), dedup threshold and split shares.
     pub dataset: DatasetOptions<'a>,
+    /// The editor's samples and reviews to merge into the generated ones
+    /// (`<repo>/.acdp/samples.jsonl` by default; nothing happens when the file is absent).
+    pub workspace_samples: Option<PathBuf>,
 }
 
 impl PipelineOptions<'_> {
@@ -111,6 +116,7 @@ impl PipelineOptions<'_> {
             ..OfflineOptions::default()
         };
         PipelineOptions {
+            workspace_samples: Some(samples_path(&repo, Some(&index))),
             repo,
             out,
             config,
@@ -201,13 +207,21 @@ pub fn run(
             None,
         ),
     };
+    let (samples, review) = merge_workspace_samples(options, samples, observer);
+    let reviewed = review.as_ref().map_or_else(String::new, |r| {
+        format!(
+            " (with the editor's samples: {} accepted, {} edited, {} rejected, {} not reviewed)",
+            r.accepted, r.edited, r.rejected, r.pending
+        )
+    });
     observer.finished(
         Stage::Generate,
-        &format!("{} candidate samples", samples.len()),
+        &format!("{} candidate samples{reviewed}", samples.len()),
     );
 
     stage(Stage::Dataset, observer)?;
-    let dataset = build_dataset(samples, &index, &generated, &options.dataset);
+    let mut dataset = build_dataset(samples, &index, &generated, &options.dataset);
+    dataset.stats.review = review;
     let s = &dataset.stats;
     let split = |name: &str| s.by_split.get(name).copied().unwrap_or(0);
     let over_limit = match s.validation.token_limit {
@@ -288,6 +302,24 @@ pub fn run(
     );
     summary.llm_report = llm_report;
     Ok(summary)
+}
+
+/// The generated samples with the editor's reviews applied ([`merge_reviewed`]); unchanged,
+/// with no summary, when there is no editor sample file.
+fn merge_workspace_samples(
+    options: &PipelineOptions<'_>,
+    generated: Vec<acdp_sample::Sample>,
+    observer: &dyn Observer,
+) -> (Vec<acdp_sample::Sample>, Option<ReviewSummary>) {
+    let Some(path) = options.workspace_samples.as_deref().filter(|p| p.exists()) else {
+        return (generated, None);
+    };
+    let (workspace, problem) = read_samples_file(path);
+    if let Some(problem) = problem {
+        observer.warning(&problem);
+    }
+    let (merged, summary) = merge_reviewed(generated, &workspace);
+    (merged, Some(summary))
 }
 
 /// What `--llm --dry-run` prints: the requests a run would send, without sending any.

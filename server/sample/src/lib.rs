@@ -10,6 +10,7 @@
 //! `design` (requirement, design, assumptions, risks). docs/dataset-schema.md describes every
 //! field; docs/sample.schema.json is generated from these types and checked by a test.
 
+pub mod edit;
 pub mod prompt;
 pub mod validate;
 
@@ -44,6 +45,44 @@ pub struct Sample {
     /// optional second pass); absent when no model judged it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgement: Option<Judgement>,
+    /// A person's verdict in the editor; absent while nobody reviewed the sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+/// What a person decided about a sample in the editor's review view. The export keeps
+/// accepted and edited samples in place of the generated ones with the same `sample_id` (the
+/// same question or requirement and evidence), and keeps rejected ones out, also when the
+/// generator makes them again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Review {
+    pub verdict: ReviewVerdict,
+    /// When, as RFC 3339 UTC (`2026-12-06T16:20:00Z`).
+    pub at: String,
+    /// Who, when the editor knows (its `reviewer` setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewVerdict {
+    /// Kept as generated.
+    Accepted,
+    /// Kept with the person's corrections (answer, design or trace), validated on save.
+    Edited,
+    /// Kept out of every export.
+    Rejected,
+}
+
+impl ReviewVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewVerdict::Accepted => "accepted",
+            ReviewVerdict::Edited => "edited",
+            ReviewVerdict::Rejected => "rejected",
+        }
+    }
 }
 
 /// What a model said when asked whether each claim of a sample holds in its evidence.

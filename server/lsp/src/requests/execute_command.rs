@@ -2,7 +2,8 @@
 //! from the session alone. `acdp.reindex` and `acdp.exportDataset` need the client for
 //! progress, so the server runs them (see [`crate::indexing`], [`crate::export`],
 //! [`crate::training`] for `acdp.train`, [`crate::evaluation`] for `acdp.eval`);
-//! the sample commands are in [`super::sample_commands`].
+//! the sample commands are in [`super::sample_commands`], the review commands in
+//! [`super::review_commands`].
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,6 +11,9 @@ use tower_lsp_server::jsonrpc;
 use tower_lsp_server::ls_types::ExecuteCommandParams;
 
 use super::chunk::{ChunkInfo, ChunkParams, chunk, chunk_by_id};
+use super::review_commands::{
+    EDIT_SAMPLE, REGENERATE_SAMPLE, REVIEW_SAMPLE, ReviewArgument, SampleArgument,
+};
 use super::sample_commands::{ChunkArgument, DesignArgument};
 use crate::evaluation::EvalArgument;
 use crate::session::Session;
@@ -38,6 +42,9 @@ pub const COMMANDS: &[&str] = &[
     EXPORT_DATASET,
     TRAIN,
     EVAL,
+    REVIEW_SAMPLE,
+    EDIT_SAMPLE,
+    REGENERATE_SAMPLE,
 ];
 
 /// A parsed command.
@@ -51,6 +58,9 @@ pub enum AcdpCommand {
     ExportDataset(ExportArgument),
     Train(TrainArgument),
     Eval(EvalArgument),
+    ReviewSample(ReviewArgument),
+    EditSample(SampleArgument),
+    RegenerateSample(SampleArgument),
     DebugPanic,
     DebugSleep { ms: u64 },
 }
@@ -120,6 +130,17 @@ pub fn parse_command(
         EVAL if args.is_empty() => Ok(AcdpCommand::Eval(EvalArgument::default())),
         EVAL => one_argument(args, EVAL, r#"{"cases": "eval.jsonl", "withModel": false}"#)
             .map(AcdpCommand::Eval),
+        REVIEW_SAMPLE => one_argument(
+            args,
+            REVIEW_SAMPLE,
+            r#"{"sample_id": "qa-…", "verdict": "accepted" | "rejected"}"#,
+        )
+        .map(AcdpCommand::ReviewSample),
+        EDIT_SAMPLE => {
+            one_argument(args, EDIT_SAMPLE, r#"{"sample_id": "qa-…"}"#).map(AcdpCommand::EditSample)
+        }
+        REGENERATE_SAMPLE => one_argument(args, REGENERATE_SAMPLE, r#"{"sample_id": "qa-…"}"#)
+            .map(AcdpCommand::RegenerateSample),
         DEBUG_PANIC if debug_commands => Ok(AcdpCommand::DebugPanic),
         DEBUG_SLEEP if debug_commands => {
             one_argument::<SleepArgs>(args, DEBUG_SLEEP, r#"{"ms": 1000}"#)

@@ -7,5 +7,6 @@ pub mod chunk;
 pub mod code_action;
 pub mod execute_command;
 pub mod hover;
+pub mod review_commands;
 pub mod sample_commands;
 pub mod samples;

@@ -6,7 +6,7 @@
 //! that include the chunk ([`acdp_generate::topics_citing_chunk`]). Every candidate is
 //! validated with [`acdp_sample::validate_sample`] against the snapshot's index (model
 //! output also against the path facts, [`acdp_generate::llm::keep_valid`]); the server
-//! appends the kept ones to `.acdp/samples.jsonl` ([`crate::workspace_samples`]).
+//! appends the kept ones to `.acdp/samples.jsonl` (`acdp_dataset::workspace_samples`).
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc;
