@@ -1,7 +1,8 @@
 // The acdp VS Code extension: starts `acdp lsp` through vscode-languageclient, shows index
 // progress in the status bar, and adds the palette commands (Ask, Export dataset, Train,
-// Reindex, Show samples, Show chunk). Hover and code actions come from the language client
-// as they are. Requests the server does not have yet end in one warning, not an error.
+// Reindex, Show chunk), the "acdp Samples" review view, and progress with Cancel for the
+// long jobs that can be cancelled (training). Hover and code actions come from the language
+// client as they are. Requests the server does not have yet end in one warning, not an error.
 import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
 import {
@@ -11,9 +12,13 @@ import {
   ServerOptions,
   TransportKind,
   WorkDoneProgress,
+  WorkDoneProgressBegin,
+  WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
-import { renderAnswerHtml } from './answerView';
+import { escapeHtml, renderAnswerHtml } from './answerView';
+import { ListedSample, renderSampleHtml, SampleViewMessage } from './samples';
+import { SamplesView, sampleIdOf } from './samplesView';
 import { missingServerMessage, resolveServer } from './serverPath';
 import {
   AskResult,
@@ -23,16 +28,22 @@ import {
   COMMANDS,
   compactSettings,
   describeError,
+  EditFile,
+  isTrainingToken,
   METHODS,
   progressText,
   ReindexSummary,
-  SampleFilter,
+  TrainReport,
 } from './protocol';
 
 const SCHEME = 'acdp';
 
 let client: LanguageClient | undefined;
 let statusBar: vscode.StatusBarItem;
+let samplesView: SamplesView;
+let samplePanel: vscode.WebviewPanel | undefined;
+/** The token of the training run in progress, for "acdp: Cancel training". */
+let trainingToken: string | number | undefined;
 let output: vscode.OutputChannel;
 const virtualDocuments = new Map<string, string>();
 const virtualChanged = new vscode.EventEmitter<vscode.Uri>();
@@ -48,6 +59,7 @@ function settings() {
       apiKeyEnv: config.get<string>('llm.apiKeyEnv'),
     },
     sampleLanguage: config.get<string>('sampleLanguage'),
+    reviewer: config.get<string>('reviewer'),
   });
 }
 
@@ -61,6 +73,8 @@ function createClient(): LanguageClient {
     documentSelector: [
       { scheme: 'file', language: 'java' },
       { scheme: 'file', language: 'xml' },
+      // A sample being edited: the server checks it on open and save (acdp.editSample).
+      { scheme: 'file', pattern: '**/.acdp/review/*.json' },
     ],
     initializationOptions: settings(),
     // Sends workspace/didChangeConfiguration {settings: {acdp: ...}} on every change.
@@ -72,6 +86,9 @@ function createClient(): LanguageClient {
         const result = await next(command, args);
         if (command === COMMANDS.showChunk) {
           await showChunk(result as ChunkInfo | null);
+        } else if (command === 'acdp.generateQa' || command === 'acdp.generateDesign') {
+          // New samples from a code action: show them in the review view.
+          await samplesView.refresh();
         }
         return result;
       },
@@ -80,22 +97,69 @@ function createClient(): LanguageClient {
   return new LanguageClient('acdp', 'acdp', serverOptions, clientOptions);
 }
 
-/** Status bar progress: the server's work-done tokens are followed here instead of in a popup. */
+/**
+ * The server's work-done progress: in the status bar, and for a job the server lets the user
+ * cancel (training) also as a notification with a Cancel button that sends
+ * `window/workDoneProgress/cancel`.
+ */
 function followProgress(c: LanguageClient) {
   c.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
+    let notification: { report: (message?: string) => void; end: () => void } | undefined;
     const disposable = c.onProgress(WorkDoneProgress.type, token, (value) => {
       statusBar.text = progressText(value);
       statusBar.tooltip = value.kind === 'end' ? value.message : `${(value as { message?: string }).message ?? ''}`;
-      if (value.kind === 'end') {
+      if (value.kind === 'begin' && (value as WorkDoneProgressBegin).cancellable) {
+        notification = cancellableNotification(c, token, value as WorkDoneProgressBegin);
+      } else if (value.kind === 'report') {
+        notification?.report(value.message);
+      } else if (value.kind === 'end') {
+        notification?.end();
         disposable.dispose();
+        if (token === trainingToken) {
+          trainingToken = undefined;
+        }
       }
     });
+    if (isTrainingToken(token)) {
+      trainingToken = token;
+    }
     return null;
   });
   c.onNotification(METHODS.chunksChanged, (params: { uri: string; added: string[]; changed: string[]; removed: string[] }) => {
     const n = params.added.length + params.changed.length + params.removed.length;
     output.appendLine(`chunks changed in ${params.uri}: ${n}`);
   });
+}
+
+function cancellableNotification(c: LanguageClient, token: string | number, begin: WorkDoneProgressBegin) {
+  let report: (message?: string) => void = () => undefined;
+  let end: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (end = resolve));
+  void vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: begin.title, cancellable: true },
+    (progress, cancel) => {
+      report = (message) => progress.report({ message });
+      report(begin.message);
+      cancel.onCancellationRequested(() => void cancelProgress(c, token));
+      return ended;
+    },
+  );
+  return { report: (message?: string) => report(message), end: () => end() };
+}
+
+function cancelProgress(c: LanguageClient, token: string | number) {
+  output.appendLine(`cancelling ${token}`);
+  return c.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+}
+
+/** "acdp: Cancel training": what the notification's Cancel button does. */
+async function cancelTraining() {
+  if (!client || trainingToken === undefined) {
+    vscode.window.showInformationMessage('acdp: no training run is going.');
+    return;
+  }
+  await cancelProgress(client, trainingToken);
+  vscode.window.showInformationMessage('acdp: training stops after its current step (checkpointed; Train with resume continues).');
 }
 
 async function startClient() {
@@ -254,28 +318,127 @@ async function ask(task: AskTask = 'question') {
   });
 }
 
+/** "acdp: Show samples": the review view, filled again. */
 async function showSamples() {
-  let symbol: string | undefined;
-  const editor = vscode.window.activeTextEditor;
-  if (editor && editor.document.languageId === 'java') {
-    const chunk = await request<ChunkInfo | null>('Show samples', METHODS.chunk, positionParams(editor));
-    symbol = chunk?.symbol;
+  await vscode.commands.executeCommand('acdp.samples.focus');
+  await samplesView.refresh();
+}
+
+async function loadSamples(): Promise<ListedSample[] | undefined> {
+  if (!client || !client.isRunning()) {
+    return undefined;
   }
-  const choice = await vscode.window.showQuickPick(
-    [{ label: 'All samples', filter: {} as SampleFilter }].concat(
-      symbol ? [{ label: `Samples citing ${symbol}`, filter: { symbol } }] : [],
-    ),
-    { title: 'acdp: show samples' },
-  );
-  if (!choice) {
+  return request<ListedSample[]>('Show samples', METHODS.samples, { filter: {} });
+}
+
+async function filterSamples() {
+  const choices = [
+    { label: 'All samples', filter: {} },
+    { label: 'Pending review', filter: { state: 'pending' as const } },
+    { label: 'Accepted', filter: { state: 'accepted' as const } },
+    { label: 'Edited', filter: { state: 'edited' as const } },
+    { label: 'Rejected', filter: { state: 'rejected' as const } },
+    { label: 'Stale (the code changed since)', filter: { staleOnly: true } },
+  ];
+  const choice = await vscode.window.showQuickPick(choices, { title: 'acdp: show which samples' });
+  if (choice) {
+    samplesView.filter = choice.filter;
+    await samplesView.refresh();
+  }
+}
+
+/** Shows one sample in the sample panel (one panel, reused). */
+async function openSample(argument?: unknown) {
+  const id = sampleIdOf(argument, undefined);
+  const sample = id ? samplesView.byId(id) : undefined;
+  if (!sample) {
     return;
   }
-  const result = await request<unknown>('Show samples', METHODS.samples, { filter: choice.filter });
-  if (result === undefined) {
+  if (!samplePanel) {
+    samplePanel = vscode.window.createWebviewPanel('acdp.sample', 'acdp sample', vscode.ViewColumn.Beside, {
+      enableScripts: true,
+    });
+    samplePanel.onDidDispose(() => (samplePanel = undefined));
+    samplePanel.webview.onDidReceiveMessage(onSampleMessage);
+  }
+  samplePanel.title = `acdp: ${sample.sample_id}`;
+  samplePanel.webview.html = renderSampleHtml(sample, randomBytes(16).toString('base64'), samplePanel.webview.cspSource);
+  samplePanel.reveal(undefined, true);
+}
+
+async function onSampleMessage(message: SampleViewMessage) {
+  if ('open' in message) {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri;
+    if (root) {
+      const line = Math.max(message.open.line - 1, 0);
+      await vscode.window.showTextDocument(vscode.Uri.joinPath(root, message.open.path), {
+        selection: new vscode.Range(line, 0, line, 0),
+        viewColumn: vscode.ViewColumn.One,
+      });
+    }
     return;
   }
-  const samples = Array.isArray(result) ? result : ((result as { samples?: unknown[] }).samples ?? []);
-  await openVirtual('samples.json', JSON.stringify(samples, null, 2), 'json');
+  const act = { accept: acceptSample, reject: rejectSample, edit: editSample, regenerate: regenerateSample }[message.action];
+  await act(message.sample_id);
+}
+
+/** The sample a review command acts on: the tree node or id it was given, else the shown one. */
+function targetSample(argument: unknown): string | undefined {
+  const shown = samplePanel?.title.replace(/^acdp: /, '');
+  const id = sampleIdOf(argument, shown);
+  if (!id) {
+    vscode.window.showInformationMessage('acdp: pick a sample in the acdp Samples view first.');
+  }
+  return id;
+}
+
+async function afterReview(id: string) {
+  await samplesView.refresh();
+  if (samplePanel?.title === `acdp: ${id}`) {
+    await openSample(id);
+  }
+}
+
+async function review(argument: unknown, verdict: 'accepted' | 'rejected') {
+  const id = targetSample(argument);
+  if (!id) {
+    return;
+  }
+  const feature = verdict === 'accepted' ? 'Accept sample' : 'Reject sample';
+  const result = await execute<ListedSample>(feature, COMMANDS.reviewSample, [{ sample_id: id, verdict }]);
+  if (result) {
+    vscode.window.showInformationMessage(`acdp: ${id} ${verdict}.`);
+    await afterReview(id);
+  }
+}
+
+const acceptSample = (argument?: unknown) => review(argument, 'accepted');
+const rejectSample = (argument?: unknown) => review(argument, 'rejected');
+
+/** Opens the sample's edit file; the server checks it on save and records it as edited. */
+async function editSample(argument?: unknown) {
+  const id = targetSample(argument);
+  if (!id) {
+    return;
+  }
+  const file = await execute<EditFile>('Edit sample', COMMANDS.editSample, [{ sample_id: id }]);
+  if (file) {
+    await vscode.window.showTextDocument(vscode.Uri.parse(file.uri), { viewColumn: vscode.ViewColumn.One });
+    vscode.window.showInformationMessage(
+      'acdp: correct the answer and the trace, then save: problems show as errors in the file; a clean save keeps the sample as edited.',
+    );
+  }
+}
+
+async function regenerateSample(argument?: unknown) {
+  const id = targetSample(argument);
+  if (!id) {
+    return;
+  }
+  const result = await execute<ListedSample>('Regenerate sample', COMMANDS.regenerateSample, [{ sample_id: id }]);
+  if (result) {
+    await afterReview(id);
+  }
 }
 
 async function exportDataset() {
@@ -310,10 +473,23 @@ async function evaluate() {
 }
 
 async function train() {
-  const result = await execute<unknown>('Train', COMMANDS.train);
-  if (result !== undefined) {
-    vscode.window.showInformationMessage(`acdp: training: ${JSON.stringify(result)}`);
+  const report = await execute<TrainReport>('Train', COMMANDS.train);
+  if (report) {
+    showLossPlot(report);
   }
+}
+
+/** The run's loss curve (`loss.svg`, written beside the adapter) in a panel. */
+function showLossPlot(report: TrainReport) {
+  const folder = vscode.Uri.file(report.adapter_dir);
+  const panel = vscode.window.createWebviewPanel('acdp.loss', 'acdp: training loss', vscode.ViewColumn.Beside, {
+    localResourceRoots: [folder],
+  });
+  const plot = panel.webview.asWebviewUri(vscode.Uri.joinPath(folder, 'loss.svg'));
+  const loss = (l: number | null) => (l === null ? '-' : l.toFixed(4));
+  const summary = `${report.cancelled ? 'Cancelled after' : 'Trained'} ${report.steps} steps, loss ${loss(report.first_loss)} → ${loss(report.last_loss)}; adapter in ${report.adapter_dir}`;
+  panel.webview.html = `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${panel.webview.cspSource};"></head>
+<body><p>${escapeHtml(summary)}</p><img src="${plot}" alt="loss curve" style="max-width: 100%; background: #fff"></body></html>`;
 }
 
 async function reindex() {
@@ -331,7 +507,9 @@ export async function activate(context: vscode.ExtensionContext) {
   statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   statusBar.name = 'acdp index';
   statusBar.command = 'acdp.client.reindex';
-  context.subscriptions.push(output, statusBar, virtualChanged);
+  samplesView = new SamplesView(loadSamples, () => vscode.workspace.workspaceFolders?.[0]?.uri);
+  samplesView.view = vscode.window.createTreeView('acdp.samples', { treeDataProvider: samplesView, showCollapseAll: true });
+  context.subscriptions.push(output, statusBar, virtualChanged, samplesView.view);
   context.subscriptions.push(
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, {
       onDidChange: virtualChanged.event,
@@ -344,6 +522,20 @@ export async function activate(context: vscode.ExtensionContext) {
     vscode.commands.registerCommand('acdp.client.train', train),
     vscode.commands.registerCommand('acdp.client.reindex', reindex),
     vscode.commands.registerCommand('acdp.client.showSamples', showSamples),
+    vscode.commands.registerCommand('acdp.client.refreshSamples', () => samplesView.refresh()),
+    vscode.commands.registerCommand('acdp.client.filterSamples', filterSamples),
+    vscode.commands.registerCommand('acdp.client.openSample', openSample),
+    vscode.commands.registerCommand('acdp.client.acceptSample', acceptSample),
+    vscode.commands.registerCommand('acdp.client.rejectSample', rejectSample),
+    vscode.commands.registerCommand('acdp.client.editSample', editSample),
+    vscode.commands.registerCommand('acdp.client.regenerateSample', regenerateSample),
+    vscode.commands.registerCommand('acdp.client.cancelTraining', cancelTraining),
+    // A saved edit is recorded by the server; show the new state.
+    vscode.workspace.onDidSaveTextDocument((doc) => {
+      if (doc.uri.path.includes('/.acdp/review/')) {
+        setTimeout(() => void samplesView.refresh(), 500);
+      }
+    }),
     vscode.commands.registerCommand('acdp.client.showChunk', showChunkAtCursor),
     vscode.commands.registerCommand('acdp.client.restart', restartClient),
     vscode.workspace.onDidChangeConfiguration(async (event) => {

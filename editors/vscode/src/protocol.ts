@@ -59,6 +59,28 @@ export interface SampleFilter {
   symbol?: string;
   task?: string;
   language?: string;
+  review?: 'pending' | 'accepted' | 'edited' | 'rejected';
+  stale?: boolean;
+}
+
+/** `acdp.editSample` result: the edit file the server wrote. */
+export interface EditFile {
+  uri: string;
+  path: string;
+}
+
+/** `acdp.train` result (the fields the client reads). */
+export interface TrainReport {
+  steps: number;
+  cancelled: boolean;
+  adapter_dir: string;
+  first_loss: number | null;
+  last_loss: number | null;
+}
+
+/** Whether a work-done token is a training run's (`acdp/train/N`). */
+export function isTrainingToken(token: string | number): boolean {
+  return String(token).startsWith('acdp/train/');
 }
 
 export const METHODS = {
@@ -74,6 +96,9 @@ export const COMMANDS = {
   exportDataset: 'acdp.exportDataset',
   train: 'acdp.train',
   eval: 'acdp.eval',
+  reviewSample: 'acdp.reviewSample',
+  editSample: 'acdp.editSample',
+  regenerateSample: 'acdp.regenerateSample',
 } as const;
 
 const METHOD_NOT_FOUND = -32601;
@@ -109,6 +134,7 @@ export interface AcdpSettings {
   adapter?: string;
   llm?: { baseUrl?: string; model?: string; apiKeyEnv?: string };
   sampleLanguage?: string;
+  reviewer?: string;
 }
 
 /** Drops empty strings and empty objects, so the server sees only what the user set. */
