@@ -1045,3 +1045,93 @@ fn the_gguf_model_gives_candles_logits_through_either_kernel() {
         }
     }
 }
+
+/// Training–inference alignment: what a model is trained to say passes the check `acdp ask`
+/// holds its answers to. Every exported assistant turn of the shop fixture's dataset (QA and
+/// design, en and zh), given its own evidence as the retrieved chunks, passes
+/// `check_answer` / `check_design`; a turn that fails would teach the model answers that
+/// strict inference refuses.
+#[test]
+fn every_trained_answer_passes_the_inference_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/shop");
+    let (checked, refused) = trained_answers_refused(&root);
+    assert!(checked.len() == 2, "both tasks checked: {checked:?}");
+    assert!(
+        refused.is_empty(),
+        "{} of {checked:?} refused:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+}
+
+/// The same on a repository of your own: `ACDP_ALIGN_REPO=/path/to/repo cargo test --test model
+/// -- --ignored --nocapture trained_answers_of_a_repository` prints the counts and what was refused.
+#[test]
+#[ignore = "needs ACDP_ALIGN_REPO, a Java repository"]
+fn trained_answers_of_a_repository() {
+    let root = PathBuf::from(std::env::var("ACDP_ALIGN_REPO").expect("set ACDP_ALIGN_REPO"));
+    let (checked, refused) = trained_answers_refused(&root);
+    println!("checked {checked:?}; refused {}", refused.len());
+    for line in &refused {
+        println!("{line}");
+    }
+}
+
+/// The dataset `acdp pipeline` makes of `root` (offline, defaults), each assistant turn
+/// checked as strict inference checks a model's answer: samples checked by task, and the
+/// refused ones with their problems.
+fn trained_answers_refused(root: &Path) -> (HashMap<acdp_sample::Task, usize>, Vec<String>) {
+    use acdp_model::answer_check::check_design;
+    use acdp_sample::SampleBody;
+
+    let options = IndexOptions {
+        use_cache: false,
+        ..Default::default()
+    };
+    let index = index_workspace(root, &options).unwrap();
+    let analysis = acdp_analysis::analyze(&index, &acdp_config::AnalysisSettings::default());
+    let generated = acdp_generate::generated_chunks(&index);
+    let samples = acdp_generate::generate_offline(
+        &index,
+        &analysis,
+        &generated,
+        &acdp_generate::OfflineOptions::default(),
+        &acdp_dataset::repo_info(root),
+    );
+    let dataset = acdp_dataset::build_dataset(
+        samples,
+        &index,
+        &generated,
+        &acdp_dataset::DatasetOptions::default(),
+    );
+    let retriever = Retriever::build(&index, None, RetrievalMode::Analysis);
+    let exists = |name: &str| retriever.knows(name);
+    let (mut checked, mut refused) = (HashMap::new(), Vec::new());
+    for sample in &dataset.samples {
+        let retrieved: Vec<RetrievedChunk> = sample
+            .evidence
+            .iter()
+            .map(|e| RetrievedChunk {
+                chunk_id: e.chunk_id.to_string(),
+                path: e.path.clone(),
+                symbol: e.symbol.clone(),
+                start_line: e.start_line,
+                end_line: e.end_line,
+                score: 1.0,
+                text: e.code.clone(),
+            })
+            .collect();
+        let answer = acdp_sample::prompt::assistant_turn(sample);
+        let check = match &sample.body {
+            SampleBody::Qa { question, .. } => check_answer(&answer, question, &retrieved),
+            SampleBody::Design { requirement, .. } => {
+                check_design(&answer, requirement, &retrieved, &exists)
+            }
+        };
+        *checked.entry(sample.body.task()).or_insert(0) += 1;
+        if !check.valid {
+            refused.push(format!("{}: {:?}", sample.sample_id, check.problems));
+        }
+    }
+    (checked, refused)
+}

@@ -34,7 +34,7 @@ impl Task<'_> {
     fn check(&self, answer: &str, prompt: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
         match self {
             Task::Question => check_answer(answer, prompt, retrieved),
-            Task::Design { exists } => check_design(answer, retrieved, *exists),
+            Task::Design { exists } => check_design(answer, prompt, retrieved, *exists),
         }
     }
 }

@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use acdp_index::{CHUNK_ID_PATTERN, symbol_head, symbol_member, symbol_owner};
 use acdp_retrieval::RetrievedChunk;
-use acdp_retrieval::terms::{backticked, identifiers, is_code_shaped, query_terms};
+use acdp_retrieval::terms::query_terms;
 use acdp_sample::ComponentAction;
 use acdp_sample::prompt::{DesignText, parse_design};
+use acdp_sample::validate::{code_identifiers, ungrounded_identifiers};
 
 /// The verdict of [`check_answer`] and [`check_design`].
 #[derive(Clone, Debug, Default, Serialize)]
@@ -30,7 +31,9 @@ pub struct AnswerCheck {
 const MIN_PROSE_WORDS: usize = 3;
 /// Code lines at least this long that the answer copies from its evidence count as copied.
 const MIN_COPIED_LINE: usize = 12;
-/// Citations of one chunk an answer may make before it counts as a loop.
+/// Citations of one chunk on one line, and repeats of one line, an answer may make before it
+/// counts as a loop. Per line, not per answer: a trained answer's reasoning cites the same
+/// chunk once per step, and may have many steps.
 const MAX_SAME_CITATION: usize = 3;
 
 /// Chunk ids cited as `[c0123456789ab]` (several may share brackets: `[c..., c...]`).
@@ -55,7 +58,8 @@ pub fn citations(answer: &str) -> Vec<String> {
 /// 1. it cites no chunk;
 /// 2. it cites a chunk it was not given;
 /// 3. an identifier in backticks, or a code-shaped word (camelCase, snake_case) anywhere,
-///    occurs in none of the cited chunks (their code, symbol and path);
+///    occurs in none of the cited chunks (their code, symbol and path) nor the question: the
+///    rule samples are validated with (`acdp_sample::validate::ungrounded_identifiers`);
 /// 4. it repeats the prompt's evidence blocks (a `[id] path:lines symbol` header or a code
 ///    fence);
 /// 5. it says nothing besides citations and code (fewer than three words of prose; two CJK
@@ -63,7 +67,8 @@ pub fn citations(answer: &str) -> Vec<String> {
 /// 6. half or more of its lines are code lines copied from the evidence;
 /// 7. its prose adds no word to the question's (it restates the question);
 /// 8. it writes something shaped like a chunk id that is not one (`[c123456789ab]`, eleven
-///    digits), or cites one chunk more than three times (a model stuck in a loop).
+///    digits), cites one chunk more than three times on one line, or repeats one line more
+///    than three times (a model stuck in a loop).
 ///
 /// (`answer_from_chunks` adds a ninth: an answer cut off at the token limit is refused.)
 pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
@@ -87,7 +92,8 @@ pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) 
         }
     }
     if !cited.is_empty() {
-        for ident in ungrounded_identifiers(answer, &evidence, &HashSet::new()) {
+        evidence.push_str(question);
+        for ident in ungrounded_identifiers(&without_citations(answer), &evidence) {
             problems.push(format!("`{ident}` does not occur in the cited chunks"));
         }
     }
@@ -100,14 +106,29 @@ pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) 
 }
 
 /// Rule 7: every content word of the answer's prose (outside citations and code, stop words
-/// dropped, stemmed) is a word of the question.
+/// dropped, stemmed; for Chinese, every pair of adjacent characters) is a word of the question.
 fn restates(answer: &str, question: &str) -> bool {
     static CITATION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\[[^\]]*\]|`[^`\n]+`").expect("valid regex"));
     let prose = CITATION.replace_all(answer, " ");
-    let asked = query_terms(question);
-    let said = query_terms(&prose);
+    let words = |text: &str| {
+        let mut words: HashSet<String> = query_terms(text).into_iter().collect();
+        words.extend(cjk_pairs(text));
+        words
+    };
+    let asked = words(question);
+    let said = words(&prose);
     !said.is_empty() && said.iter().all(|w| asked.contains(w))
+}
+
+/// Adjacent pairs of Chinese characters: the words of text written without spaces.
+fn cjk_pairs(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .windows(2)
+        .filter(|pair| pair.iter().all(|c| is_cjk(*c)))
+        .map(|pair| pair.iter().collect())
+        .collect()
 }
 
 /// Rule 8: chunk-id-shaped words that are not chunk ids, and citations repeated in a loop.
@@ -126,23 +147,67 @@ fn citation_problems(answer: &str) -> Vec<String> {
             break;
         }
     }
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for id in ANY_ID.find_iter(answer) {
-        *counts.entry(id.as_str()).or_default() += 1;
+    let mut looping: Vec<&str> = Vec::new();
+    let mut repeated_lines: HashMap<String, usize> = HashMap::new();
+    for line in answer.lines() {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in ANY_ID.find_iter(line) {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+        looping.extend(
+            counts
+                .into_iter()
+                .filter(|(_, n)| *n > MAX_SAME_CITATION)
+                .map(|(id, _)| id),
+        );
+        let text = LIST_NUMBER.replace(line.trim(), "");
+        if !text.is_empty() {
+            *repeated_lines.entry(text.into_owned()).or_default() += 1;
+        }
     }
-    let mut looping: Vec<&str> = counts
-        .into_iter()
-        .filter(|(_, n)| *n > MAX_SAME_CITATION)
-        .map(|(id, _)| id)
-        .collect();
     looping.sort();
+    looping.dedup();
     for id in looping {
         problems.push(format!(
-            "cites {id} more than {MAX_SAME_CITATION} times (a model repeating itself)"
+            "cites {id} more than {MAX_SAME_CITATION} times on one line (a model repeating itself)"
+        ));
+    }
+    let mut repeated: Vec<(String, usize)> = repeated_lines
+        .into_iter()
+        .filter(|(_, n)| *n > MAX_SAME_CITATION)
+        .collect();
+    repeated.sort();
+    for (line, n) in repeated {
+        let shown: String = line.chars().take(60).collect();
+        problems.push(format!(
+            "repeats the line \"{shown}\" {n} times (a model repeating itself)"
         ));
     }
     problems
 }
+
+/// The answer without its citations (`[c…]`), which name chunks, not code.
+fn without_citations(answer: &str) -> String {
+    static CITATION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r"\[[^\]]*{CHUNK_ID_PATTERN}[^\]]*\]")).expect("valid regex")
+    });
+    CITATION.replace_all(answer, " ").into_owned()
+}
+
+/// An annotation as code writes it: `@Transactional`, `@Scheduled(…)`.
+static ANNOTATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"@([A-Z][A-Za-z0-9_]*)").expect("valid regex"));
+
+/// A DDL statement in backticks: `ALTER TABLE …`, `CREATE TABLE …`, `CREATE INDEX …`.
+static DDL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"`(?:ALTER|CREATE)\s[^`\n]*`").expect("valid regex"));
+
+/// A name a component line says it adds: "add `name`", "新增 `name`".
+static ADDED_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\badd|新增)\s*`([^`\n]+)`").expect("valid regex"));
+
+static LIST_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:\d+[.)]|[-*])\s*").expect("valid regex"));
 
 /// Rules 4-6 and 8 of [`check_answer`]: an answer that is the evidence again, or nothing.
 fn shape_problems(answer: &str, retrieved: &[RetrievedChunk]) -> Vec<String> {
@@ -208,45 +273,6 @@ fn evidence_text(chunk: &RetrievedChunk) -> String {
     format!("{}\n{}\n{}\n", chunk.text, chunk.symbol, chunk.path)
 }
 
-/// The identifiers `text` names as code, outside its citations: every identifier inside
-/// backticks and every code-shaped word anywhere.
-fn named_identifiers(text: &str) -> Vec<&str> {
-    static CITATION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(&format!(r"\[[^\]]*{CHUNK_ID_PATTERN}[^\]]*\]")).expect("valid regex")
-    });
-    let mut out: Vec<&str> = backticked(text).flat_map(identifiers).collect();
-    let mut last = 0;
-    let mut outside = Vec::new();
-    for m in CITATION.find_iter(text) {
-        outside.push(&text[last..m.start()]);
-        last = m.end();
-    }
-    outside.push(&text[last..]);
-    out.extend(
-        outside
-            .into_iter()
-            .flat_map(identifiers)
-            .filter(|w| is_code_shaped(w)),
-    );
-    out
-}
-
-/// Identifiers `text` names as code (see [`named_identifiers`]) that occur in neither
-/// `evidence` nor `allowed`, each once.
-fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>) -> Vec<String> {
-    let evidence_words: HashSet<&str> = identifiers(evidence).collect();
-    let mut missing: Vec<String> = Vec::new();
-    for ident in named_identifiers(text) {
-        if !evidence_words.contains(ident)
-            && !allowed.contains(ident)
-            && !missing.iter().any(|m| m == ident)
-        {
-            missing.push(ident.to_string());
-        }
-    }
-    missing
-}
-
 /// Checks a proposed design (the text shape of a design sample) against the chunks it was
 /// given and the names the index holds (`exists`). Rules 1, 2, 4, 5, 6 and 8 of
 /// [`check_answer`], and:
@@ -255,10 +281,16 @@ fn ungrounded_identifiers(text: &str, evidence: &str, allowed: &HashSet<String>)
 /// - a component it changes exists in the index; one it adds does not (new ones are marked new);
 /// - every reused component cites a given chunk whose symbol names it;
 /// - identifiers it names as code (rule 3's sense) outside the API and data changes (where
-///   new names belong) occur in the given chunks or are components the design adds; component
-///   lines are checked past their component's name.
+///   new names belong) occur in the given chunks or the requirement, or are what the design
+///   adds: its new components and their members, the names a component line adds ("add
+///   `name`"), the names of its API and data changes and of DDL it writes, the annotations it
+///   writes (`@Transactional`: framework vocabulary, not repository code), or names the
+///   repository has (`exists`);
+///   component lines are checked past their component's name. The same grounds as a design
+///   sample's validation (evidence and requirement), so trained designs pass it.
 pub fn check_design(
     answer: &str,
+    requirement: &str,
     retrieved: &[RetrievedChunk],
     exists: &dyn Fn(&str) -> bool,
 ) -> AnswerCheck {
@@ -291,15 +323,40 @@ pub fn check_design(
             Some(_) => {}
         }
     }
-    let evidence: String = retrieved.iter().map(evidence_text).collect();
-    let mut allowed: HashSet<String> = HashSet::new();
+    // What may be named: the retrieved code, and the names the design adds (new components,
+    // API and data changes).
+    let mut grounds: String = retrieved.iter().map(evidence_text).collect();
+    grounds.push_str(requirement);
+    grounds.push('\n');
+    let mut added: HashSet<&str> = HashSet::new();
     for component in &design.components {
         if component.action == Some(ComponentAction::Add) {
-            allowed.extend(identifiers(&component.component).map(str::to_string));
+            grounds.push_str(&component.component);
+            grounds.push('\n');
+            added.insert(symbol_member(&component.component));
+        }
+    }
+    for annotation in ANNOTATION.captures_iter(answer) {
+        grounds.push_str(&annotation[1]);
+        grounds.push('\n');
+    }
+    // DDL is a data change wherever it is written: `ALTER TABLE t ADD COLUMN c …` adds `c`.
+    for span in DDL.find_iter(answer) {
+        grounds.push_str(span.as_str());
+        grounds.push('\n');
+    }
+    // A changed component may gain members: "change `OrderStatus`: add `WAIT_DELIVER_PENDING`".
+    for component in &design.components {
+        for added_name in ADDED_NAME.captures_iter(&component.line) {
+            grounds.push_str(&added_name[1]);
+            grounds.push('\n');
         }
     }
     for change in &design.changes {
-        allowed.extend(named_identifiers(change).into_iter().map(str::to_string));
+        for name in code_identifiers(change) {
+            grounds.push_str(&name);
+            grounds.push('\n');
+        }
     }
     let component_descriptions = design.components.iter().map(|c| {
         c.line
@@ -312,7 +369,16 @@ pub fn check_design(
         .chain(component_descriptions)
         .collect::<Vec<_>>()
         .join("\n");
-    for ident in ungrounded_identifiers(&checked, &evidence, &allowed) {
+    // A member of a new component is new; a name the repository has is no invention.
+    let of_added = |name: &str| {
+        name.split('.')
+            .next()
+            .is_some_and(|owner| added.contains(owner))
+    };
+    for ident in ungrounded_identifiers(&without_citations(&checked), &grounds)
+        .into_iter()
+        .filter(|name| !of_added(name) && !exists(name))
+    {
         problems.push(format!(
             "`{ident}` is neither in the retrieved chunks nor a component the design adds"
         ));
@@ -497,6 +563,21 @@ mod tests {
             &format!("[{ID}] Cancelling an order does this."),
             "adds nothing to the question",
         );
+        // Chinese words are pairs of characters: an answer in Chinese that adds some passes,
+        // one that repeats the question's does not.
+        let question = "`cancelOrder` 为什么要释放库存？";
+        let adds = check_answer(
+            &format!("`cancelOrder` 调用 `releaseLockStock` 释放锁定的库存。 [{ID}]"),
+            question,
+            &given(),
+        );
+        assert!(adds.valid, "{:?}", adds.problems);
+        let repeats = check_answer(&format!("释放库存。 [{ID}]"), question, &given());
+        assert!(
+            repeats.problems.iter().any(|p| p.contains("adds nothing")),
+            "{:?}",
+            repeats.problems
+        );
     }
 
     #[test]
@@ -509,10 +590,25 @@ mod tests {
             &format!("It releases the stock [{ID}] [{ID}] [{ID}] [{ID}]."),
             "more than 3 times",
         );
+        let same_line = format!("It releases the stock. [{ID}]\n");
+        refused_for(&same_line.repeat(4), "repeats the line");
+        // A trained answer's reasoning: one citation per step, as many steps as it takes.
+        let reasoning = check_answer(
+            &format!(
+                "It releases the locked stock and the coupon.\n\nReasoning:\n\
+                 1. `cancelOrder` calls `releaseLockStock`. [{ID}]\n\
+                 2. `cancelOrder` calls `releaseCoupon`. [{ID}]\n\
+                 3. Both take the `orderId`. [{ID}]\n\
+                 4. `releaseLockStock` runs before `releaseCoupon`. [{ID}]"
+            ),
+            QUESTION,
+            &given(),
+        );
+        assert!(reasoning.valid, "{:?}", reasoning.problems);
     }
 
     fn design(body: &str) -> AnswerCheck {
-        check_design(body, &given(), &exists)
+        check_design(body, "Refund cancelled orders", &given(), &exists)
     }
 
     #[test]
@@ -570,6 +666,37 @@ mod tests {
                 "S.\n\nComponents:\n- [service] change `OrderService`: x\n\nReused:\n- `shop` [{ID}]: y"
             ),
             "reuses `shop` but cites",
+        );
+    }
+
+    #[test]
+    fn a_design_may_name_what_it_adds_and_what_the_requirement_says() {
+        let reused = format!("\n\nReused:\n- `cancelOrder` [{ID}]: releases the stock first");
+        let check = design(&format!(
+            "Refund cancelled orders with `REFUND_PENDING`.\n\nComponents:\n\
+             - [service] add `RefundService`: `RefundService.refund` calls the provider\n\
+             - [constants] change `OrderService`: add `REFUND_PENDING`\n\
+             - [model] change `OrderService`: `ALTER TABLE oms_order ADD COLUMN refund_note VARCHAR(200)`\n\n\
+             Consistency and concurrency:\n- put `@Transactional` on `cancelOrder`{reused}"
+        ));
+        assert!(check.valid, "{:?}", check.problems);
+        // The requirement's names are grounds, as they are for a design sample's validation.
+        let named = check_design(
+            &format!(
+                "Close orders in `WAIT_CLOSE`.\n\nComponents:\n- [service] change `OrderService`: x{reused}"
+            ),
+            "Close orders that stay in WAIT_CLOSE",
+            &given(),
+            &exists,
+        );
+        assert!(named.valid, "{:?}", named.problems);
+        let invented = design(&format!(
+            "Close orders in `WAIT_CLOSE`.\n\nComponents:\n- [service] change `OrderService`: x{reused}"
+        ));
+        assert!(
+            invented.problems.iter().any(|p| p.contains("`WAIT_CLOSE`")),
+            "{:?}",
+            invented.problems
         );
     }
 }

@@ -355,7 +355,7 @@ impl Grounding {
     }
 
     fn identifiers(&self, sample: &Sample) -> CheckResult {
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
         for claim in Self::claims(sample) {
             for name in code_identifiers(&claim) {
                 let grounded = name.split('.').filter(|part| !part.is_empty()).all(|part| {
@@ -403,15 +403,7 @@ pub fn ungrounded_terms(text: &str, evidence: &[crate::Evidence], context: &str)
         haystack.push('\n');
         haystack.push_str(&e.path);
     }
-    let mut missing: Vec<String> = code_identifiers(text)
-        .into_iter()
-        .filter(|name| {
-            !name
-                .split('.')
-                .filter(|p| !p.is_empty())
-                .all(|p| contains_word(&haystack, p))
-        })
-        .collect();
+    let mut missing = ungrounded_identifiers(text, &haystack);
     let text = LIST_MARKER.replace_all(text, " ");
     missing.extend(
         NUMBER
@@ -421,6 +413,47 @@ pub fn ungrounded_terms(text: &str, evidence: &[crate::Evidence], context: &str)
     );
     missing
 }
+
+/// The names `text` states about code ([`code_identifiers`]) that `haystack` does not hold,
+/// each once: a qualified name counts when every part occurs as a word, an HTTP verb as its
+/// mapping annotation, a property as its accessor. The one grounding rule: samples are
+/// validated with it and strict inference checks a model's answers with it
+/// (`acdp_model::answer_check`), so a tuned model is held to the rule its training data passed.
+pub fn ungrounded_identifiers(text: &str, haystack: &str) -> Vec<String> {
+    code_identifiers(text)
+        .into_iter()
+        .filter(|name| {
+            !name
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .all(|p| contains_word(haystack, p))
+        })
+        .collect()
+}
+
+/// Names of tools and technologies that prose writes with an inner capital: outside backticks
+/// they name the tool ("run MyBatis Generator again"), not code of the repository.
+const TECHNOLOGY_NAMES: &[&str] = &[
+    "MyBatis",
+    "MyBatisPlus",
+    "MySQL",
+    "PostgreSQL",
+    "MariaDB",
+    "MongoDB",
+    "JavaBeans",
+    "JUnit",
+    "RabbitMQ",
+    "RocketMQ",
+    "ActiveMQ",
+    "ElasticSearch",
+    "JavaScript",
+    "TypeScript",
+    "GitHub",
+    "OpenAPI",
+    "SpringBoot",
+    "SpringCloud",
+    "IntelliJ",
+];
 
 /// Identifiers a text states about code: everything in backticks, plus words that only code
 /// uses (camelCase, PascalCase with an inner capital, snake_case, qualified `a.b` names).
@@ -446,7 +479,7 @@ pub fn code_identifiers(text: &str) -> Vec<String> {
                     && part.chars().any(|c| c.is_ascii_lowercase())
         };
         let looks_like_code = word.split('.').any(code_like);
-        if looks_like_code {
+        if looks_like_code && !TECHNOLOGY_NAMES.contains(&word) {
             push(word);
         }
     }
