@@ -106,3 +106,11 @@ mod tests {
         assert_eq!(workspace_path(&roots, &untitled), None);
     }
 }
+
+/// The length of line `line` (0-based) of `text` in UTF-16 code units, LSP's default
+/// position encoding (0 past the end).
+pub fn line_length_utf16(text: &str, line: u32) -> u32 {
+    text.lines()
+        .nth(line as usize)
+        .map_or(0, |l| l.encode_utf16().count() as u32)
+}

@@ -11,6 +11,7 @@ use tower_lsp_server::ls_types::{
     Diagnostic, DiagnosticSeverity, NumberOrString, Position, PublishDiagnosticsParams, Range,
 };
 
+use super::convert::line_length_utf16;
 use super::session::{FileKey, Session};
 use acdp_index::ChunkId;
 
@@ -59,7 +60,10 @@ pub fn stale_evidence(session: &Session, key: &FileKey) -> Option<PublishDiagnos
                     let start = evidence.start_line.saturating_sub(1).min(lines - 1);
                     let end = evidence.end_line.saturating_sub(1).clamp(start, lines - 1);
                     (
-                        Range::new(Position::new(start, 0), Position::new(end, u32::MAX)),
+                        Range::new(
+                            Position::new(start, 0),
+                            Position::new(end, line_length_utf16(view.text(), end)),
+                        ),
                         format!(
                             "{count} {samples} {}, which is no longer here (stale evidence)",
                             evidence.symbol

@@ -14,6 +14,7 @@ use tower_lsp_server::ls_types::{
     Diagnostic, DiagnosticSeverity, NumberOrString, Position, PublishDiagnosticsParams, Range, Uri,
 };
 
+use crate::convert::line_length_utf16;
 use crate::error_codes::{SAMPLES_NOT_WRITABLE, error};
 use crate::session::Session;
 use crate::stale_evidence::SOURCE;
@@ -164,7 +165,7 @@ pub fn check_edit_file(
     })?;
     let diagnostics = |problems: Vec<EditProblem>| PublishDiagnosticsParams {
         uri: uri.clone(),
-        diagnostics: problems.into_iter().map(diagnostic).collect(),
+        diagnostics: problems.into_iter().map(|p| diagnostic(p, text)).collect(),
         version: None,
     };
     let Some(original) = session.workspace(workspace)?.samples.get(&id).cloned() else {
@@ -231,11 +232,12 @@ fn record(
         .map_err(|err| error(SAMPLES_NOT_WRITABLE, format!("acdp: {err}")))
 }
 
-fn diagnostic(problem: EditProblem) -> Diagnostic {
+/// An Error on the whole line of the problem.
+fn diagnostic(problem: EditProblem, text: &str) -> Diagnostic {
     Diagnostic {
         range: Range::new(
             Position::new(problem.line, 0),
-            Position::new(problem.line, u32::MAX),
+            Position::new(problem.line, line_length_utf16(text, problem.line)),
         ),
         severity: Some(DiagnosticSeverity::ERROR),
         code: Some(NumberOrString::String(problem.check.to_owned())),
