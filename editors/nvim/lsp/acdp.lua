@@ -12,5 +12,8 @@ return {
     ['acdp/chunksChanged'] = function(...)
       return require('acdp').on_chunks_changed(...)
     end,
+    ['window/showMessage'] = function(...)
+      return require('acdp.review').on_show_message(...)
+    end,
   },
 }

@@ -18,6 +18,8 @@ M.defaults = {
     adapter = nil,
     llm = { baseUrl = nil, model = nil, apiKeyEnv = 'OPENAI_API_KEY' },
     sampleLanguage = 'en',
+    --- who reviews: recorded with each accept, edit and reject (`review.reviewer`)
+    reviewer = nil,
   },
 }
 
@@ -242,27 +244,11 @@ function M.eval(file)
   end)
 end
 
---- `:AcdpSamples [symbol]`: samples of the workspace dataset (`acdp/samples`), optionally
---- only those citing `symbol` or its members.
-function M.samples(symbol)
-  local filter = vim.empty_dict()
-  if symbol and symbol ~= '' then
-    filter = { symbol = symbol }
-  end
-  M.request('Show samples', 'acdp/samples', { filter = filter }, function(result)
-    M.state.last_samples = result
-    local samples = result
-    if type(result) == 'table' and result.samples then
-      samples = result.samples
-    end
-    local lines = { string.format('# %d acdp sample(s)%s', #samples, symbol and symbol ~= '' and (' citing ' .. symbol) or ''), '' }
-    for _, sample in ipairs(samples) do
-      table.insert(lines, '```json')
-      table.insert(lines, vim.json.encode(sample))
-      table.insert(lines, '```')
-    end
-    show_scratch('acdp://samples', lines, 'markdown')
-  end)
+--- `:AcdpSamples [filter words]`: the samples of `.acdp/samples.jsonl` (`acdp/samples`) in
+--- the quickfix list, for review; a bare word is a symbol (samples citing it or its
+--- members). See `acdp.review`.
+function M.samples(words)
+  return require('acdp.review').samples(words)
 end
 
 local function summary(result)
