@@ -4,6 +4,7 @@
 --   ACDP_CHUNKS     `acdp index <workspace> --format jsonl` of that copy
 -- Each case is a function in CASES; add a case for each new flow. Prints one line per
 -- case and "N passed, N failed", and exits non-zero on any failure.
+local H = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/nvim_harness.lua')
 local acdp = require('acdp')
 local workspace = assert(os.getenv('ACDP_WORKSPACE'))
 local chunks_file = assert(os.getenv('ACDP_CHUNKS'))
@@ -11,9 +12,7 @@ local SERVICE = 'src/main/java/com/acme/shop/order/service/impl/OmsPortalOrderSe
 local METHOD = 'com.acme.shop.order.service.impl.OmsPortalOrderServiceImpl.generateOrder(OrderParam,Long)'
 local WAIT_MS = 60000
 
-local function out(line)
-  io.stdout:write(line .. '\n')
-end
+local out = H.out
 
 -- Expected chunks, by symbol, as `acdp index` cuts them.
 local expected = {}
@@ -25,29 +24,11 @@ for line in io.lines(chunks_file) do
 end
 
 -- Every vim.notify message, so cases can assert what the user was told.
-local messages = {}
-vim.notify = function(msg, level)
-  table.insert(messages, { msg = msg, level = level or vim.log.levels.INFO })
-end
+local messages = H.messages
 
-local function wait_for(what, predicate)
-  local ok = vim.wait(WAIT_MS, predicate, 20)
-  assert(ok, 'timed out waiting for ' .. what)
-end
+local wait_for = H.wait_for
 
-local function wait_message(pattern, from)
-  local found
-  wait_for('a message matching ' .. pattern, function()
-    for i = from + 1, #messages do
-      if messages[i].msg:find(pattern) then
-        found = messages[i]
-        return true
-      end
-    end
-    return false
-  end)
-  return found
-end
+local wait_message = H.wait_message
 
 --- Line (1-based) of the method's name, and the column of the name.
 local function locate(name)
@@ -230,20 +211,4 @@ CASES[#CASES + 1] = { 'every user command is defined', function()
   end
 end }
 
-local passed, failed = 0, 0
-for _, case in ipairs(CASES) do
-  local ok, err = xpcall(case[2], debug.traceback)
-  if ok then
-    passed = passed + 1
-    out('ok   ' .. case[1])
-  else
-    failed = failed + 1
-    out('FAIL ' .. case[1] .. '\n' .. tostring(err))
-  end
-end
-out(string.format('nvim e2e: %d passed, %d failed', passed, failed))
-for _, c in ipairs(vim.lsp.get_clients({ name = 'acdp' })) do
-  c:stop()
-end
-vim.wait(2000, function() return #vim.lsp.get_clients({ name = 'acdp' }) == 0 end, 20)
-vim.cmd(failed == 0 and 'qall!' or 'cquit 1')
+H.run('nvim e2e', CASES)

@@ -7,6 +7,7 @@
 --   ACDP_WORKSPACE  a fresh temp copy of fixtures/shop (no other test touches it)
 --   ACDP_BIN        the acdp binary (also for `acdp pipeline --no-editor-samples`)
 -- Prints one line per case and "N passed, N failed"; exits non-zero on any failure.
+local H = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/nvim_harness.lua')
 local acdp = require('acdp')
 local review = require('acdp.review')
 local workspace = assert(os.getenv('ACDP_WORKSPACE'))
@@ -16,9 +17,7 @@ local CLASS = 'com.acme.shop.order.service.impl.OmsPortalOrderServiceImpl'
 local REVIEWER = 'nvim-e2e'
 local WAIT_MS = 60000
 
-local function out(line)
-  io.stdout:write(line .. '\n')
-end
+local out = H.out
 
 -- The reviewer setting on top of minimal_init.lua's (before any buffer starts the server).
 local options = vim.deepcopy(acdp.options)
@@ -26,28 +25,11 @@ options.settings.reviewer = REVIEWER
 acdp.setup(options)
 
 -- Every vim.notify message (the plugin's and the server's window/showMessage).
-local messages = {}
-vim.notify = function(msg, level)
-  table.insert(messages, { msg = msg, level = level or vim.log.levels.INFO })
-end
+local messages = H.messages
 
-local function wait_for(what, predicate)
-  assert(vim.wait(WAIT_MS, predicate, 20), 'timed out waiting for ' .. what)
-end
+local wait_for = H.wait_for
 
-local function wait_message(pattern, from)
-  local found
-  wait_for('a message matching ' .. pattern, function()
-    for i = from + 1, #messages do
-      if messages[i].msg:find(pattern) then
-        found = messages[i]
-        return true
-      end
-    end
-    return false
-  end)
-  return found
-end
+local wait_message = H.wait_message
 
 local function read_jsonl(path)
   local samples = {}
@@ -424,20 +406,4 @@ CASES[#CASES + 1] = { 'typing in cancelOrder makes its samples stale (:AcdpSampl
   vim.cmd('silent undo')
 end }
 
-local passed, failed = 0, 0
-for _, case in ipairs(CASES) do
-  local ok, err = xpcall(case[2], debug.traceback)
-  if ok then
-    passed = passed + 1
-    out('ok   ' .. case[1])
-  else
-    failed = failed + 1
-    out('FAIL ' .. case[1] .. '\n' .. tostring(err))
-  end
-end
-out(string.format('nvim review e2e: %d passed, %d failed', passed, failed))
-for _, c in ipairs(vim.lsp.get_clients({ name = 'acdp' })) do
-  c:stop()
-end
-vim.wait(2000, function() return #vim.lsp.get_clients({ name = 'acdp' }) == 0 end, 20)
-vim.cmd(failed == 0 and 'qall!' or 'cquit 1')
+H.run('nvim review e2e', CASES)

@@ -4,6 +4,7 @@
 --   ACDP_WORKSPACE  a temp copy of fixtures/shop, with the tiny dataset in .acdp/dataset
 --   ACDP_MODEL_DIR  the tiny model (tests/editors/tiny_model.py model DIR)
 -- Prints one line per case and "N passed, N failed"; exits non-zero on any failure.
+local H = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/nvim_harness.lua')
 local acdp = require('acdp')
 local workspace = assert(os.getenv('ACDP_WORKSPACE'))
 local model_dir = assert(os.getenv('ACDP_MODEL_DIR'))
@@ -11,9 +12,7 @@ local SERVICE = 'src/main/java/com/acme/shop/order/service/impl/OmsPortalOrderSe
 local WAIT_MS = 60000
 local SAMPLES = 5 -- training samples tiny_model.py writes
 
-local function out(line)
-  io.stdout:write(line .. '\n')
-end
+local out = H.out
 
 -- The tiny model as modelDir; the rest as minimal_init.lua set it up (before any buffer
 -- starts the server).
@@ -23,31 +22,14 @@ options.settings.adapter = ''
 acdp.setup(options)
 
 -- Every vim.notify message, and every vim.ui.open (nothing is opened in a headless test).
-local messages, opened = {}, {}
-vim.notify = function(msg, level)
-  table.insert(messages, { msg = msg, level = level or vim.log.levels.INFO })
-end
+local messages, opened = H.messages, {}
 vim.ui.open = function(path)
   table.insert(opened, path)
 end
 
-local function wait_for(what, predicate)
-  assert(vim.wait(WAIT_MS, predicate, 20), 'timed out waiting for ' .. what)
-end
+local wait_for = H.wait_for
 
-local function wait_message(pattern, from)
-  local found
-  wait_for('a message matching ' .. pattern, function()
-    for i = from + 1, #messages do
-      if messages[i].msg:find(pattern) then
-        found = messages[i]
-        return true
-      end
-    end
-    return false
-  end)
-  return found
-end
+local wait_message = H.wait_message
 
 local function is_file(path)
   local stat = vim.uv.fs_stat(path)
@@ -143,20 +125,4 @@ CASES[#CASES + 1] = { ':AcdpTrainCancel stops the run after the step, checkpoint
   acdp.options.open_loss_plot = nil
 end }
 
-local passed, failed = 0, 0
-for _, case in ipairs(CASES) do
-  local ok, err = xpcall(case[2], debug.traceback)
-  if ok then
-    passed = passed + 1
-    out('ok   ' .. case[1])
-  else
-    failed = failed + 1
-    out('FAIL ' .. case[1] .. '\n' .. tostring(err))
-  end
-end
-out(string.format('nvim train e2e: %d passed, %d failed', passed, failed))
-for _, c in ipairs(vim.lsp.get_clients({ name = 'acdp' })) do
-  c:stop()
-end
-vim.wait(2000, function() return #vim.lsp.get_clients({ name = 'acdp' }) == 0 end, 20)
-vim.cmd(failed == 0 and 'qall!' or 'cquit 1')
+H.run('nvim train e2e', CASES)

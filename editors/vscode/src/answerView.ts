@@ -30,6 +30,19 @@ function shortPath(path: string): string {
 }
 
 /**
+ * The webview script (after `const vscode = acquireVsCodeApi()`) that posts `{open: target}`
+ * when a link matching `selector` is clicked, `target` being its `data-target` JSON.
+ */
+export function openLinksScript(selector: string): string {
+  return `for (const link of document.querySelectorAll('${selector}')) {
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      if (vscode) { vscode.postMessage({ open: JSON.parse(link.dataset.target) }); }
+    });
+  }`;
+}
+
+/**
  * `nonce` guards the inline script (Content-Security-Policy); `cspSource` is the
  * webview's own source (`webview.cspSource`).
  */
@@ -77,12 +90,7 @@ ${citations || '<li>none</li>'}
 </ul>
 <script nonce="${nonce}">
   const vscode = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
-  for (const link of document.querySelectorAll('a.citation')) {
-    link.addEventListener('click', (event) => {
-      event.preventDefault();
-      if (vscode) { vscode.postMessage({ open: JSON.parse(link.dataset.target) }); }
-    });
-  }
+  ${openLinksScript('a.citation')}
 </script>
 </body>
 </html>`;

@@ -1,7 +1,7 @@
 // The review view's logic: the samples `acdp/samples` lists, grouped by file and chunk for
 // the tree, their labels, and the HTML of one sample with its review buttons. Pure (no
 // `vscode` import) so node --test and the screenshot script use exactly this code.
-import { escapeHtml } from './answerView';
+import { escapeHtml, openLinksScript } from './answerView';
 
 export type ReviewState = 'pending' | 'accepted' | 'edited' | 'rejected';
 
@@ -205,12 +205,7 @@ ${body(sample)}
   for (const button of document.querySelectorAll('button[data-action]')) {
     button.addEventListener('click', () => vscode && vscode.postMessage({ action: button.dataset.action, sample_id: button.dataset.id }));
   }
-  for (const link of document.querySelectorAll('a.evidence')) {
-    link.addEventListener('click', (event) => {
-      event.preventDefault();
-      if (vscode) { vscode.postMessage({ open: JSON.parse(link.dataset.target) }); }
-    });
-  }
+  ${openLinksScript('a.evidence')}
 </script>
 </body>
 </html>`;

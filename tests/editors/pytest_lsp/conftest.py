@@ -65,21 +65,27 @@ def make_client() -> LanguageClient:
 )
 async def client(lsp_client: LanguageClient, shop: Path, tmp_path: Path):
     """An initialized session on `shop`; shut down cleanly after the test."""
-    lsp_client.shop = shop
-    lsp_client.initialize_result = await lsp_client.initialize_session(
+    await open_session(lsp_client, shop, {
+        "logFile": str(tmp_path / "lsp.log"),
+        "sampleLanguage": "en",
+        "llm": {"apiKeyEnv": "OPENAI_API_KEY"},
+    })
+    yield
+    await shutdown(lsp_client)
+
+
+async def open_session(client: LanguageClient, shop: Path, options: dict):
+    """`initialize` + `initialized` on `shop` as VS Code would, with `options` as the
+    initialization options; the result is kept as `client.initialize_result`."""
+    client.shop = shop
+    client.initialize_result = await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"),
             root_uri=shop.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=shop.as_uri(), name="shop")],
-            initialization_options={
-                "logFile": str(tmp_path / "lsp.log"),
-                "sampleLanguage": "en",
-                "llm": {"apiKeyEnv": "OPENAI_API_KEY"},
-            },
+            initialization_options=options,
         )
     )
-    yield
-    await shutdown(lsp_client)
 
 
 async def shutdown(client: LanguageClient):

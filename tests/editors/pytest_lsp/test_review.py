@@ -12,13 +12,14 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from conftest import (
     ACDP_BIN,
     clamp_diagnostic_positions,
     indexed,
     make_client,
+    open_session,
     open_document,
     plain,
     position_of,
@@ -37,20 +38,12 @@ INVALID_PARAMS = -32602
 async def reviewer(lsp_client: LanguageClient, shop: Path, tmp_path: Path):
     """A session on `shop` with the `reviewer` setting, recorded with each verdict. Edit
     diagnostics whose positions pygls would drop are read clamped (`clamped` lists them)."""
-    lsp_client.shop = shop
     lsp_client.clamped = clamp_diagnostic_positions(lsp_client)
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=shop.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=shop.as_uri(), name="shop")],
-            initialization_options={
-                "logFile": str(tmp_path / "lsp.log"),
-                "sampleLanguage": "en",
-                "reviewer": REVIEWER,
-            },
-        )
-    )
+    await open_session(lsp_client, shop, {
+        "logFile": str(tmp_path / "lsp.log"),
+        "sampleLanguage": "en",
+        "reviewer": REVIEWER,
+    })
     yield
     await shutdown(lsp_client)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
-from conftest import ACDP_BIN, make_client, plain, shutdown, wait_until
+from conftest import ACDP_BIN, make_client, open_session, plain, shutdown, wait_until
 
 _spec = importlib.util.spec_from_file_location("tiny_model", Path(__file__).resolve().parents[1] / "tiny_model.py")
 tiny_model = importlib.util.module_from_spec(_spec)
@@ -36,22 +36,14 @@ async def trainer(lsp_client: LanguageClient, shop: Path, tmp_path: Path, model_
     """A session on `shop` with the tiny model as `modelDir` (as tests/lsp.rs configures it)
     and the tiny dataset in `.acdp/dataset`, where acdp.train reads by default."""
     tiny_model.write_tiny_dataset(shop / ".acdp" / "dataset")
-    lsp_client.shop = shop
     lsp_client.log_file = tmp_path / "lsp.log"
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=shop.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=shop.as_uri(), name="shop")],
-            initialization_options={
-                "logFile": str(lsp_client.log_file),
-                "modelDir": str(model_dir),
-                "adapter": "",
-                "sampleLanguage": "en",
-                "llm": {"baseUrl": "", "apiKeyEnv": "OPENAI_API_KEY"},
-            },
-        )
-    )
+    await open_session(lsp_client, shop, {
+        "logFile": str(lsp_client.log_file),
+        "modelDir": str(model_dir),
+        "adapter": "",
+        "sampleLanguage": "en",
+        "llm": {"baseUrl": "", "apiKeyEnv": "OPENAI_API_KEY"},
+    })
     yield
     await shutdown(lsp_client)
 
