@@ -1643,6 +1643,17 @@ fn dataset_samples(out: &Path) -> std::collections::BTreeMap<String, Value> {
         .collect()
 }
 
+/// `acdp.reviewSample` with `verdict`; the answer, checked to record that verdict.
+fn record_review(client: &mut LspClient, id: &str, verdict: &str) -> Value {
+    let answer = execute(
+        client,
+        "acdp.reviewSample",
+        json!({"sample_id": id, "verdict": verdict}),
+    );
+    assert_eq!(answer["result"]["review"]["verdict"], verdict, "{answer}");
+    answer
+}
+
 fn execute(client: &mut LspClient, command: &str, argument: Value) -> Value {
     client.request(
         "workspace/executeCommand",
@@ -1691,15 +1702,7 @@ fn reviewed_samples_replace_generated_ones_in_the_export() {
     let (accepted, edited, rejected) = (in_both[0], in_both[1], in_both[2]);
 
     // Accept one: recorded with the time and the reviewer.
-    let answer = execute(
-        &mut client,
-        "acdp.reviewSample",
-        json!({"sample_id": accepted, "verdict": "accepted"}),
-    );
-    assert_eq!(
-        answer["result"]["review"]["verdict"], "accepted",
-        "{answer}"
-    );
+    let answer = record_review(&mut client, accepted, "accepted");
     assert_eq!(answer["result"]["review"]["reviewer"], "ana", "{answer}");
     assert!(
         answer["result"]["review"]["at"]
@@ -1821,15 +1824,7 @@ fn reviewed_samples_replace_generated_ones_in_the_export() {
     );
 
     // Reject one.
-    let answer = execute(
-        &mut client,
-        "acdp.reviewSample",
-        json!({"sample_id": rejected, "verdict": "rejected"}),
-    );
-    assert_eq!(
-        answer["result"]["review"]["verdict"], "rejected",
-        "{answer}"
-    );
+    let answer = record_review(&mut client, rejected, "rejected");
     let listed = client.call("acdp/samples", json!({"filter": {"review": "rejected"}}));
     assert_eq!(ids(&listed), vec![rejected.clone()]);
     let pending = client.call("acdp/samples", json!({"filter": {"review": "pending"}}));
