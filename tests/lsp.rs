@@ -1824,7 +1824,7 @@ fn reviewed_samples_replace_generated_ones_in_the_export() {
     );
 
     // Reject one.
-    let answer = record_review(&mut client, rejected, "rejected");
+    record_review(&mut client, rejected, "rejected");
     let listed = client.call("acdp/samples", json!({"filter": {"review": "rejected"}}));
     assert_eq!(ids(&listed), vec![rejected.clone()]);
     let pending = client.call("acdp/samples", json!({"filter": {"review": "pending"}}));

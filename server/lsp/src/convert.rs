@@ -88,6 +88,14 @@ pub fn change_from_lsp(change: ls_types::TextDocumentContentChangeEvent) -> Text
     }
 }
 
+/// The length of line `line` (0-based) of `text` in UTF-16 code units, LSP's default
+/// position encoding (0 past the end).
+pub fn line_length_utf16(text: &str, line: u32) -> u32 {
+    text.lines()
+        .nth(line as usize)
+        .map_or(0, |l| l.encode_utf16().count() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,12 +113,4 @@ mod tests {
         let untitled: Uri = "untitled:Untitled-1".parse().unwrap();
         assert_eq!(workspace_path(&roots, &untitled), None);
     }
-}
-
-/// The length of line `line` (0-based) of `text` in UTF-16 code units, LSP's default
-/// position encoding (0 past the end).
-pub fn line_length_utf16(text: &str, line: u32) -> u32 {
-    text.lines()
-        .nth(line as usize)
-        .map_or(0, |l| l.encode_utf16().count() as u32)
 }
