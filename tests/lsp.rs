@@ -145,7 +145,7 @@ fn initialize_advertises_capabilities_indexes_with_progress_and_exits_cleanly() 
     assert_eq!(caps["hoverProvider"], true);
     assert_eq!(
         caps["codeActionProvider"]["codeActionKinds"],
-        json!(["source.acdp"])
+        json!(["acdp"])
     );
     let commands = caps["executeCommandProvider"]["commands"]
         .as_array()
@@ -305,7 +305,7 @@ fn hover_chunk_code_action_and_commands_answer_with_the_index_chunks() {
     );
     let action = &actions[0];
     assert_eq!(action["title"], format!("Show chunk for {}", method.symbol));
-    assert_eq!(action["kind"], "source.acdp");
+    assert_eq!(action["kind"], "acdp");
     assert_eq!(action["command"]["command"], "acdp.showChunk");
     let shown = client.call(
         "workspace/executeCommand",
@@ -1727,6 +1727,22 @@ fn reviewed_samples_replace_generated_ones_in_the_export() {
             && m["params"]["uri"] == edit_uri
             && m["params"]["diagnostics"] == json!([])
     });
+    // Typing in it is no business of the index: no "not open" warning per keystroke.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": edit_uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": " "}]
+        }),
+    );
+    client.call("acdp/samples", json!({"filter": {}}));
+    let warned = client.received.iter().any(|m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("is not open"))
+    });
+    assert!(!warned, "a change of the edit file was warned about");
     let edit: Value = serde_json::from_str(&original_text).unwrap();
     let old_answer = edit["answer"].as_str().unwrap().to_owned();
     let answer_line = original_text

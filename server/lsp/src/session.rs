@@ -7,7 +7,7 @@
 //! [`Session::install_index`] (whole folders, after a background [`index_workspace`]) and
 //! [`Session::refresh_file`] (one file the watcher reported).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,6 +68,9 @@ pub struct Workspace {
     documents: DocumentStore,
     /// Open documents: path -> the URI the client used.
     open: BTreeMap<String, Uri>,
+    /// Documents the client opened that acdp does not index (a sample's edit file, an XML
+    /// file that is no mapper): their edits are none of the index's business.
+    open_unindexed: BTreeSet<String>,
     /// The files on disk as last indexed (or reported by the watcher, or saved), by path.
     files: BTreeMap<String, IndexedFile>,
     options: Option<IndexOptions>,
@@ -218,6 +221,7 @@ impl Session {
                     root,
                     documents: DocumentStore::default(),
                     open: BTreeMap::new(),
+                    open_unindexed: BTreeSet::new(),
                     files: BTreeMap::new(),
                     options: None,
                     filter: None,
@@ -314,13 +318,17 @@ impl Session {
         version: i32,
         text: String,
     ) -> Option<ChunkDelta> {
-        let language = language_of_text(&key.path, &text)?;
         let workspace = self.workspaces.get_mut(key.workspace)?;
+        let Some(language) = language_of_text(&key.path, &text) else {
+            workspace.open_unindexed.insert(key.path.clone());
+            return None;
+        };
         workspace.open.insert(key.path.clone(), uri);
         Some(workspace.documents.open(&key.path, language, version, text))
     }
 
-    /// Applies one `didChange`. Call it before any `.await` so edits apply in order.
+    /// Applies one `didChange`. Call it before any `.await` so edits apply in order. A
+    /// document opened but not indexed changes nothing (an empty delta).
     pub fn change_document(
         &mut self,
         key: &FileKey,
@@ -328,6 +336,9 @@ impl Session {
         changes: &[TextChange],
     ) -> Result<ChunkDelta, DocumentError> {
         match self.workspaces.get_mut(key.workspace) {
+            Some(workspace) if workspace.open_unindexed.contains(&key.path) => {
+                Ok(ChunkDelta::default())
+            }
             Some(workspace) => workspace
                 .documents
                 .apply_changes(&key.path, version, changes),
@@ -398,6 +409,7 @@ impl Session {
             return false;
         };
         workspace.open.remove(&key.path);
+        workspace.open_unindexed.remove(&key.path);
         let closed = workspace.documents.close(&key.path).is_some();
         self.refresh_file(key);
         closed

@@ -107,7 +107,7 @@ def test_code_action_show_chunk_runs_through_execute_command(raw, shop, expected
     )["result"]
     by_title = {a["title"]: a for a in actions}
     action = by_title[f"Show chunk for {METHOD}"]
-    assert action["kind"] == "source.acdp"
+    assert action["kind"] == "acdp"
     assert action["command"]["command"] == "acdp.showChunk"
     result = raw.request("workspace/executeCommand", action["command"])["result"]
     assert result["chunk_id"] == expected_chunks[METHOD]["chunk_id"]

@@ -117,7 +117,7 @@ async def generate_for_cancel_order(client: LanguageClient):
     )
     (action,) = [a for a in actions if a["title"].startswith("Generate QA samples for ")]
     assert action["title"] == "Generate QA samples for OmsPortalOrderServiceImpl.cancelOrder(Long,Long)"
-    assert action["kind"] == "source.acdp"
+    assert action["kind"] == "acdp"
     assert action["command"]["command"] == "acdp.generateQa"
     chunk_id = action["command"]["arguments"][0]["chunk_id"]
     generated = await execute(client, "acdp.generateQa", action["command"]["arguments"][0])

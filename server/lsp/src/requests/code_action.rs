@@ -16,9 +16,11 @@ use crate::session::Session;
 use acdp_index::ChunkKind;
 use acdp_index::Symbol;
 
-/// The kind of acdp's actions: a `source` action, so clients list it in their source-action
-/// menu and `only: ["source"]` selects it.
-pub const ACDP_ACTION_KIND: &str = "source.acdp";
+/// The kind of acdp's actions: a kind of its own, neither `quickfix` nor `refactor` (they do
+/// not change code) nor `source` (VS Code leaves source actions out of Ctrl+. and the light
+/// bulb, where a user looks for "Generate QA samples"). `only: ["acdp"]` selects them; a
+/// client asking only for other kinds (organize imports on save) gets none.
+pub const ACDP_ACTION_KIND: &str = "acdp";
 
 pub fn code_actions(
     session: &Session,
