@@ -4,6 +4,7 @@ a headless-browser screenshot. Usage: ansi_to_html.py < capture.txt > capture.ht
 import html
 import re
 import sys
+import unicodedata
 
 BASIC = ["#1e1e1e", "#f44747", "#6a9955", "#d7ba7d", "#569cd6", "#c586c0", "#4ec9b0", "#d4d4d4",
          "#808080", "#f44747", "#b5cea8", "#dcdcaa", "#9cdcfe", "#d16969", "#4ec9b0", "#ffffff"]
@@ -18,6 +19,19 @@ def xterm(n: int) -> str:
         return "#%02x%02x%02x" % (steps[n // 36], steps[(n // 6) % 6], steps[n % 6])
     v = 8 + (n - 232) * 10
     return "#%02x%02x%02x" % (v, v, v)
+
+
+def cells(text: str) -> str:
+    """`text` as HTML in terminal cells: a wide character (CJK) takes exactly two cells, as in
+    the terminal, whatever width the fallback font gives its glyph, so the columns after it
+    stay in place."""
+    out = []
+    for ch in text:
+        if unicodedata.east_asian_width(ch) in ("W", "F"):
+            out.append(f'<span class="w">{html.escape(ch)}</span>')
+        else:
+            out.append(html.escape(ch))
+    return "".join(out)
 
 
 def main():
@@ -37,7 +51,7 @@ def main():
                     style.append(f"background:{b}")
                 if bold:
                     style.append("font-weight:bold")
-                out.append(f'<span style="{";".join(style)}">{html.escape(part)}</span>')
+                out.append(f'<span style="{";".join(style)}">{cells(part)}</span>')
             continue
         codes = [int(c) if c else 0 for c in re.split("[;:]", m.group(1) or "0")]
         i = 0
@@ -84,6 +98,7 @@ def main():
         "<!DOCTYPE html><html><head><meta charset='utf-8'><style>"
         "body{margin:0;background:#1e1e1e}"
         "pre{margin:0;padding:8px;color:#d4d4d4;font:14px/1.25 'DejaVu Sans Mono','Noto Sans Mono CJK SC',monospace}"
+        ".w{display:inline-block;width:2ch;height:1.25em;vertical-align:top;overflow:hidden;text-align:center}"
         "</style></head><body><pre>" + "".join(out) + "</pre></body></html>"
     )
 
