@@ -1135,3 +1135,82 @@ fn trained_answers_refused(root: &Path) -> (HashMap<acdp_sample::Task, usize>, V
     }
     (checked, refused)
 }
+
+/// Logits of a loaded model (either network) after `tokens`, then after one more token.
+fn loaded_logits(model: &mut LoadedModel, tokens: &[u32]) -> Vec<f32> {
+    prompt_then_step(
+        |input, at| match &mut model.network {
+            Network::Full(m) => m.forward_last(input, at).unwrap(),
+            Network::Quantized(m) => m.forward(input, at).unwrap(),
+        },
+        tokens,
+    )
+}
+
+/// `--model FILE.gguf --adapter DIR` applies the adapter at run time: the logits equal those
+/// of the same weights as safetensors with the adapter merged (f32 GGUF: to rounding; Q8_0:
+/// within its quantization error), and differ from the GGUF alone.
+#[test]
+fn a_gguf_model_with_an_adapter_answers_as_the_safetensors_model_with_it() {
+    use candle_core::quantized::GgmlDType;
+    let work = tempfile::tempdir().unwrap();
+    let (hf, adapter) = (work.path().join("hf"), work.path().join("adapter"));
+    std::fs::create_dir_all(&hf).unwrap();
+    std::fs::create_dir_all(&adapter).unwrap();
+    write_tiny_model(&hf, true, 11);
+    write_random_adapter(&adapter, true);
+    let tokens: Vec<u32> = (0..24).map(|i| (i * 7 % 39) as u32 + 1).collect();
+    let mut merged = load_model(&hf, Some(&adapter), &Device::Cpu).unwrap();
+    let expected = loaded_logits(&mut merged, &tokens);
+    let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
+    assert!(scale > 0.1, "logits too flat to compare");
+    for (matrices, tolerance) in [(GgmlDType::F32, 1e-4f32), (GgmlDType::Q8_0, 3e-2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = write_tiny_gguf(dir.path(), 11, matrices);
+        let mut adapted = load_model(&gguf, Some(&adapter), &Device::Cpu).unwrap();
+        let ours = loaded_logits(&mut adapted, &tokens);
+        let worst = expected
+            .iter()
+            .zip(&ours)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst <= tolerance * scale,
+            "{matrices:?}: differs by {worst} (scale {scale})"
+        );
+        let mut plain = load_model(&gguf, None, &Device::Cpu).unwrap();
+        let base = loaded_logits(&mut plain, &tokens);
+        let moved = base
+            .iter()
+            .zip(&ours)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            moved > 10.0 * tolerance * scale,
+            "{matrices:?}: the adapter changed the logits by {moved} only"
+        );
+    }
+    // An adapter for another model is told as such.
+    let wrong = work.path().join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    let mut tensors = HashMap::new();
+    tensors.insert(
+        acdp_model::lora::peft_key(0, "q_proj", 'A'),
+        random(&[4, 10], 0.1, &mut SplitMix64::new(1)),
+    );
+    tensors.insert(
+        acdp_model::lora::peft_key(0, "q_proj", 'B'),
+        random(&[64, 4], 0.1, &mut SplitMix64::new(2)),
+    );
+    acdp_model::lora::save_peft_adapter(
+        &wrong,
+        &acdp_model::lora::PeftAdapterConfig::from_lora(&LoraConfig::default(), None),
+        &tensors,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = write_tiny_gguf(dir.path(), 11, GgmlDType::F32);
+    let error = load_model(&gguf, Some(&wrong), &Device::Cpu)
+        .err()
+        .expect("a misfit adapter is refused")
+        .to_string();
+    assert!(error.contains("does not fit the GGUF model"), "{error}");
+}

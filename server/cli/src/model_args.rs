@@ -13,7 +13,8 @@ pub struct ModelArgs {
     /// A Hugging Face model directory or a .gguf file.
     #[arg(long, value_name = "DIR|FILE.gguf")]
     pub model: Option<PathBuf>,
-    /// A LoRA adapter directory (PEFT layout) to merge into safetensors weights.
+    /// A LoRA adapter directory (PEFT layout): merged into safetensors weights, applied at
+    /// run time to a GGUF model.
     #[arg(long, value_name = "DIR")]
     pub adapter: Option<PathBuf>,
     #[arg(long, default_value_t = 512)]

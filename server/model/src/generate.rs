@@ -72,18 +72,16 @@ pub struct Generation {
 }
 
 /// Loads `path`: a `.gguf` file, or a directory with config.json, safetensors and
-/// tokenizer.json. An adapter directory (PEFT layout) is merged into safetensors weights.
+/// tokenizer.json. An adapter directory (PEFT layout) is merged into safetensors weights and
+/// applied at run time to GGUF weights (merging would requantize them).
 pub fn load_model(path: &Path, adapter: Option<&Path>, device: &Device) -> Result<LoadedModel> {
     let is_gguf = path.is_file() && path.extension().is_some_and(|e| e == "gguf");
     if is_gguf {
-        if adapter.is_some() {
-            return Err(ModelError::Invalid(
-                "--adapter needs safetensors weights: LoRA cannot be merged into a quantized \
-                 GGUF file; give the Hugging Face model directory instead"
-                    .into(),
-            ));
+        let mut model = load_gguf(path, device)?;
+        if let Some(adapter) = adapter {
+            apply_gguf_adapter(&mut model, adapter, device)?;
         }
-        return load_gguf(path, device);
+        return Ok(model);
     }
     if !path.is_dir() {
         return Err(ModelError::Format {
@@ -148,6 +146,32 @@ impl ModelCache {
     pub fn loaded_source(&self) -> Option<&ModelSource> {
         self.loaded.as_ref().map(|(s, _)| s)
     }
+}
+
+/// Applies the PEFT adapter in `dir` to a GGUF model, at run time.
+fn apply_gguf_adapter(model: &mut LoadedModel, dir: &Path, device: &Device) -> Result<()> {
+    let (peft, tensors) = super::lora::load_peft_adapter(dir, device)?;
+    let Network::Quantized(weights) = &mut model.network else {
+        return Ok(());
+    };
+    let config = peft.lora_config();
+    let adapted = weights
+        .apply_adapter(&peft.target_modules, &tensors, config.scale())
+        .map_err(|e| ModelError::Format {
+            path: dir.join("adapter_model.safetensors"),
+            message: format!("does not fit the GGUF model: {e}"),
+        })?;
+    if adapted == 0 {
+        return Err(ModelError::Format {
+            path: dir.join("adapter_model.safetensors"),
+            message: format!(
+                "no tensor of the target modules {:?} under PEFT's keys \
+                 (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight)",
+                peft.target_modules
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {

@@ -9,6 +9,11 @@
 //! 490 tokens: 42 -> 114 tok/s on 2 cores; llama.cpp: 91). candle's model keeps its matrices
 //! private, so the choice of kernel per call needs the model code here. Tracing spans were
 //! dropped; the rest follows upstream so fixes there can be carried over line by line.
+//!
+//! A LoRA adapter (PEFT layout, as `acdp train` writes it) is applied at run time
+//! ([`ModelWeights::apply_adapter`]): each adapted [`QLinear`] adds `scale · x Aᵀ Bᵀ` to its
+//! quantized product. Merging into quantized weights would requantize them and lose the
+//! adapter's small updates; the extra products cost `2 · r · (in + out)` per token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -297,6 +302,46 @@ impl ModelWeights {
     ///
     /// Call this between independent conversations to free cached attention
     /// state without recreating the model.
+    /// Applies a LoRA adapter at run time: `tensors` hold `A` and `B` of each adapted module
+    /// under PEFT's keys ([`crate::lora::peft_key`]); `scale` is alpha / r. Returns how many
+    /// projections were adapted. An adapted module that is not a Qwen2 projection, or whose
+    /// matrices do not fit it, is an error: the adapter was trained for another model.
+    pub fn apply_adapter(
+        &mut self,
+        target_modules: &[String],
+        tensors: &HashMap<String, Tensor>,
+        scale: f64,
+    ) -> Result<usize> {
+        let mut adapted = 0;
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for module in target_modules {
+                let (Some(a), Some(b)) = (
+                    tensors.get(&crate::lora::peft_key(i, module, 'A')),
+                    tensors.get(&crate::lora::peft_key(i, module, 'B')),
+                ) else {
+                    continue;
+                };
+                let linear = match module.as_str() {
+                    "q_proj" => &mut layer.attention_wq,
+                    "k_proj" => &mut layer.attention_wk,
+                    "v_proj" => &mut layer.attention_wv,
+                    "o_proj" => &mut layer.attention_wo,
+                    "gate_proj" => &mut layer.mlp.feed_forward_w1,
+                    "up_proj" => &mut layer.mlp.feed_forward_w3,
+                    "down_proj" => &mut layer.mlp.feed_forward_w2,
+                    other => {
+                        candle_core::bail!("target module {other:?} is not a Qwen2 projection")
+                    }
+                };
+                linear
+                    .set_lora(a, b, scale)
+                    .map_err(|e| e.context(format!("layer {i} {module}")))?;
+                adapted += 1;
+            }
+        }
+        Ok(adapted)
+    }
+
     pub fn clear_kv_cache(&mut self) {
         for layer in self.layers.iter_mut() {
             layer.kv_cache = None;
@@ -344,6 +389,8 @@ const GEMM_MIN_ROWS: usize = 16;
 struct QLinear {
     quantized: QMatMul,
     weights: Arc<QTensor>,
+    /// A LoRA adapter as `(Aᵀ [in, r], scale · Bᵀ [r, out])`, added to the product.
+    lora: Option<(Tensor, Tensor)>,
 }
 
 impl QLinear {
@@ -352,10 +399,37 @@ impl QLinear {
         Ok(QLinear {
             quantized: QMatMul::from_arc(weights.clone())?,
             weights,
+            lora: None,
         })
     }
 
+    /// Adds the adapter `a [r, in]`, `b [out, r]` with `scale` (alpha / r) to this product.
+    fn set_lora(&mut self, a: &Tensor, b: &Tensor, scale: f64) -> Result<()> {
+        let (out_dim, in_dim) = self.weights.shape().dims2()?;
+        let (rank, a_in) = a.dims2()?;
+        let (b_out, b_rank) = b.dims2()?;
+        if a_in != in_dim || b_out != out_dim || b_rank != rank {
+            candle_core::bail!(
+                "adapter A {:?} / B {:?} does not fit a {out_dim}x{in_dim} weight",
+                a.dims(),
+                b.dims()
+            );
+        }
+        let a_t = a.to_dtype(DType::F32)?.t()?.contiguous()?;
+        let b_t = (b.to_dtype(DType::F32)?.t()? * scale)?.contiguous()?;
+        self.lora = Some((a_t, b_t));
+        Ok(())
+    }
+
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let base = self.base_forward(xs)?;
+        match &self.lora {
+            None => Ok(base),
+            Some((a_t, b_t)) => base + xs.broadcast_matmul(a_t)?.broadcast_matmul(b_t)?,
+        }
+    }
+
+    fn base_forward(&self, xs: &Tensor) -> Result<Tensor> {
         let rows = xs.elem_count() / xs.dim(D::Minus1)?;
         let quantized = !matches!(
             self.weights.dtype(),
