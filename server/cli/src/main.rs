@@ -5,7 +5,9 @@ mod analyze;
 mod ask;
 mod bench;
 mod eval;
+mod export_adapter;
 mod index;
+mod logits;
 mod lsp;
 mod model_args;
 mod pipeline;
@@ -48,6 +50,10 @@ enum Command {
     Lsp(lsp::LspArgs),
     /// Measure indexing speed on a fixture and on generated repositories.
     Bench(bench::BenchArgs),
+    /// Write a LoRA adapter for other engines: llama.cpp's LoRA GGUF.
+    ExportAdapter(export_adapter::ExportAdapterArgs),
+    /// Print the next-token logits after given token ids (parity checks with other engines).
+    Logits(logits::LogitsArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Ask(args) => ask::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::ExportAdapter(args) => export_adapter::run(args),
+        Command::Logits(args) => logits::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -253,6 +253,16 @@ impl LoadedModel {
         }
     }
 
+    /// The next-token logits after `tokens` as a fresh prompt (for parity checks with other
+    /// engines).
+    pub fn logits_after(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Err(ModelError::Invalid("no tokens".into()));
+        }
+        self.clear_cache();
+        Ok(self.next_logits(tokens, 0)?.to_vec1()?)
+    }
+
     /// Logits `[vocab]` after `tokens`, which start at position `offset`.
     fn next_logits(&mut self, tokens: &[u32], offset: usize) -> Result<Tensor> {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;

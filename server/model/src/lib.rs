@@ -26,6 +26,7 @@ pub mod config;
 pub mod generate;
 pub mod gguf_q8;
 pub mod lora;
+pub mod lora_gguf;
 pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;
