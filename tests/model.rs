@@ -1214,3 +1214,59 @@ fn a_gguf_model_with_an_adapter_answers_as_the_safetensors_model_with_it() {
         .to_string();
     assert!(error.contains("does not fit the GGUF model"), "{error}");
 }
+
+/// `acdp export-adapter --format gguf` writes llama.cpp's LoRA GGUF: the adapter metadata and,
+/// per adapted projection, `lora_a` / `lora_b` named after the base tensor, with the values of
+/// PEFT's A and B (tests/llm-real/lora_gguf_parity.py checks that llama.cpp applies it).
+#[test]
+fn an_adapter_exports_as_a_llama_cpp_lora_gguf() {
+    use candle_core::quantized::gguf_file::{Content, Value};
+    let work = tempfile::tempdir().unwrap();
+    let adapter = work.path().join("adapter");
+    std::fs::create_dir_all(&adapter).unwrap();
+    write_random_adapter(&adapter, true);
+    let out = work.path().join("gguf/adapter.gguf");
+    let exported = std::process::Command::new(env!("CARGO_BIN_EXE_acdp"))
+        .args(["export-adapter", "--format", "gguf", "--adapter"])
+        .arg(&adapter)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(exported.status.success(), "{exported:?}");
+    let report: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
+    assert_eq!(report["projections"], 2 * 5, "{report}");
+
+    let mut file = std::fs::File::open(&out).unwrap();
+    let content = Content::read(&mut file).unwrap();
+    let text = |key: &str| match content.metadata.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(text("general.type"), "adapter");
+    assert_eq!(text("adapter.type"), "lora");
+    assert_eq!(text("general.architecture"), "qwen2");
+    assert_eq!(
+        content.metadata["adapter.lora.alpha"].to_f32().unwrap(),
+        8.0
+    );
+    let (_, peft) = acdp_model::lora::load_peft_adapter(&adapter, &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    assert_eq!(names.len(), 2 * 5 * 2);
+    for (gguf, module, matrix) in [
+        ("blk.1.attn_k.weight.lora_a", "k_proj", 'A'),
+        ("blk.1.attn_k.weight.lora_b", "k_proj", 'B'),
+        ("blk.0.ffn_gate.weight.lora_b", "gate_proj", 'B'),
+    ] {
+        let layer = if gguf.starts_with("blk.1") { 1 } else { 0 };
+        let expected = &peft[&acdp_model::lora::peft_key(layer, module, matrix)];
+        let written = content
+            .tensor(&mut file, gguf, &Device::Cpu)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        assert_eq!(written.dims(), expected.dims(), "{gguf}");
+        assert!(max_abs_diff(&written, expected) == 0.0, "{gguf}");
+    }
+}
