@@ -1270,3 +1270,50 @@ fn an_adapter_exports_as_a_llama_cpp_lora_gguf() {
         assert!(max_abs_diff(&written, expected) == 0.0, "{gguf}");
     }
 }
+
+/// An adapter is applied whole or refused: tensors under another key layout (PEFT's
+/// `.lora_A.default.weight` of some versions) or options acdp does not apply (`use_rslora`)
+/// are errors for safetensors and GGUF models alike, never a base model answering as if
+/// adapted.
+#[test]
+fn an_adapter_acdp_cannot_apply_whole_is_refused() {
+    use candle_core::quantized::GgmlDType;
+    let work = tempfile::tempdir().unwrap();
+    let hf = work.path().join("hf");
+    std::fs::create_dir_all(&hf).unwrap();
+    write_tiny_model(&hf, true, 11);
+    let gguf = write_tiny_gguf(work.path(), 11, GgmlDType::F32);
+
+    let renamed = work.path().join("renamed");
+    std::fs::create_dir_all(&renamed).unwrap();
+    write_random_adapter(&renamed, false);
+    let file = renamed.join("adapter_model.safetensors");
+    let tensors = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    let tensors: HashMap<String, Tensor> = tensors
+        .into_iter()
+        .map(|(k, v)| (k.replace(".weight", ".default.weight"), v))
+        .collect();
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+
+    let rslora = work.path().join("rslora");
+    std::fs::create_dir_all(&rslora).unwrap();
+    write_random_adapter(&rslora, false);
+    let config_path = rslora.join("adapter_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["use_rslora"] = serde_json::json!(true);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    for model in [&hf, &gguf] {
+        let error = load_model(model, Some(&renamed), &Device::Cpu)
+            .err()
+            .expect("renamed keys are refused")
+            .to_string();
+        assert!(error.contains("would not be applied"), "{error}");
+        let error = load_model(model, Some(&rslora), &Device::Cpu)
+            .err()
+            .expect("rsLoRA is refused")
+            .to_string();
+        assert!(error.contains("use_rslora"), "{error}");
+    }
+}

@@ -154,24 +154,13 @@ fn apply_gguf_adapter(model: &mut LoadedModel, dir: &Path, device: &Device) -> R
     let Network::Quantized(weights) = &mut model.network else {
         return Ok(());
     };
-    let config = peft.lora_config();
-    let adapted = weights
-        .apply_adapter(&peft.target_modules, &tensors, config.scale())
+    let pairs = super::lora::adapter_pairs(dir, &peft, tensors, weights.layer_count())?;
+    weights
+        .apply_adapter(&pairs, peft.lora_config().scale())
         .map_err(|e| ModelError::Format {
             path: dir.join("adapter_model.safetensors"),
             message: format!("does not fit the GGUF model: {e}"),
-        })?;
-    if adapted == 0 {
-        return Err(ModelError::Format {
-            path: dir.join("adapter_model.safetensors"),
-            message: format!(
-                "no tensor of the target modules {:?} under PEFT's keys \
-                 (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight)",
-                peft.target_modules
-            ),
-        });
-    }
-    Ok(())
+        })
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {

@@ -297,6 +297,77 @@ pub struct PeftAdapterConfig {
     pub inference_mode: bool,
     #[serde(default)]
     pub base_model_name_or_path: Option<String>,
+    /// PEFT options acdp does not apply; an adapter that sets them is refused rather than
+    /// applied with the wrong scale (rsLoRA scales by alpha / sqrt(r)) or shape.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_rslora: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_dora: bool,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub rank_pattern: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub alpha_pattern: serde_json::Map<String, serde_json::Value>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// One adapted projection: layer, module (`q_proj` …), `A [r, in]`, `B [out, r]`.
+pub type AdapterPair = (usize, String, Tensor, Tensor);
+
+/// The adapter's A/B pairs for a model of `layers` layers, in layer and module order. The one
+/// reading of an adapter's tensors for both model kinds: a tensor left over (another key
+/// layout, a module acdp does not adapt, `modules_to_save`) or no pair at all is an error,
+/// never an adapter silently applied in part or not at all.
+pub fn adapter_pairs(
+    dir: &Path,
+    peft: &PeftAdapterConfig,
+    mut tensors: HashMap<String, Tensor>,
+    layers: usize,
+) -> Result<Vec<AdapterPair>> {
+    let format = |message: String| ModelError::Format {
+        path: dir.join("adapter_model.safetensors"),
+        message,
+    };
+    let mut pairs = Vec::new();
+    for layer in 0..layers {
+        for module in &peft.target_modules {
+            let (Some(a), Some(b)) = (
+                tensors.remove(&peft_key(layer, module, 'A')),
+                tensors.remove(&peft_key(layer, module, 'B')),
+            ) else {
+                continue;
+            };
+            if !ATTENTION_MODULES.contains(&module.as_str())
+                && !MLP_MODULES.contains(&module.as_str())
+            {
+                return Err(format(format!(
+                    "target module {module:?} is not a Qwen2 projection"
+                )));
+            }
+            pairs.push((layer, module.clone(), a, b));
+        }
+    }
+    if !tensors.is_empty() {
+        let mut left: Vec<&String> = tensors.keys().collect();
+        left.sort();
+        return Err(format(format!(
+            "{} tensor(s) would not be applied, e.g. {:?}: acdp reads A/B under PEFT's keys \
+             (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight) for the {} layers \
+             of this model",
+            left.len(),
+            left.iter().take(3).collect::<Vec<_>>(),
+            layers
+        )));
+    }
+    if pairs.is_empty() {
+        return Err(format(format!(
+            "no A/B tensors of the target modules {:?}",
+            peft.target_modules
+        )));
+    }
+    Ok(pairs)
 }
 
 impl PeftAdapterConfig {
@@ -316,6 +387,10 @@ impl PeftAdapterConfig {
             fan_in_fan_out: false,
             inference_mode: true,
             base_model_name_or_path: base_model,
+            use_rslora: false,
+            use_dora: false,
+            rank_pattern: serde_json::Map::new(),
+            alpha_pattern: serde_json::Map::new(),
         }
     }
 
@@ -368,6 +443,24 @@ pub fn load_peft_adapter(
     device: &Device,
 ) -> Result<(PeftAdapterConfig, HashMap<String, Tensor>)> {
     let config: PeftAdapterConfig = super::read_json(&dir.join("adapter_config.json"))?;
+    let unsupported: Vec<&str> = [
+        ("use_rslora", config.use_rslora),
+        ("use_dora", config.use_dora),
+        ("rank_pattern", !config.rank_pattern.is_empty()),
+        ("alpha_pattern", !config.alpha_pattern.is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(name, _)| name)
+    .collect();
+    if !unsupported.is_empty() {
+        return Err(ModelError::Format {
+            path: dir.join("adapter_config.json"),
+            message: format!(
+                "sets {unsupported:?}, which acdp does not apply: train the adapter without them"
+            ),
+        });
+    }
     if config.peft_type != "LORA" {
         return Err(ModelError::Format {
             path: dir.join("adapter_config.json"),

@@ -7,14 +7,13 @@
 //! `blk.N.attn_q.weight.lora_a` (PEFT's `A`, `[r, in]`) and `…lora_b` (`B`, `[out, r]`), kept
 //! f32. llama.cpp scales by `alpha / r` as PEFT does, so nothing is folded into the matrices.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 
-use super::lora::{load_peft_adapter, peft_key};
+use super::lora::{adapter_pairs, load_peft_adapter};
 use super::{ModelError, Result};
 
 /// The GGUF name of the base weight a PEFT module adapts, for layer `layer`.
@@ -36,19 +35,25 @@ fn base_tensor(layer: usize, module: &str) -> Option<String> {
 /// base of `architecture` (`qwen2`); returns how many projections it holds.
 pub fn write_lora_gguf(adapter_dir: &Path, out: &Path, architecture: &str) -> Result<usize> {
     let (peft, tensors) = load_peft_adapter(adapter_dir, &Device::Cpu)?;
-    let named =
-        lora_tensors(&peft.target_modules, &tensors).map_err(|message| ModelError::Format {
-            path: adapter_dir.join("adapter_model.safetensors"),
-            message,
-        })?;
-    if named.is_empty() {
-        return Err(ModelError::Format {
-            path: adapter_dir.join("adapter_model.safetensors"),
-            message: format!(
-                "no A/B tensors of the target modules {:?} under PEFT's keys",
-                peft.target_modules
-            ),
-        });
+    // The adapter alone does not say how many layers the base has: as many as its keys name.
+    let layers = tensors
+        .keys()
+        .filter_map(|k| {
+            k.split(".layers.")
+                .nth(1)?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |last| last + 1);
+    let pairs = adapter_pairs(adapter_dir, &peft, tensors, layers)?;
+    let mut named = Vec::with_capacity(2 * pairs.len());
+    for (layer, module, a, b) in &pairs {
+        let base = base_tensor(*layer, module).expect("adapter_pairs keeps Qwen2 projections only");
+        named.push((format!("{base}.lora_a"), a.to_dtype(DType::F32)?));
+        named.push((format!("{base}.lora_b"), b.to_dtype(DType::F32)?));
     }
     let metadata = [
         (
@@ -81,38 +86,5 @@ pub fn write_lora_gguf(adapter_dir: &Path, out: &Path, architecture: &str) -> Re
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     super::write_file(out, bytes.get_ref())?;
-    Ok(named.len() / 2)
-}
-
-/// The adapter's tensors under llama.cpp's names, in layer and module order, as f32.
-fn lora_tensors(
-    target_modules: &[String],
-    tensors: &HashMap<String, Tensor>,
-) -> std::result::Result<Vec<(String, Tensor)>, String> {
-    let mut named = Vec::new();
-    for layer in 0.. {
-        let mut found = false;
-        for module in target_modules {
-            let (Some(a), Some(b)) = (
-                tensors.get(&peft_key(layer, module, 'A')),
-                tensors.get(&peft_key(layer, module, 'B')),
-            ) else {
-                continue;
-            };
-            found = true;
-            let base = base_tensor(layer, module)
-                .ok_or_else(|| format!("target module {module:?} is not a Qwen2 projection"))?;
-            let f32 = |t: &Tensor| t.to_dtype(DType::F32).map_err(|e| e.to_string());
-            named.push((format!("{base}.lora_a"), f32(a)?));
-            named.push((format!("{base}.lora_b"), f32(b)?));
-        }
-        if !found
-            && !tensors
-                .keys()
-                .any(|k| k.contains(&format!(".layers.{layer}.")))
-        {
-            break;
-        }
-    }
-    Ok(named)
+    Ok(pairs.len())
 }

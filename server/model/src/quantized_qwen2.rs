@@ -302,44 +302,32 @@ impl ModelWeights {
     ///
     /// Call this between independent conversations to free cached attention
     /// state without recreating the model.
-    /// Applies a LoRA adapter at run time: `tensors` hold `A` and `B` of each adapted module
-    /// under PEFT's keys ([`crate::lora::peft_key`]); `scale` is alpha / r. Returns how many
-    /// projections were adapted. An adapted module that is not a Qwen2 projection, or whose
-    /// matrices do not fit it, is an error: the adapter was trained for another model.
-    pub fn apply_adapter(
-        &mut self,
-        target_modules: &[String],
-        tensors: &HashMap<String, Tensor>,
-        scale: f64,
-    ) -> Result<usize> {
-        let mut adapted = 0;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            for module in target_modules {
-                let (Some(a), Some(b)) = (
-                    tensors.get(&crate::lora::peft_key(i, module, 'A')),
-                    tensors.get(&crate::lora::peft_key(i, module, 'B')),
-                ) else {
-                    continue;
-                };
-                let linear = match module.as_str() {
-                    "q_proj" => &mut layer.attention_wq,
-                    "k_proj" => &mut layer.attention_wk,
-                    "v_proj" => &mut layer.attention_wv,
-                    "o_proj" => &mut layer.attention_wo,
-                    "gate_proj" => &mut layer.mlp.feed_forward_w1,
-                    "up_proj" => &mut layer.mlp.feed_forward_w3,
-                    "down_proj" => &mut layer.mlp.feed_forward_w2,
-                    other => {
-                        candle_core::bail!("target module {other:?} is not a Qwen2 projection")
-                    }
-                };
-                linear
-                    .set_lora(a, b, scale)
-                    .map_err(|e| e.context(format!("layer {i} {module}")))?;
-                adapted += 1;
-            }
+    /// The number of decoder layers.
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Applies LoRA pairs at run time (from [`crate::lora::adapter_pairs`]) with `scale`
+    /// (alpha / r). Matrices that do not fit their projection are an error: the adapter was
+    /// trained for another model.
+    pub fn apply_adapter(&mut self, pairs: &[crate::lora::AdapterPair], scale: f64) -> Result<()> {
+        for (layer, module, a, b) in pairs {
+            let weights = &mut self.layers[*layer];
+            let linear = match module.as_str() {
+                "q_proj" => &mut weights.attention_wq,
+                "k_proj" => &mut weights.attention_wk,
+                "v_proj" => &mut weights.attention_wv,
+                "o_proj" => &mut weights.attention_wo,
+                "gate_proj" => &mut weights.mlp.feed_forward_w1,
+                "up_proj" => &mut weights.mlp.feed_forward_w3,
+                "down_proj" => &mut weights.mlp.feed_forward_w2,
+                other => candle_core::bail!("target module {other:?} is not a Qwen2 projection"),
+            };
+            linear
+                .set_lora(a, b, scale)
+                .map_err(|e| e.context(format!("layer {layer} {module}")))?;
         }
-        Ok(adapted)
+        Ok(())
     }
 
     pub fn clear_kv_cache(&mut self) {

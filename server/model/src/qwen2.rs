@@ -411,22 +411,14 @@ impl Qwen2Model {
 
     /// Loads PEFT adapters from `dir` onto this model (unmerged).
     pub fn load_adapter(&mut self, dir: &Path) -> Result<()> {
-        let (peft, mut tensors) = super::lora::load_peft_adapter(dir, &self.device)?;
+        let (peft, tensors) = super::lora::load_peft_adapter(dir, &self.device)?;
         let config = peft.lora_config();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            for module in &peft.target_modules {
-                let (Some(a), Some(b)) = (
-                    tensors.remove(&peft_key(i, module, 'A')),
-                    tensors.remove(&peft_key(i, module, 'B')),
-                ) else {
-                    continue;
-                };
-                let linear = layer.linear_mut(module).ok_or_else(|| ModelError::Format {
-                    path: dir.join("adapter_config.json"),
-                    message: format!("target module {module:?} is not a Qwen2 projection"),
-                })?;
-                linear.set_adapter(a, b, &config)?;
-            }
+        let pairs = super::lora::adapter_pairs(dir, &peft, tensors, self.layers.len())?;
+        for (layer, module, a, b) in pairs {
+            let linear = self.layers[layer]
+                .linear_mut(&module)
+                .expect("adapter_pairs keeps Qwen2 projections only");
+            linear.set_adapter(a, b, &config)?;
         }
         self.lora = Some(config);
         Ok(())
