@@ -322,14 +322,38 @@ pub(super) fn layer_of(class: &str) -> &'static str {
     }
 }
 
+/// The columns `transition`'s write statement compares in its WHERE clause besides its key
+/// (optimistic locking on a version or update time), as the analysis read them from the SQL.
+pub(super) fn compared_columns<'a>(
+    analysis: &'a Analysis,
+    transition: &Transition,
+) -> Vec<&'a str> {
+    let statement = transition.statement.as_deref().unwrap_or_default();
+    analysis
+        .flows
+        .iter()
+        .flat_map(|f| f.steps.iter())
+        .find(|s| s.symbol == statement)
+        .map(|s| {
+            s.key_columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !c.eq_ignore_ascii_case("id") && !c.ends_with("_id"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What keeps a status write safe against a concurrent change, for a design that adds a
 /// writer beside `transition`: a status condition in the write's own WHERE clause, other
-/// columns compared there (optimistic locking on a version or update time), or nothing but
-/// the key, in which case a Java check that read the status first does not protect it.
+/// columns compared there (optimistic locking on a version or update time; said only when the
+/// design cites the statement, `statement_cited`), or nothing but the key, in which case a
+/// Java check that read the status first does not protect it.
 pub(super) fn concurrency_note(
     analysis: &Analysis,
     transition: &Transition,
     new_writer: &str,
+    statement_cited: bool,
     language: SampleLanguage,
 ) -> String {
     let method = short_method(&transition.method);
@@ -349,22 +373,9 @@ pub(super) fn concurrency_note(
             ),
         );
     }
-    // The columns the write compares besides its key: a version or update time.
     let statement = transition.statement.as_deref().unwrap_or_default();
-    let compared: Vec<&str> = analysis
-        .flows
-        .iter()
-        .flat_map(|f| f.steps.iter())
-        .find(|s| s.symbol == statement)
-        .map(|s| {
-            s.key_columns
-                .iter()
-                .map(String::as_str)
-                .filter(|c| !c.eq_ignore_ascii_case("id") && !c.ends_with("_id"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !compared.is_empty() {
+    let compared = compared_columns(analysis, transition);
+    if statement_cited && !compared.is_empty() {
         let columns = compared.join("`, `");
         let short_statement = statement.rsplit('.').next().unwrap_or(statement);
         return pick_lang(

@@ -17,8 +17,9 @@ use acdp_sample::{
 
 use super::Written;
 use super::design_parts::{
-    add_entry, capitalised, cited_transaction, concurrency_note, design_written, domain_of_class,
-    http_flow_reaching, layer_of, pick_lang, step, step_cited, trigger, user_scoped,
+    add_entry, capitalised, cited_transaction, compared_columns, concurrency_note, design_written,
+    domain_of_class, http_flow_reaching, layer_of, pick_lang, step, step_cited, trigger,
+    user_scoped,
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method, simple_name};
 use super::qa::value_label;
@@ -317,7 +318,40 @@ fn new_state_design(
             &id,
         ));
     }
-    consistency.push(concurrency_note(analysis, transition, &requester, language));
+    // What the write statement compares besides its key is said only with the statement cited.
+    let compared = compared_columns(analysis, transition);
+    let statement_cited = !compared.is_empty()
+        && transition.guard_in.as_deref() != Some("sql")
+        && transition
+            .statement
+            .as_deref()
+            .and_then(|statement| {
+                let id = transition.chunk_ids.iter().find(|id| {
+                    lookup
+                        .index
+                        .chunk(id)
+                        .is_some_and(|(_, c)| c.symbol == statement)
+                })?;
+                let id = evidence.add(id)?;
+                let short = statement.rsplit('.').next().unwrap_or(statement);
+                let columns = compared.join("`, `");
+                trace.push(step(
+                    t(
+                        format!("`{short}` compares `{columns}` in its WHERE clause."),
+                        format!("`{short}` 的 WHERE 条件比较了 `{columns}`。"),
+                    ),
+                    &id,
+                ));
+                Some(())
+            })
+            .is_some();
+    consistency.push(concurrency_note(
+        analysis,
+        transition,
+        &requester,
+        statement_cited,
+        language,
+    ));
     // A guard in the write's WHERE clause: the statement shows it, and it changes too.
     let sql_guard_statement = transition
         .statement
