@@ -11,6 +11,7 @@
 //! analysis could not read are not mentioned: saying they accept any value would be a claim.
 
 use acdp_analysis::{Analysis, StateMachine, Transition};
+use acdp_index::ChunkId;
 use acdp_sample::{
     ComponentAction, ComponentChange, Design, ReusedComponent, SampleLanguage, SampleSource, Task,
 };
@@ -326,13 +327,7 @@ fn new_state_design(
             .statement
             .as_deref()
             .and_then(|statement| {
-                let id = transition.chunk_ids.iter().find(|id| {
-                    lookup
-                        .index
-                        .chunk(id)
-                        .is_some_and(|(_, c)| c.symbol == statement)
-                })?;
-                let id = evidence.add(id)?;
+                let id = evidence.add(statement_chunk(lookup, transition, statement)?)?;
                 let short = statement.rsplit('.').next().unwrap_or(statement);
                 let columns = compared.join("`, `");
                 trace.push(step(
@@ -358,13 +353,7 @@ fn new_state_design(
         .as_deref()
         .filter(|_| transition.guard_in.as_deref() == Some("sql"))
         .and_then(|statement| {
-            let id = transition.chunk_ids.iter().find(|id| {
-                lookup
-                    .index
-                    .chunk(id)
-                    .is_some_and(|(_, c)| c.symbol == statement)
-            })?;
-            let id = evidence.add(id)?;
+            let id = evidence.add(statement_chunk(lookup, transition, statement)?)?;
             let mut parts = statement.rsplit('.');
             let short = match (parts.next(), parts.next()) {
                 (Some(s), Some(m)) => format!("{m}.{s}"),
@@ -557,4 +546,18 @@ fn new_state_design(
         trace,
         source,
     ))
+}
+
+/// The chunk of `transition`'s write statement (a mapper statement, by symbol).
+fn statement_chunk<'t>(
+    lookup: &ChunkLookup<'_>,
+    transition: &'t Transition,
+    statement: &str,
+) -> Option<&'t ChunkId> {
+    transition.chunk_ids.iter().find(|id| {
+        lookup
+            .index
+            .chunk(id)
+            .is_some_and(|(_, c)| c.symbol == statement)
+    })
 }
