@@ -30,16 +30,8 @@ local wait_for = H.wait_for
 
 local wait_message = H.wait_message
 
---- Line (1-based) of the method's name, and the column of the name.
 local function locate(name)
-  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
-  for i, line in ipairs(lines) do
-    local col = line:find(' ' .. name .. '%(')
-    if col and line:find('public') then
-      return i, col
-    end
-  end
-  error('method ' .. name .. ' not found in ' .. SERVICE)
+  return H.locate(name, SERVICE)
 end
 
 local function floating_text()

@@ -19,36 +19,29 @@ export ACDP_LOG="$(dirname "$shop")/lsp.log"
 
 echo "editors: $("$NVIM" --version | head -n1) with $ACDP_BIN"
 status=0
-timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
-  -c "luafile $EDITOR_TESTS/nvim_e2e.lua" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "editors: nvim e2e failed (exit $status); server log:" >&2
-  tail -n 40 "$ACDP_LOG" >&2 || true
-fi
+# Runs one Lua script in real headless Neovim; a failure keeps its exit status and shows the
+# server log.
+run_nvim() {
+  local name="$1" script="$2" code=0
+  timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
+    -c "luafile $EDITOR_TESTS/$script" || code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "editors: nvim $name failed (exit $code); server log:" >&2
+    tail -n 40 "$ACDP_LOG" >&2 || true
+    status="$code"
+  fi
+}
+run_nvim e2e nvim_e2e.lua
 
 # Training and its cancel with a tiny random model (tiny_model.py) on the dataset it writes.
 export ACDP_MODEL_DIR="$(dirname "$shop")/tiny-model"
 python3 "$EDITOR_TESTS/tiny_model.py" model "$ACDP_MODEL_DIR"
 python3 "$EDITOR_TESTS/tiny_model.py" dataset "$shop/.acdp/dataset"
-train_status=0
-timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
-  -c "luafile $EDITOR_TESTS/nvim_train_e2e.lua" || train_status=$?
-if [ "$train_status" -ne 0 ]; then
-  echo "editors: nvim train e2e failed (exit $train_status); server log:" >&2
-  tail -n 40 "$ACDP_LOG" >&2 || true
-  status="$train_status"
-fi
+run_nvim "train e2e" nvim_train_e2e.lua
 
 # The review (accept, edit, reject, export) on its own copy: the cases above export and
 # write a tiny dataset into theirs.
 export ACDP_WORKSPACE="$review_shop"
 export ACDP_LOG="$(dirname "$review_shop")/lsp.log"
-review_status=0
-timeout 300 "$NVIM" --headless -u "$EDITOR_TESTS/minimal_init.lua" \
-  -c "luafile $EDITOR_TESTS/nvim_review_e2e.lua" || review_status=$?
-if [ "$review_status" -ne 0 ]; then
-  echo "editors: nvim review e2e failed (exit $review_status); server log:" >&2
-  tail -n 40 "$ACDP_LOG" >&2 || true
-  status="$review_status"
-fi
+run_nvim "review e2e" nvim_review_e2e.lua
 exit "$status"

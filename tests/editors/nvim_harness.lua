@@ -35,6 +35,18 @@ function H.wait_message(pattern, from)
   return found
 end
 
+--- Line (1-based) of the public method `name` in the current buffer, and the column of its
+--- name; an error naming `file` when it is not there.
+function H.locate(name, file)
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do
+    local col = line:find(' ' .. name .. '%(')
+    if col and line:find('public') then
+      return i, col
+    end
+  end
+  error('method ' .. name .. ' not found in ' .. file)
+end
+
 --- Runs `cases` ({name, fn} each) in order, prints `ok`/`FAIL` per case and
 --- "<title>: N passed, N failed", stops the acdp clients and quits Neovim with the status.
 function H.run(title, cases)

@@ -96,13 +96,7 @@ local function wait_entry(id, prefix)
 end
 
 local function locate(name)
-  for i, line in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do
-    local col = line:find(' ' .. name .. '%(')
-    if col and line:find('public') then
-      return i, col
-    end
-  end
-  error('method ' .. name .. ' not found in ' .. SERVICE)
+  return H.locate(name, SERVICE)
 end
 
 local function go_to_service()
