@@ -380,8 +380,8 @@ fn bf16_weights_stay_bf16_for_training_and_give_the_f32_gradients() {
     // The f32 model holds exactly the bf16 values, converted once at load.
     let mut f32_model = Qwen2Model::load(bf16.path(), &Device::Cpu).unwrap();
     let mut model = Qwen2Model::load_for_training(bf16.path(), &Device::Cpu).unwrap();
-    assert_eq!(f32_model.matrix_dtype(), candle_core::DType::F32);
-    assert_eq!(model.matrix_dtype(), candle_core::DType::BF16);
+    assert_eq!(f32_model.matrix_dtype(), Some(candle_core::DType::F32));
+    assert_eq!(model.matrix_dtype(), Some(candle_core::DType::BF16));
     adapted_for_gradients(&mut f32_model);
     adapted_for_gradients(&mut model);
     let (f32_loss, f32_grads) = lora_gradients(&mut f32_model, example, false);
@@ -1213,6 +1213,85 @@ fn a_gguf_model_with_an_adapter_answers_as_the_safetensors_model_with_it() {
         .expect("a misfit adapter is refused")
         .to_string();
     assert!(error.contains("does not fit the GGUF model"), "{error}");
+}
+
+/// QLoRA-style training on a GGUF file (Q8_0 matrices, as candle writes them): the model reads
+/// the shape and tokenizer from the file, its matrices stay quantized blocks, the loss falls to
+/// memorisation, and the adapter it writes, applied at run time to the same file by `acdp ask`'s
+/// model, gives the trained model's logits (within Q8_0's activation rounding: the base
+/// matrices came out of training as the file holds them) and moves them away from the base's.
+#[test]
+fn a_gguf_base_trains_with_its_quantized_weights_frozen() {
+    use candle_core::quantized::GgmlDType;
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = write_tiny_gguf(dir.path(), 13, GgmlDType::Q8_0);
+    let (mut model, tok) = acdp_model::train::load_for_training(&gguf, &Device::Cpu).unwrap();
+    assert_eq!(model.matrix_dtype(), None, "matrices stay quantized");
+    assert_eq!(model.config.num_hidden_layers, 2);
+    assert!(model.config.tie_word_embeddings);
+    model.set_loss_chunk_rows(Some(5));
+    let tokens: Vec<u32> = (0..24).map(|i| (i * 7 % 39) as u32 + 1).collect();
+    let base_logits = |model: &mut Qwen2Model| {
+        let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        model.clear_kv_cache();
+        let logits = model.forward_last(&input, 0).unwrap();
+        model.clear_kv_cache();
+        logits.to_vec1::<f32>().unwrap()
+    };
+    let before = base_logits(&mut model);
+
+    let data = examples(&tok);
+    let out = tempfile::tempdir().unwrap();
+    let report = train_lora(
+        &mut model,
+        &data,
+        &data,
+        &memorise_options(40),
+        out.path(),
+        false,
+        Some(gguf.to_string_lossy().into_owned()),
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let (first, last) = (report.first_loss.unwrap(), report.dev_loss.unwrap());
+    assert!(last <= 0.2 * first, "loss went from {first} to {last}");
+    let trained = base_logits(&mut model);
+
+    let scale = trained.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let mut plain = load_model(&gguf, None, &Device::Cpu).unwrap();
+    let mut adapted = load_model(&gguf, Some(out.path()), &Device::Cpu).unwrap();
+    let at_run_time = loaded_logits(&mut adapted, &tokens);
+    let base_at_run_time = loaded_logits(&mut plain, &tokens);
+    // loaded_logits gives the prompt's last logits, then those after one more token.
+    let vocab = before.len();
+    assert!(
+        worst(&base_at_run_time[..vocab], &before) <= 3e-2 * scale,
+        "the training model and the GGUF answer model read the file differently"
+    );
+    assert!(
+        worst(&at_run_time[..vocab], &trained) <= 3e-2 * scale,
+        "the adapter at run time differs from the trained model by {}",
+        worst(&at_run_time[..vocab], &trained)
+    );
+    assert!(
+        worst(&at_run_time, &base_at_run_time) > 0.3 * scale,
+        "the adapter moved the logits by {} only",
+        worst(&at_run_time, &base_at_run_time)
+    );
+    // The adapter answers a training question as memorised, on the quantized file.
+    let options = GenerationOptions {
+        max_tokens: 30,
+        ..GenerationOptions::default()
+    };
+    let generation = adapted.chat(&memorisation_set()[0][..2], &options).unwrap();
+    assert_eq!(
+        generation.text,
+        "it locks the stock and grants points after payment"
+    );
 }
 
 /// `acdp export-adapter --format gguf` writes llama.cpp's LoRA GGUF: the adapter metadata and,

@@ -1,4 +1,5 @@
-//! `acdp train --model DIR --data DIR --out DIR`: LoRA fine-tuning on the exported chat JSONL.
+//! `acdp train --model DIR|FILE.gguf --data DIR --out DIR`: LoRA fine-tuning on the exported
+//! chat JSONL.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -11,8 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Hugging Face model directory (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, value_name = "DIR")]
+    /// The base model: a Hugging Face directory (config.json, model.safetensors,
+    /// tokenizer.json) or a .gguf file (trained with its quantized weights frozen as they are).
+    #[arg(long, value_name = "DIR|FILE.gguf")]
     pub model: PathBuf,
     /// Dataset directory with train.jsonl (and optionally dev.jsonl) in chat `messages` form.
     #[arg(long, value_name = "DIR")]

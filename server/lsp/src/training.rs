@@ -150,7 +150,7 @@ pub async fn train(
         return Err(error(
             NO_MODEL,
             "acdp.train: no base model configured: set modelDir (the acdp.modelDir setting) to a \
-             Hugging Face Qwen2.5 directory"
+             Hugging Face Qwen2.5 directory or a .gguf file"
                 .to_owned(),
         ));
     };

@@ -66,7 +66,7 @@ impl Qwen2Config {
         self.hidden_size / self.num_attention_heads
     }
 
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {

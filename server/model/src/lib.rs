@@ -2,7 +2,10 @@
 //!
 //! - [`config`]: `config.json` of a Hugging Face Qwen2 checkpoint, with defaults.
 //! - [`qwen2`]: our own Qwen2 forward (per-position logits, KV cache, LoRA-ready linears).
+//! - [`frozen`]: the frozen base matrices (f32, bf16 or GGUF blocks) and their products.
 //! - [`lora`]: the LoRA linear, adapters in the PEFT layout, merging into the base.
+//! - [`gguf_base`]: a GGUF file as the base of training (shape, names, quantized matrices).
+//! - [`dequantize`]: GGUF blocks to f32 on every core, a slice of rows at a time.
 //! - [`chat`]: the Qwen chat template and the assistant-token mask used for the loss.
 //! - [`tokenizer`]: `tokenizer.json`, or a tokenizer rebuilt from GGUF metadata.
 //! - [`train`]: the LoRA training loop (AdamW, schedule, accumulation, checkpoints, resume).
@@ -23,7 +26,10 @@ pub mod answer;
 pub mod answer_check;
 pub mod chat;
 pub mod config;
+pub mod dequantize;
+pub mod frozen;
 pub mod generate;
+pub mod gguf_base;
 pub mod gguf_q8;
 pub mod lora;
 pub mod lora_gguf;

@@ -1,21 +1,16 @@
 //! LoRA: a frozen linear plus a trainable low-rank update, saved in the PEFT layout.
 //!
-//! The base weight is a plain `Tensor`, never a `Var`. On the CPU its product goes through
-//! [`FrozenMatmul`], a custom op whose backward returns the input gradient only: candle's
-//! matmul backward would otherwise also compute a weight-sized gradient for every frozen
-//! matrix (the known trap that makes LoRA training cost as much memory as full fine-tuning).
-//!
-//! For training the base matrices stay in the checkpoint's own dtype (bf16 for Qwen2.5: half
-//! the memory of f32); [`frozen_product`] converts them to f32 a slice of rows at a time, so
-//! the f32 copy that exists at any moment is at most [`FROZEN_CHUNK_ELEMS`] values, even for
-//! the 151936-row tied lm_head. Inference loads f32 and multiplies directly.
+//! The base weight is a [`FrozenWeight`], never a `Var`: dense in the checkpoint's dtype or a
+//! GGUF file's quantized blocks. In training its product goes through [`FrozenMatmul`], whose
+//! backward returns the input gradient only (see [`crate::frozen`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use super::frozen::{FrozenMatmul, FrozenWeight};
 use super::{ModelError, Result, SplitMix64};
 
 /// The projections LoRA may adapt. Embeddings and the lm_head are never adapted.
@@ -69,14 +64,14 @@ pub struct LoraAdapter {
 /// `y = x W^T + bias + scale * dropout(x) A^T B^T`.
 #[derive(Clone, Debug)]
 pub struct LoraLinear {
-    /// `[out, in]`, frozen.
-    pub weight: Tensor,
+    /// `[out, in]`.
+    pub weight: FrozenWeight,
     pub bias: Option<Tensor>,
     pub adapter: Option<LoraAdapter>,
 }
 
 impl LoraLinear {
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+    pub fn new(weight: FrozenWeight, bias: Option<Tensor>) -> Self {
         LoraLinear {
             weight,
             bias,
@@ -85,22 +80,26 @@ impl LoraLinear {
     }
 
     pub fn in_dim(&self) -> usize {
-        self.weight.dims()[1]
+        self.weight.dims().1
     }
 
     pub fn out_dim(&self) -> usize {
-        self.weight.dims()[0]
+        self.weight.dims().0
     }
 
     /// Adds a fresh adapter: A kaiming-uniform-like (bound `1/sqrt(in)`), B zeros, so the
     /// adapted layer starts equal to the base.
-    pub fn attach(&mut self, config: &LoraConfig, rng: &mut SplitMix64) -> Result<()> {
+    pub fn attach(
+        &mut self,
+        config: &LoraConfig,
+        rng: &mut SplitMix64,
+        device: &Device,
+    ) -> Result<()> {
         let (out_dim, in_dim) = (self.out_dim(), self.in_dim());
         let bound = 1.0 / (in_dim as f32).sqrt();
         let a: Vec<f32> = (0..config.rank * in_dim)
             .map(|_| rng.uniform(bound))
             .collect();
-        let device = self.weight.device();
         let a = Tensor::from_vec(a, (config.rank, in_dim), device)?;
         let b = Tensor::zeros((out_dim, config.rank), DType::F32, device)?;
         self.set_adapter(a, b, config)
@@ -130,7 +129,12 @@ impl LoraLinear {
     pub fn merge(&mut self) -> Result<()> {
         if let Some(adapter) = self.adapter.take() {
             let delta = (adapter.b.as_tensor().matmul(adapter.a.as_tensor())? * adapter.scale)?;
-            self.weight = (&self.weight + delta.to_dtype(self.weight.dtype())?)?;
+            self.weight = match &self.weight {
+                FrozenWeight::Dense(weight) => {
+                    FrozenWeight::Dense((weight + delta.to_dtype(weight.dtype())?)?)
+                }
+                quantized => FrozenWeight::Dense((quantized.to_f32(delta.device())? + delta)?),
+            };
         }
         Ok(())
     }
@@ -148,7 +152,7 @@ impl LoraLinear {
                 weight: self.weight.clone(),
             })?
         } else {
-            frozen_product(&x2, &self.weight)?
+            self.weight.product(&x2)?
         };
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
@@ -184,99 +188,6 @@ fn dropout(x: &Tensor, p: f32, rng: &mut SplitMix64) -> Result<Tensor> {
         .collect();
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
     Ok((x * mask)?)
-}
-
-/// At most this many weight values are converted to f32 at once by [`frozen_product`]
-/// (16 MiB): a whole Qwen2.5-0.5B projection, or 4681 rows of its 151936-row lm_head.
-pub const FROZEN_CHUNK_ELEMS: usize = 1 << 22;
-
-/// `x [n, in] W^T` for a frozen `W [out, in]` of any float dtype, in `x`'s dtype. A `W` of
-/// another dtype than `x` is converted a block of rows at a time (see [`FROZEN_CHUNK_ELEMS`]).
-pub fn frozen_product(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-    if weight.dtype() == x.dtype() {
-        return x.matmul(&weight.t()?);
-    }
-    let (out_dim, in_dim) = weight.dims2()?;
-    let rows = (FROZEN_CHUNK_ELEMS / in_dim.max(1)).max(1);
-    if rows >= out_dim {
-        return x.matmul(&weight.to_dtype(x.dtype())?.t()?);
-    }
-    let mut parts = Vec::with_capacity(out_dim.div_ceil(rows));
-    for start in (0..out_dim).step_by(rows) {
-        let block = weight.narrow(0, start, rows.min(out_dim - start))?;
-        parts.push(x.matmul(&block.to_dtype(x.dtype())?.t()?)?);
-    }
-    Tensor::cat(&parts, 1)
-}
-
-/// `grad [n, out] W` for a frozen `W [out, in]`: the input gradient of [`frozen_product`],
-/// with the same block-wise conversion.
-fn frozen_product_backward(grad: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-    if weight.dtype() == grad.dtype() {
-        return grad.matmul(weight);
-    }
-    let (out_dim, in_dim) = weight.dims2()?;
-    let rows = (FROZEN_CHUNK_ELEMS / in_dim.max(1)).max(1);
-    if rows >= out_dim {
-        return grad.matmul(&weight.to_dtype(grad.dtype())?);
-    }
-    let mut sum: Option<Tensor> = None;
-    for start in (0..out_dim).step_by(rows) {
-        let len = rows.min(out_dim - start);
-        let block = weight.narrow(0, start, len)?.to_dtype(grad.dtype())?;
-        let part = grad.narrow(1, start, len)?.contiguous()?.matmul(&block)?;
-        sum = Some(match sum {
-            Some(acc) => (acc + part)?,
-            None => part,
-        });
-    }
-    match sum {
-        Some(sum) => Ok(sum),
-        None => grad.matmul(&weight.to_dtype(grad.dtype())?),
-    }
-}
-
-/// `x [n, in] -> x W^T [n, out]` for a frozen `W` (any float dtype): the backward gives
-/// `grad W` to `x` and nothing to `W`.
-pub struct FrozenMatmul {
-    pub weight: Tensor,
-}
-
-impl CustomOp1 for FrozenMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = match (storage, layout.contiguous_offsets()) {
-            (CpuStorage::F32(values), Some((start, end))) => {
-                Tensor::from_slice(&values[start..end], layout.shape(), &Device::Cpu)?
-            }
-            _ => candle_core::bail!("frozen-matmul expects a contiguous f32 input"),
-        };
-        let y = frozen_product(&x, &self.weight)?.contiguous()?;
-        let shape = y.shape().clone();
-        let (storage, layout) = y.storage_and_layout();
-        match (&*storage, layout.contiguous_offsets()) {
-            (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => {
-                Ok((CpuStorage::F32(values[start..end].to_vec()), shape))
-            }
-            _ => candle_core::bail!("frozen-matmul produced a non-f32 result"),
-        }
-    }
-
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(frozen_product_backward(grad_res, &self.weight)?))
-    }
 }
 
 /// `adapter_config.json` as PEFT writes and reads it.
@@ -479,51 +390,4 @@ pub fn load_peft_adapter(
     }
     let tensors = candle_core::safetensors::load(&path, device)?;
     Ok((config, tensors))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A bf16 weight larger than one conversion block is multiplied block by block; the
-    /// result and the input gradient equal those of the whole matrix converted at once.
-    #[test]
-    fn frozen_product_in_blocks_equals_the_whole_product() {
-        let mut rng = SplitMix64::new(1);
-        let (out_dim, in_dim) = (FROZEN_CHUNK_ELEMS / 64 + 5, 64);
-        let values: Vec<f32> = (0..out_dim * in_dim).map(|_| rng.uniform(1.0)).collect();
-        let weight = Tensor::from_vec(values, (out_dim, in_dim), &Device::Cpu)
-            .unwrap()
-            .to_dtype(DType::BF16)
-            .unwrap();
-        let whole = weight.to_dtype(DType::F32).unwrap();
-        let x: Vec<f32> = (0..3 * in_dim).map(|_| rng.uniform(1.0)).collect();
-        let x = Tensor::from_vec(x, (3, in_dim), &Device::Cpu).unwrap();
-        let diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
-        let y = frozen_product(&x, &weight).unwrap();
-        assert_eq!(y.dims(), [3, out_dim]);
-        assert!(diff(&y, &x.matmul(&whole.t().unwrap()).unwrap()) < 1e-4);
-        let g: Vec<f32> = (0..3 * out_dim).map(|_| rng.uniform(1.0)).collect();
-        let g = Tensor::from_vec(g, (3, out_dim), &Device::Cpu).unwrap();
-        let back = frozen_product_backward(&g, &weight).unwrap();
-        // Sums of 65541 products of values below 1: compare relative to their size.
-        let expected = g.matmul(&whole).unwrap();
-        let scale = expected
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(diff(&back, &expected) < 1e-4 * scale.max(1.0));
-    }
 }

@@ -18,16 +18,7 @@ use super::{ModelError, Result};
 
 /// The GGUF name of the base weight a PEFT module adapts, for layer `layer`.
 fn base_tensor(layer: usize, module: &str) -> Option<String> {
-    let name = match module {
-        "q_proj" => "attn_q",
-        "k_proj" => "attn_k",
-        "v_proj" => "attn_v",
-        "o_proj" => "attn_output",
-        "gate_proj" => "ffn_gate",
-        "up_proj" => "ffn_up",
-        "down_proj" => "ffn_down",
-        _ => return None,
-    };
+    let name = super::gguf_base::projection_name(module)?;
     Some(format!("blk.{layer}.{name}.weight"))
 }
 

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, GgmlType, QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Result, Tensor};
 use candle_nn::{Embedding, Module};
 use candle_transformers::quantized_nn::RmsNorm;
@@ -424,98 +424,10 @@ impl QLinear {
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
         );
         if rows >= GEMM_MIN_ROWS && quantized && xs.device().is_cpu() && xs.dtype() == DType::F32 {
-            let weights = dequantize_on_all_cores(&self.weights, xs.device())?;
+            let weights = crate::dequantize::dequantize_on_all_cores(&self.weights, xs.device())?;
             xs.broadcast_matmul(&weights.t()?)
         } else {
             self.quantized.forward(xs)
-        }
-    }
-}
-
-/// `weights` as an f32 tensor, converted by candle's own block code (`GgmlType::to_float`) on
-/// every core: candle's `dequantize` runs on one, and this pass was a third of a 490-token
-/// prompt's time. Types without a case here, or storage that is not candle's CPU blocks, go
-/// through `dequantize`.
-fn dequantize_on_all_cores(weights: &QTensor, device: &Device) -> Result<Tensor> {
-    use candle_core::quantized::k_quants::{
-        BlockQ4_0, BlockQ4K, BlockQ5_0, BlockQ5K, BlockQ6K, BlockQ8_0,
-    };
-    if !device.is_cpu() {
-        return weights.dequantize(device);
-    }
-    let bytes = weights.data()?;
-    let shape = weights.shape().clone();
-    let mut values = vec![0f32; shape.elem_count()];
-    let converted = match weights.dtype() {
-        GgmlDType::Q8_0 => blocks_to_f32::<BlockQ8_0>(&bytes, &mut values),
-        GgmlDType::Q4_0 => blocks_to_f32::<BlockQ4_0>(&bytes, &mut values),
-        GgmlDType::Q5_0 => blocks_to_f32::<BlockQ5_0>(&bytes, &mut values),
-        GgmlDType::Q4K => blocks_to_f32::<BlockQ4K>(&bytes, &mut values),
-        GgmlDType::Q5K => blocks_to_f32::<BlockQ5K>(&bytes, &mut values),
-        GgmlDType::Q6K => blocks_to_f32::<BlockQ6K>(&bytes, &mut values),
-        _ => false,
-    };
-    if !converted {
-        return weights.dequantize(device);
-    }
-    Tensor::from_vec(values, shape, device)
-}
-
-/// Converts the `T` blocks in `bytes` into `out` in parallel; false (nothing written) if the
-/// bytes are not whole, aligned blocks of exactly `out`'s length.
-fn blocks_to_f32<T: GgmlType>(bytes: &[u8], out: &mut [f32]) -> bool {
-    use rayon::prelude::*;
-    let size = std::mem::size_of::<T>();
-    let whole = bytes.len().is_multiple_of(size) && bytes.len() / size * T::BLCK_SIZE == out.len();
-    if !whole || bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
-        return false;
-    }
-    // SAFETY: `QTensor::data` of a CPU tensor borrows candle's `Vec<T>` of `#[repr(C)]` blocks
-    // (size and alignment checked above); every bit pattern is a valid block.
-    let blocks: &[T] =
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), bytes.len() / size) };
-    const BLOCKS_PER_TASK: usize = 256;
-    out.par_chunks_mut(BLOCKS_PER_TASK * T::BLCK_SIZE)
-        .zip(blocks.par_chunks(BLOCKS_PER_TASK))
-        .for_each(|(values, blocks)| T::to_float(blocks, values));
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The parallel conversion gives candle's `dequantize`, bit for bit, for every type it
-    /// handles (rows spanning several parallel tasks included).
-    #[test]
-    fn parallel_dequantization_equals_candles() {
-        let values: Vec<f32> = (0..64 * 1024)
-            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 13) as f32))
-            .collect();
-        let tensor = Tensor::from_vec(values, (64, 1024), &Device::Cpu).unwrap();
-        for dtype in [
-            GgmlDType::Q8_0,
-            GgmlDType::Q4_0,
-            GgmlDType::Q5_0,
-            GgmlDType::Q4K,
-            GgmlDType::Q5K,
-            GgmlDType::Q6K,
-        ] {
-            let q = QTensor::quantize(&tensor, dtype).unwrap();
-            let expected: Vec<f32> = q
-                .dequantize(&Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let ours: Vec<f32> = dequantize_on_all_cores(&q, &Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            assert_eq!(ours, expected, "{dtype:?}");
         }
     }
 }

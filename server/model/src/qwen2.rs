@@ -7,7 +7,8 @@
 //! sharded with `model.safetensors.index.json`) one tensor at a time, so loading never holds
 //! the whole file and the whole model at once.
 //!
-//! Training keeps the base matrices in the checkpoint's dtype (bf16 halves their memory) and
+//! Training keeps the base matrices as the checkpoint holds them (bf16 halves their memory; a
+//! GGUF file's quantized blocks, [`Qwen2Model::load_gguf_for_training`], are smaller still) and
 //! recomputes activations: [`Qwen2Model::masked_loss_backward`] runs the layers forward
 //! keeping only each layer's input, then recomputes one layer at a time with its graph while
 //! the gradient flows back (gradient checkpointing), and sends the trained rows through the
@@ -19,9 +20,8 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
-use super::lora::{
-    FrozenMatmul, LoraConfig, LoraLinear, PeftAdapterConfig, frozen_product, peft_key,
-};
+use super::frozen::{FrozenMatmul, FrozenWeight};
+use super::lora::{LoraConfig, LoraLinear, PeftAdapterConfig, peft_key};
 use super::{ModelError, Qwen2Config, Result, SplitMix64};
 
 struct Attention {
@@ -88,11 +88,11 @@ impl DecoderLayer {
 /// A Qwen2 causal language model.
 pub struct Qwen2Model {
     pub config: Qwen2Config,
-    embed_tokens: Tensor,
+    embed_tokens: FrozenWeight,
     layers: Vec<DecoderLayer>,
     norm: Tensor,
     /// `[vocab, hidden]`; the embedding matrix itself when tied.
-    lm_head: Tensor,
+    lm_head: FrozenWeight,
     cos: Tensor,
     sin: Tensor,
     lora: Option<LoraConfig>,
@@ -258,7 +258,15 @@ impl Qwen2Model {
     fn load_with(dir: &Path, device: &Device, keep_matrix_dtype: bool) -> Result<Qwen2Model> {
         let config = Qwen2Config::load(&dir.join("config.json"))?;
         let tensors = load_safetensors_dir(dir, device, keep_matrix_dtype)?;
-        Qwen2Model::build(config, tensors, device, keep_matrix_dtype)
+        Qwen2Model::build_dense(config, tensors, device, keep_matrix_dtype)
+    }
+
+    /// Loads a GGUF file for LoRA training (QLoRA-style): its matrices stay quantized blocks,
+    /// converted to f32 a block of rows at a time inside each product; norms, biases and
+    /// activations are f32. The shape comes from the file's metadata.
+    pub fn load_gguf_for_training(path: &Path, device: &Device) -> Result<Qwen2Model> {
+        let base = super::gguf_base::read(path, device)?;
+        Qwen2Model::build(base.config, base.matrices, base.vectors, device)
     }
 
     /// Builds the model from tensors named as in Hugging Face checkpoints (`model.layers.0...`).
@@ -267,34 +275,54 @@ impl Qwen2Model {
         tensors: HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Qwen2Model> {
-        Qwen2Model::build(config, tensors, device, false)
+        Qwen2Model::build_dense(config, tensors, device, false)
+    }
+
+    /// [`Qwen2Model::build`] from float tensors: matrices (2-D) keep their dtype when
+    /// `keep_matrix_dtype`, everything else is f32.
+    fn build_dense(
+        config: Qwen2Config,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+        keep_matrix_dtype: bool,
+    ) -> Result<Qwen2Model> {
+        let mut matrices = HashMap::new();
+        let mut vectors = HashMap::new();
+        for (name, tensor) in tensors {
+            let float = matches!(tensor.dtype(), DType::BF16 | DType::F16 | DType::F32);
+            if tensor.rank() == 2 {
+                let tensor = if keep_matrix_dtype && float {
+                    tensor
+                } else {
+                    tensor.to_dtype(DType::F32)?
+                };
+                matrices.insert(name, FrozenWeight::Dense(tensor));
+            } else {
+                vectors.insert(name, tensor.to_dtype(DType::F32)?);
+            }
+        }
+        Qwen2Model::build(config, matrices, vectors, device)
     }
 
     fn build(
         config: Qwen2Config,
-        mut tensors: HashMap<String, Tensor>,
+        mut matrices: HashMap<String, FrozenWeight>,
+        mut vectors: HashMap<String, Tensor>,
         device: &Device,
-        keep_matrix_dtype: bool,
     ) -> Result<Qwen2Model> {
-        let mut take = |name: &str| -> Result<Tensor> {
-            let tensor = tensors.remove(name).ok_or_else(|| {
-                ModelError::Invalid(format!("weight {name} is missing from the checkpoint"))
-            })?;
-            let float = matches!(tensor.dtype(), DType::BF16 | DType::F16 | DType::F32);
-            if keep_matrix_dtype && tensor.rank() == 2 && float {
-                Ok(tensor)
-            } else {
-                Ok(tensor.to_dtype(DType::F32)?)
-            }
+        let missing = |name: &str| {
+            ModelError::Invalid(format!("weight {name} is missing from the checkpoint"))
         };
-        let embed_tokens = take("model.embed_tokens.weight")?;
+        let mut matrix = |name: &str| matrices.remove(name).ok_or_else(|| missing(name));
+        let mut vector = |name: &str| vectors.remove(name).ok_or_else(|| missing(name));
+        let embed_tokens = matrix("model.embed_tokens.weight")?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let mut lin = |name: &str, bias: bool| -> Result<LoraLinear> {
-                let weight = take(&format!("{p}.{name}.weight"))?;
+                let weight = matrix(&format!("{p}.{name}.weight"))?;
                 let bias = if bias {
-                    Some(take(&format!("{p}.{name}.bias"))?)
+                    Some(vector(&format!("{p}.{name}.bias"))?)
                 } else {
                     None
                 };
@@ -315,15 +343,15 @@ impl Qwen2Model {
             layers.push(DecoderLayer {
                 self_attn,
                 mlp,
-                input_layernorm: take(&format!("{p}.input_layernorm.weight"))?,
-                post_attention_layernorm: take(&format!("{p}.post_attention_layernorm.weight"))?,
+                input_layernorm: vector(&format!("{p}.input_layernorm.weight"))?,
+                post_attention_layernorm: vector(&format!("{p}.post_attention_layernorm.weight"))?,
             });
         }
-        let norm = take("model.norm.weight")?;
+        let norm = vector("model.norm.weight")?;
         let lm_head = if config.tie_word_embeddings {
             embed_tokens.clone()
         } else {
-            match take("lm_head.weight") {
+            match matrix("lm_head.weight") {
                 Ok(weight) => weight,
                 // Some exports tie without saying so.
                 Err(_) => embed_tokens.clone(),
@@ -349,9 +377,10 @@ impl Qwen2Model {
         &self.device
     }
 
-    /// The dtype the frozen matrices are held in (f32, or the checkpoint's for training).
-    pub fn matrix_dtype(&self) -> DType {
-        self.embed_tokens.dtype()
+    /// The dtype the frozen matrices are held in (f32, or the checkpoint's for training);
+    /// `None` for a GGUF file's quantized blocks.
+    pub fn matrix_dtype(&self) -> Option<DType> {
+        self.embed_tokens.dense_dtype()
     }
 
     pub fn lora_config(&self) -> Option<&LoraConfig> {
@@ -364,7 +393,7 @@ impl Qwen2Model {
         for layer in &mut self.layers {
             for module in config.target_modules() {
                 if let Some(linear) = layer.linear_mut(module) {
-                    linear.attach(config, &mut rng)?;
+                    linear.attach(config, &mut rng, &self.device)?;
                 }
             }
         }
@@ -477,11 +506,12 @@ impl Qwen2Model {
     /// asked for are gathered and converted.
     fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;
-        Ok(self
-            .embed_tokens
-            .index_select(&input_ids.flatten_all()?, 0)?
-            .to_dtype(DType::F32)?
-            .reshape((batch, seq, self.config.hidden_size))?)
+        let ids = input_ids.flatten_all()?.to_vec1::<u32>()?;
+        Ok(self.embed_tokens.gather_f32(&ids, &self.device)?.reshape((
+            batch,
+            seq,
+            self.config.hidden_size,
+        ))?)
     }
 
     /// Final hidden states `[batch, seq, hidden]` for `input_ids [batch, seq]` whose first
@@ -504,7 +534,7 @@ impl Qwen2Model {
                 weight: self.lm_head.clone(),
             })?)
         } else {
-            Ok(frozen_product(hidden, &self.lm_head)?)
+            Ok(self.lm_head.product(hidden)?)
         }
     }
 

@@ -524,11 +524,26 @@ pub fn loss_svg(losses: &[(usize, f64, f64)]) -> String {
     )
 }
 
-/// Loads a model directory for training (frozen matrices in the checkpoint's dtype on the
-/// CPU, see [`Qwen2Model::load_for_training`]).
-pub fn load_for_training(dir: &Path, device: &Device) -> Result<(Qwen2Model, Tokenizer)> {
-    let model = Qwen2Model::load_for_training(dir, device)?;
-    let tokenizer = super::tokenizer::load_tokenizer_json(&dir.join("tokenizer.json"))?;
+/// Loads the base model for training: a Hugging Face directory (frozen matrices in the
+/// checkpoint's dtype on the CPU, see [`Qwen2Model::load_for_training`]) or a GGUF file (its
+/// quantized blocks, see [`Qwen2Model::load_gguf_for_training`]; the tokenizer from
+/// `tokenizer.json` beside it, else from its metadata).
+pub fn load_for_training(path: &Path, device: &Device) -> Result<(Qwen2Model, Tokenizer)> {
+    if path.is_file() {
+        let model = Qwen2Model::load_gguf_for_training(path, device)?;
+        let tokenizer = super::tokenizer::load_tokenizer(path)?;
+        return Ok((model, tokenizer));
+    }
+    if !path.join("config.json").is_file() {
+        return Err(ModelError::Format {
+            path: path.to_path_buf(),
+            message: "neither a .gguf file nor a Hugging Face model directory (config.json, \
+                      safetensors, tokenizer.json): give one of them as the base model"
+                .into(),
+        });
+    }
+    let model = Qwen2Model::load_for_training(path, device)?;
+    let tokenizer = super::tokenizer::load_tokenizer_json(&path.join("tokenizer.json"))?;
     Ok((model, tokenizer))
 }
 
@@ -536,7 +551,8 @@ pub fn load_for_training(dir: &Path, device: &Device) -> Result<(Qwen2Model, Tok
 /// `acdp.train` both describe.
 #[derive(Clone, Debug)]
 pub struct DatasetTraining {
-    /// Hugging Face model directory (config.json, safetensors, tokenizer.json).
+    /// The base model: a Hugging Face directory (config.json, safetensors, tokenizer.json) or
+    /// a .gguf file.
     pub model: PathBuf,
     /// Dataset directory with `train.jsonl` and optionally `dev.jsonl` (chat `messages` form).
     pub data: PathBuf,
@@ -566,14 +582,6 @@ pub fn train_on_dataset(
     on_loaded: &mut dyn FnMut(&DatasetCounts),
     on_step: &mut dyn FnMut(&StepLog) -> ControlFlow<()>,
 ) -> Result<TrainReport> {
-    if !run.model.join("config.json").is_file() {
-        return Err(ModelError::Format {
-            path: run.model.clone(),
-            message: "not a Hugging Face model directory (no config.json): training needs the \
-                      safetensors weights, not a .gguf file"
-                .into(),
-        });
-    }
     let train_path = run.data.join("train.jsonl");
     if !train_path.is_file() {
         return Err(ModelError::Format {
