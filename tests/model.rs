@@ -145,6 +145,41 @@ fn merged_and_unmerged_adapters_give_the_same_logits() {
     assert!(max_abs_diff(&unmerged, &merged) < 1e-4);
 }
 
+/// PEFT's string forms of `target_modules` (`"all-linear"`, a regex) load: the adapter's
+/// tensors say what it adapts, and the logits equal those of the same adapter with the list.
+#[test]
+fn an_adapter_with_all_linear_target_modules_loads_as_the_listed_one() {
+    let dir = tiny_model_dir(true);
+    let listed = tempfile::tempdir().unwrap();
+    write_random_adapter(listed.path(), true);
+    let tok = tokenizer(dir.path());
+    let input = ids(&tok, "<|im_start|>user who locks the stock after payment");
+    let logits = |adapter: &Path| {
+        let mut model = Qwen2Model::load(dir.path(), &Device::Cpu).unwrap();
+        model.load_adapter(adapter).unwrap();
+        model.forward(&input, 0).unwrap()
+    };
+    let expected = logits(listed.path());
+    for pattern in ["all-linear", r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj)"] {
+        let other = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            listed.path().join("adapter_model.safetensors"),
+            other.path().join("adapter_model.safetensors"),
+        )
+        .unwrap();
+        let mut config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(listed.path().join("adapter_config.json")).unwrap(),
+        )
+        .unwrap();
+        config["target_modules"] = serde_json::json!(pattern);
+        std::fs::write(other.path().join("adapter_config.json"), config.to_string()).unwrap();
+        assert!(
+            max_abs_diff(&expected, &logits(other.path())) < 1e-6,
+            "{pattern}"
+        );
+    }
+}
+
 #[test]
 fn peft_adapter_round_trip_keeps_keys_shapes_and_logits() {
     let dir = tiny_model_dir(true);

@@ -199,7 +199,7 @@ pub struct PeftAdapterConfig {
     pub lora_alpha: f64,
     #[serde(default)]
     pub lora_dropout: f32,
-    pub target_modules: Vec<String>,
+    pub target_modules: TargetModules,
     #[serde(default)]
     pub bias: String,
     #[serde(default)]
@@ -224,6 +224,31 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
+/// PEFT's `target_modules`: a list of module names, or one string (`"all-linear"`, or a regex
+/// over full module paths) as TRL recipes and `LoraConfig(target_modules="all-linear")` write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetModules {
+    Names(Vec<String>),
+    Pattern(String),
+}
+
+impl TargetModules {
+    /// The Qwen2 projections whose A/B tensors an adapter may hold: the names listed, or every
+    /// projection for a pattern (the adapter's tensors then say which ones it adapts, and a
+    /// tensor of anything else is still refused by [`adapter_pairs`]).
+    pub fn modules(&self) -> Vec<String> {
+        match self {
+            TargetModules::Names(names) => names.clone(),
+            TargetModules::Pattern(_) => ATTENTION_MODULES
+                .iter()
+                .chain(MLP_MODULES.iter())
+                .map(|m| m.to_string())
+                .collect(),
+        }
+    }
+}
+
 /// One adapted projection: layer, module (`q_proj` …), `A [r, in]`, `B [out, r]`.
 pub type AdapterPair = (usize, String, Tensor, Tensor);
 
@@ -242,8 +267,9 @@ pub fn adapter_pairs(
         message,
     };
     let mut pairs = Vec::new();
+    let modules = peft.target_modules.modules();
     for layer in 0..layers {
-        for module in &peft.target_modules {
+        for module in &modules {
             let (Some(a), Some(b)) = (
                 tensors.remove(&peft_key(layer, module, 'A')),
                 tensors.remove(&peft_key(layer, module, 'B')),
@@ -274,8 +300,7 @@ pub fn adapter_pairs(
     }
     if pairs.is_empty() {
         return Err(format(format!(
-            "no A/B tensors of the target modules {:?}",
-            peft.target_modules
+            "no A/B tensors of the target modules {modules:?}"
         )));
     }
     Ok(pairs)
@@ -289,11 +314,13 @@ impl PeftAdapterConfig {
             r: config.rank,
             lora_alpha: config.alpha,
             lora_dropout: config.dropout,
-            target_modules: config
-                .target_modules()
-                .iter()
-                .map(|m| m.to_string())
-                .collect(),
+            target_modules: TargetModules::Names(
+                config
+                    .target_modules()
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect(),
+            ),
             bias: "none".into(),
             fan_in_fan_out: false,
             inference_mode: true,
@@ -312,6 +339,7 @@ impl PeftAdapterConfig {
             dropout: self.lora_dropout,
             mlp: self
                 .target_modules
+                .modules()
                 .iter()
                 .any(|m| MLP_MODULES.contains(&m.as_str())),
         }
