@@ -190,10 +190,9 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
     {
         stop_extra.push(id);
     }
-    // Q5_0 matrices run on our AVX2 kernel (q5_0.rs); a CPU without it reads them as Q8_0,
-    // the same values through candle's SIMD kernels (gguf_q8.rs). GPU kernels handle Q5_0
-    // themselves.
-    let weights = if device.is_cpu() && !super::q5_0::simd_available() {
+    // On the CPU, Q5_0 matrices read as Q8_0: the same values through SIMD kernels (see
+    // gguf_q8.rs). GPU kernels handle Q5_0 themselves.
+    let weights = if device.is_cpu() {
         let mut content = content;
         let (mut view, _) = super::gguf_q8::widen_q5_0(&mut content, file).map_err(io)?;
         super::quantized_qwen2::ModelWeights::from_gguf(content, &mut view, device)?

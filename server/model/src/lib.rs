@@ -12,8 +12,7 @@
 //! - [`generate`]: loading safetensors or GGUF weights, sampling, tokens/s.
 //! - [`quantized_qwen2`]: Qwen2 over GGUF weights, an f32 GEMM for prompts (candle's model,
 //!   two changes).
-//! - [`q5_0`]: Q5_0 matrices with an AVX2 dot product inside candle's quantized matmul.
-//! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for CPUs without AVX2.
+//! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
 //! - [`answer`]: strict grounded answers and designs over retrieved chunks, fitted to the context.
 //! - [`answer_check`]: the rules an answer or design must pass before it is shown.
 //!
@@ -34,7 +33,6 @@ pub mod gguf_base;
 pub mod gguf_q8;
 pub mod lora;
 pub mod lora_gguf;
-pub mod q5_0;
 pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;

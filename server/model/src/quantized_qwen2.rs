@@ -383,7 +383,7 @@ struct QLinear {
 
 impl QLinear {
     fn new(weights: QTensor) -> Result<Self> {
-        let weights = Arc::new(crate::q5_0::with_simd_kernel(weights)?);
+        let weights = Arc::new(weights);
         Ok(QLinear {
             quantized: QMatMul::from_arc(weights.clone())?,
             weights,
