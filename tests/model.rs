@@ -1059,7 +1059,7 @@ fn prompt_then_step(mut forward: impl FnMut(&Tensor, usize) -> Tensor, tokens: &
 #[test]
 fn the_gguf_model_gives_candles_logits_through_either_kernel() {
     use candle_core::quantized::{GgmlDType, gguf_file::Content};
-    // Q5_0 runs on q5_0.rs's AVX2 dot product where the CPU has one, candle's loop elsewhere.
+    // Q5_0 read as it is (no widening): the prompt GEMM dequantizes it, steps run candle's loop.
     for matrices in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
         let dir = tempfile::tempdir().unwrap();
         let path = write_tiny_gguf(dir.path(), 11, matrices);
