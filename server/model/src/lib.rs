@@ -13,7 +13,6 @@
 //! - [`quantized_qwen2`]: Qwen2 over GGUF weights, an f32 GEMM for prompts (candle's model,
 //!   two changes).
 //! - [`gguf_q8`]: a GGUF reader that presents Q5_0 matrices as Q8_0, for candle's SIMD kernels.
-//! - [`q8_gemm`]: prompt products on Q8_0 weights in int8 (AVX-512 VNNI), as llama.cpp runs them.
 //! - [`answer`]: strict grounded answers and designs over retrieved chunks, fitted to the context.
 //! - [`answer_check`]: the rules an answer or design must pass before it is shown.
 //!
@@ -34,7 +33,6 @@ pub mod gguf_base;
 pub mod gguf_q8;
 pub mod lora;
 pub mod lora_gguf;
-pub mod q8_gemm;
 pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;

@@ -417,19 +417,6 @@ impl QLinear {
         }
     }
 
-    /// `xs · Wᵀ` in int8 on Q8_0 blocks (`q8_gemm.rs`); `None` where the CPU lacks VNNI.
-    fn int8_product(&self, xs: &Tensor, rows: usize) -> Result<Option<Tensor>> {
-        let (n, k) = self.weights.shape().dims2()?;
-        let x = xs.flatten_all()?.to_vec1::<f32>()?;
-        let bytes = self.weights.data()?;
-        let Some(y) = crate::q8_gemm::matmul_q8_0(&x, rows, k, &bytes, n) else {
-            return Ok(None);
-        };
-        let mut dims = xs.dims().to_vec();
-        *dims.last_mut().expect("a product's input has dimensions") = n;
-        Ok(Some(Tensor::from_vec(y, dims, xs.device())?))
-    }
-
     fn base_forward(&self, xs: &Tensor) -> Result<Tensor> {
         let rows = xs.elem_count() / xs.dim(D::Minus1)?;
         let quantized = !matches!(
@@ -437,11 +424,6 @@ impl QLinear {
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
         );
         if rows >= GEMM_MIN_ROWS && quantized && xs.device().is_cpu() && xs.dtype() == DType::F32 {
-            if self.weights.dtype() == GgmlDType::Q8_0
-                && let Some(y) = self.int8_product(xs, rows)?
-            {
-                return Ok(y);
-            }
             let weights = crate::dequantize::dequantize_on_all_cores(&self.weights, xs.device())?;
             xs.broadcast_matmul(&weights.t()?)
         } else {
