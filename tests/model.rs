@@ -1253,6 +1253,57 @@ fn a_gguf_model_with_an_adapter_answers_as_the_safetensors_model_with_it() {
     assert!(error.contains("does not fit the GGUF model"), "{error}");
 }
 
+/// The training model reads a GGUF file's shape, names and weights as the Hugging Face
+/// checkpoint holds them: on f32 blocks, tied and untied, its logits equal those of the same
+/// weights as safetensors (the tiny file's rope base and epsilon are not llama.cpp's defaults,
+/// so a misread key shows). A path that is neither a GGUF file nor a model directory is refused
+/// with what to give instead.
+#[test]
+fn the_training_model_reads_a_gguf_file_as_the_checkpoint() {
+    use candle_core::quantized::GgmlDType;
+    let tokens: Vec<u32> = (0..24).map(|i| (i * 5 % 39) as u32 + 1).collect();
+    let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    for tie in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = tiny_model::write_tiny_gguf_with(dir.path(), 17, GgmlDType::F32, tie);
+        let hf = tempfile::tempdir().unwrap();
+        write_tiny_model(hf.path(), tie, 17);
+        let (mut from_gguf, _) = acdp_model::train::load_for_training(&gguf, &Device::Cpu).unwrap();
+        assert_eq!(from_gguf.config.rope_theta, 500000.0);
+        assert!((from_gguf.config.rms_norm_eps - 1e-5).abs() < 1e-9);
+        assert_eq!(from_gguf.config.tie_word_embeddings, tie);
+        let mut from_hf = Qwen2Model::load(hf.path(), &Device::Cpu).unwrap();
+        let (a, b) = (
+            from_gguf.forward(&input, 0).unwrap(),
+            from_hf.forward(&input, 0).unwrap(),
+        );
+        assert!(
+            max_abs_diff(&a, &b) < 1e-4,
+            "tie {tie}: {}",
+            max_abs_diff(&a, &b)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let not_gguf = dir.path().join("model.safetensors");
+    std::fs::write(&not_gguf, b"not a model").unwrap();
+    let refusal = |path: &Path| {
+        acdp_model::train::load_for_training(path, &Device::Cpu)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let error = refusal(&not_gguf);
+    assert!(
+        error.contains("not a GGUF file") && error.contains("Hugging Face model directory"),
+        "{error}"
+    );
+    let error = refusal(dir.path());
+    assert!(error.contains("a directory without config.json"), "{error}");
+}
+
 /// QLoRA-style training on a GGUF file (Q8_0 matrices, as candle writes them): the model reads
 /// the shape and tokenizer from the file, its matrices stay quantized blocks, the loss falls to
 /// memorisation, and the adapter it writes, applied at run time to the same file by `acdp ask`'s

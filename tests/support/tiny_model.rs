@@ -82,7 +82,7 @@ pub fn tiny_config(tie: bool) -> serde_json::Value {
         "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
         "vocab_size": vocab_size(), "hidden_size": 64, "intermediate_size": 128,
         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "max_position_embeddings": 256, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 256, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
         "tie_word_embeddings": tie, "sliding_window": null, "use_sliding_window": false,
         "hidden_act": "silu", "torch_dtype": "float32",
     })
@@ -189,17 +189,28 @@ pub fn write_tiny_gguf(
     seed: u64,
     matrices: candle_core::quantized::GgmlDType,
 ) -> std::path::PathBuf {
+    write_tiny_gguf_with(dir, seed, matrices, true)
+}
+
+/// [`write_tiny_gguf`], with an lm_head of its own (`output.weight`) unless `tie`.
+pub fn write_tiny_gguf_with(
+    dir: &Path,
+    seed: u64,
+    matrices: candle_core::quantized::GgmlDType,
+    tie: bool,
+) -> std::path::PathBuf {
     use candle_core::quantized::gguf_file::Value;
     use candle_core::quantized::{GgmlDType, QTensor};
 
     let safetensors = tempfile::tempdir().expect("temp dir");
-    write_tiny_model(safetensors.path(), true, seed);
+    write_tiny_model(safetensors.path(), tie, seed);
     let weights =
         candle_core::safetensors::load(safetensors.path().join("model.safetensors"), &Device::Cpu)
             .expect("tiny weights");
     let gguf_name = |hf: &str| -> String {
         let renames = [
             ("model.embed_tokens.weight", "token_embd.weight"),
+            ("lm_head.weight", "output.weight"),
             ("model.norm.weight", "output_norm.weight"),
             ("self_attn.q_proj", "attn_q"),
             ("self_attn.k_proj", "attn_k"),
@@ -236,8 +247,8 @@ pub fn write_tiny_gguf(
         ("qwen2.embedding_length", Value::U32(64)),
         ("qwen2.context_length", Value::U32(256)),
         ("qwen2.block_count", Value::U32(2)),
-        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
-        ("qwen2.rope.freq_base", Value::F32(10000.0)),
+        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ("qwen2.rope.freq_base", Value::F32(500000.0)),
     ];
     let path = dir.join("tiny.gguf");
     let mut file = std::fs::File::create(&path).expect("gguf file");

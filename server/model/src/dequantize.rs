@@ -15,10 +15,10 @@ use half::{bf16, f16};
 
 /// Rows `start..start + rows` of the `[out, in]` matrix `weights` as row-major f32 values.
 /// `None` where this module has no case: a type without whole blocks per row, activation-only
-/// types (Q8_1, Q8K), or storage that is not candle's CPU blocks.
+/// types (Q8_1, Q8K), or a tensor that is not on the CPU.
 pub fn rows_to_f32(weights: &QTensor, start: usize, rows: usize) -> Option<Vec<f32>> {
     let (out_dim, in_dim) = weights.shape().dims2().ok()?;
-    if start + rows > out_dim {
+    if !weights.device().is_cpu() || start + rows > out_dim {
         return None;
     }
     let bytes = weights.data().ok()?;

@@ -26,8 +26,10 @@ pub enum FrozenWeight {
     Quantized(Arc<QTensor>),
 }
 
-/// At most this many weight values are converted to f32 at once by a product (16 MiB): a
-/// whole Qwen2.5-0.5B projection, or 4681 rows of its 151936-row lm_head.
+/// At most this many weight values are converted to f32 at once by a product on the CPU
+/// (16 MiB): a Qwen2.5-0.5B attention projection, half an MLP one, or 4681 rows of its
+/// 151936-row lm_head. A GPU converts the whole matrix at once (its dequantization has no
+/// row ranges, and one call per block would convert it whole every time).
 pub const FROZEN_CHUNK_ELEMS: usize = 1 << 22;
 
 impl FrozenWeight {
@@ -80,13 +82,7 @@ impl FrozenWeight {
                 let ids = Tensor::new(ids, tensor.device())?;
                 tensor.index_select(&ids, 0)?.to_dtype(DType::F32)
             }
-            FrozenWeight::Quantized(_) => {
-                let rows = ids
-                    .iter()
-                    .map(|&id| self.rows_f32(id as usize, 1, device))
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                Tensor::cat(&rows, 0)
-            }
+            FrozenWeight::Quantized(blocks) => blocks.embedding(&Tensor::new(ids, device)?),
         }
     }
 
@@ -94,7 +90,8 @@ impl FrozenWeight {
     /// matrix already in `dtype` is one block, used as it is.
     fn blocks(&self, dtype: DType, device: &Device) -> BlockIter<'_> {
         let (out_dim, in_dim) = self.dims();
-        let whole = matches!(self, FrozenWeight::Dense(t) if t.dtype() == dtype);
+        let whole =
+            !device.is_cpu() || matches!(self, FrozenWeight::Dense(t) if t.dtype() == dtype);
         let rows = if whole {
             out_dim
         } else {

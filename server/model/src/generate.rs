@@ -75,8 +75,7 @@ pub struct Generation {
 /// tokenizer.json. An adapter directory (PEFT layout) is merged into safetensors weights and
 /// applied at run time to GGUF weights (merging would requantize them).
 pub fn load_model(path: &Path, adapter: Option<&Path>, device: &Device) -> Result<LoadedModel> {
-    let is_gguf = path.is_file() && path.extension().is_some_and(|e| e == "gguf");
-    if is_gguf {
+    if super::gguf_base::is_gguf(path) {
         let mut model = load_gguf(path, device)?;
         if let Some(adapter) = adapter {
             apply_gguf_adapter(&mut model, adapter, device)?;

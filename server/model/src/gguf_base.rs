@@ -16,6 +16,17 @@ use candle_core::{Device, Tensor};
 use super::frozen::FrozenWeight;
 use super::{ModelError, Qwen2Config, Result};
 
+/// Whether `path` is a GGUF file: a file that starts with the `GGUF` magic, whatever its name
+/// (Ollama keeps its models as extension-less blobs).
+pub fn is_gguf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut file| file.read_exact(&mut magic))
+            .is_ok()
+        && &magic == b"GGUF"
+}
+
 /// The llama.cpp name of a Qwen2 projection (`q_proj` … `down_proj`).
 pub fn projection_name(module: &str) -> Option<&'static str> {
     Some(match module {
@@ -66,20 +77,32 @@ pub fn config(content: &gguf_file::Content) -> std::result::Result<Qwen2Config, 
             "general.architecture is {arch:?}: acdp trains Qwen2 / Qwen2.5 models (\"qwen2\")"
         ));
     }
-    let number = |key: &str| -> std::result::Result<usize, String> {
-        content
-            .metadata
-            .get(&format!("qwen2.{key}"))
-            .and_then(|v| v.to_u32().ok())
+    // A key that is absent takes llama.cpp's default; one of another type is an error (a
+    // default there would be silently wrong, e.g. a rope base of 10000 for Qwen2.5's 1e6).
+    let number = |key: &str| -> std::result::Result<Option<usize>, String> {
+        let Some(value) = content.metadata.get(&format!("qwen2.{key}")) else {
+            return Ok(None);
+        };
+        value
+            .to_u32()
             .map(|n| n as usize)
-            .ok_or_else(|| format!("metadata qwen2.{key} is missing"))
+            .or_else(|_| value.to_u64().map(|n| n as usize))
+            .or_else(|_| value.to_i32().map(|n| n.max(0) as usize))
+            .map(Some)
+            .map_err(|_| format!("metadata qwen2.{key} is not an integer ({value:?})"))
     };
-    let float = |key: &str| {
-        content
-            .metadata
-            .get(&format!("qwen2.{key}"))
-            .and_then(|v| v.to_f32().ok())
+    let required =
+        |key: &str| number(key)?.ok_or_else(|| format!("metadata qwen2.{key} is missing"));
+    let float = |key: &str| -> std::result::Result<Option<f64>, String> {
+        let Some(value) = content.metadata.get(&format!("qwen2.{key}")) else {
+            return Ok(None);
+        };
+        value
+            .to_f32()
             .map(f64::from)
+            .or_else(|_| value.to_f64())
+            .map(Some)
+            .map_err(|_| format!("metadata qwen2.{key} is not a number ({value:?})"))
     };
     let rows = |name: &str| {
         content
@@ -88,21 +111,22 @@ pub fn config(content: &gguf_file::Content) -> std::result::Result<Qwen2Config, 
             .and_then(|info| info.shape.dims().first().copied())
     };
     let vocab_size = rows("token_embd.weight").ok_or("tensor token_embd.weight is missing")?;
-    let intermediate_size = number("feed_forward_length")
-        .ok()
-        .or_else(|| rows("blk.0.ffn_gate.weight"))
-        .ok_or("neither qwen2.feed_forward_length nor blk.0.ffn_gate.weight")?;
+    let intermediate_size = match number("feed_forward_length")? {
+        Some(n) => n,
+        None => rows("blk.0.ffn_gate.weight")
+            .ok_or("neither qwen2.feed_forward_length nor blk.0.ffn_gate.weight")?,
+    };
     let config = Qwen2Config {
         vocab_size,
-        hidden_size: number("embedding_length")?,
+        hidden_size: required("embedding_length")?,
         intermediate_size,
-        num_hidden_layers: number("block_count")?,
-        num_attention_heads: number("attention.head_count")?,
-        num_key_value_heads: number("attention.head_count_kv").ok(),
-        max_position_embeddings: number("context_length")?,
-        // llama.cpp's default when a file omits it, as candle's GGUF model reads it.
-        rope_theta: float("rope.freq_base").unwrap_or(10000.0),
-        rms_norm_eps: float("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
+        num_hidden_layers: required("block_count")?,
+        num_attention_heads: required("attention.head_count")?,
+        num_key_value_heads: number("attention.head_count_kv")?,
+        max_position_embeddings: required("context_length")?,
+        // llama.cpp's defaults when a file omits them (candle's GGUF model reads them alike).
+        rope_theta: float("rope.freq_base")?.unwrap_or(10000.0),
+        rms_norm_eps: float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-6),
         tie_word_embeddings: !content.tensor_infos.contains_key("output.weight"),
         sliding_window: None,
         use_sliding_window: false,
@@ -132,8 +156,11 @@ pub fn read(path: &Path, device: &Device) -> Result<GgufBase> {
         message,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| format(format!("not a readable GGUF file: {e}")))?;
+    let content = gguf_file::Content::read(&mut file).map_err(|e| {
+        format(format!(
+            "not a readable GGUF file ({e}): give a .gguf file or a Hugging Face model directory"
+        ))
+    })?;
     let config = config(&content).map_err(format)?;
     let (matrices, vectors) = read_all(&content, &mut file, &config, device)
         .map_err(|e| format(format!("reading the weights: {e}")))?;

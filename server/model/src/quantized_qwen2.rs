@@ -8,7 +8,8 @@
 //! GEMM over the weights dequantized for the call is 2.7x faster on this machine (prompt of
 //! 490 tokens: 42 -> 114 tok/s on 2 cores; llama.cpp: 91). candle's model keeps its matrices
 //! private, so the choice of kernel per call needs the model code here. Tracing spans were
-//! dropped; the rest follows upstream so fixes there can be carried over line by line.
+//! dropped and the metadata is read by `gguf_base::config` (the reading training uses); the
+//! rest follows upstream so fixes there can be carried over line by line.
 //!
 //! A LoRA adapter (PEFT layout, as `acdp train` writes it) is applied at run time
 //! ([`ModelWeights::apply_adapter`]): each adapted [`QLinear`] adds `scale · x Aᵀ Bᵀ` to its
@@ -189,20 +190,15 @@ impl ModelWeights {
         reader: &mut R,
         device: &Device,
     ) -> Result<Self> {
-        let md_get = |s: &str| match ct.metadata.get(s) {
-            None => candle_core::bail!("cannot find {s} in metadata"),
-            Some(v) => Ok(v),
-        };
-
-        let head_count = md_get("qwen2.attention.head_count")?.to_u32()? as usize;
-        let head_count_kv = md_get("qwen2.attention.head_count_kv")?.to_u32()? as usize;
-        let embedding_length = md_get("qwen2.embedding_length")?.to_u32()? as usize;
-        let context_length = md_get("qwen2.context_length")?.to_u32()? as usize;
-        let block_count = md_get("qwen2.block_count")?.to_u32()? as usize;
-        let rms_norm_eps = md_get("qwen2.attention.layer_norm_rms_epsilon")?.to_f32()? as f64;
-        let rope_freq_base = md_get("qwen2.rope.freq_base")
-            .and_then(|m| m.to_f32())
-            .unwrap_or(10000f32);
+        // The shape as training reads it (gguf_base.rs), so a file answers iff it trains.
+        let config = crate::gguf_base::config(&ct).map_err(candle_core::Error::msg)?;
+        let head_count = config.num_attention_heads;
+        let head_count_kv = config.num_kv_heads();
+        let embedding_length = config.hidden_size;
+        let context_length = config.max_position_embeddings;
+        let block_count = config.num_hidden_layers;
+        let rms_norm_eps = config.rms_norm_eps;
+        let rope_freq_base = config.rope_theta as f32;
 
         let head_dim = embedding_length / head_count;
 

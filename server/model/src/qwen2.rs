@@ -506,7 +506,10 @@ impl Qwen2Model {
     /// asked for are gathered and converted.
     fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;
-        let ids = input_ids.flatten_all()?.to_vec1::<u32>()?;
+        let ids = input_ids
+            .flatten_all()?
+            .to_dtype(DType::U32)?
+            .to_vec1::<u32>()?;
         Ok(self.embed_tokens.gather_f32(&ids, &self.device)?.reshape((
             batch,
             seq,

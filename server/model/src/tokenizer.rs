@@ -34,10 +34,7 @@ pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
             file.display()
         )));
     }
-    if file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-    {
+    if super::gguf_base::is_gguf(&file) {
         let sibling = file.with_file_name("tokenizer.json");
         if sibling.is_file() {
             return load_tokenizer_json(&sibling);

@@ -529,17 +529,25 @@ pub fn loss_svg(losses: &[(usize, f64, f64)]) -> String {
 /// quantized blocks, see [`Qwen2Model::load_gguf_for_training`]; the tokenizer from
 /// `tokenizer.json` beside it, else from its metadata).
 pub fn load_for_training(path: &Path, device: &Device) -> Result<(Qwen2Model, Tokenizer)> {
-    if path.is_file() {
+    if super::gguf_base::is_gguf(path) {
         let model = Qwen2Model::load_gguf_for_training(path, device)?;
         let tokenizer = super::tokenizer::load_tokenizer(path)?;
         return Ok((model, tokenizer));
     }
     if !path.join("config.json").is_file() {
+        let what = if path.is_file() {
+            "not a GGUF file (no GGUF magic)"
+        } else if path.is_dir() {
+            "a directory without config.json"
+        } else {
+            "not found"
+        };
         return Err(ModelError::Format {
             path: path.to_path_buf(),
-            message: "neither a .gguf file nor a Hugging Face model directory (config.json, \
-                      safetensors, tokenizer.json): give one of them as the base model"
-                .into(),
+            message: format!(
+                "{what}: give a .gguf file or a Hugging Face model directory (config.json, \
+                 safetensors, tokenizer.json) as the base model"
+            ),
         });
     }
     let model = Qwen2Model::load_for_training(path, device)?;
