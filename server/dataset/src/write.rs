@@ -149,12 +149,7 @@ fn render_dataset(
 /// Writes `content` to a hidden file beside `path` and fsyncs it; renaming it is the caller's.
 fn stage(path: &Path, content: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(STAGING_PREFIX);
-    // Temporary files are private (0600); a dataset is meant to be read like any other file.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir)?;
+    let mut tmp = acdp_durable::staging_file(dir, STAGING_PREFIX)?;
     tmp.write_all(content)?;
     tmp.as_file().sync_all()?;
     Ok(tmp)

@@ -12,13 +12,32 @@ use std::path::Path;
 /// renamed over `path`; the folder is synced after the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = folder_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".acdp-tmp-")
-        .tempfile_in(dir)?;
+    let mut tmp = staging_file(dir, ".acdp-tmp-")?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|err| err.error)?;
     sync_dir(dir)
+}
+
+/// A hidden temporary file in `dir` that will be renamed into place. It gets the permissions
+/// of any file a tool writes (0644 before the umask), not tempfile's private 0600: an adapter,
+/// a dataset or a loss curve is read by other users and containers (a vLLM server, a web page).
+pub fn staging_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder.tempfile_in(dir)
+}
+
+/// A hidden temporary folder in `dir` that will be renamed into place (a checkpoint), with the
+/// permissions of any folder a tool makes (0755 before the umask), not tempfile's 0700.
+pub fn staging_dir(dir: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    builder.tempdir_in(dir)
 }
 
 /// Makes the renames in `dir` durable.
@@ -31,5 +50,38 @@ pub fn folder_of(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Files and checkpoint folders come out readable by others as far as the umask lets
+    /// them, like a file `File::create` makes beside them, not with tempfile's private modes.
+    #[test]
+    fn written_files_and_staged_folders_are_readable_as_the_umask_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let file = dir.path().join("loss.svg");
+        write_atomic(&file, b"<svg/>").unwrap();
+        assert_eq!(
+            mode(&file) & 0o644,
+            mode(&plain) & 0o644,
+            "{:o}",
+            mode(&file)
+        );
+        let plain_dir = dir.path().join("plain-dir");
+        std::fs::create_dir(&plain_dir).unwrap();
+        let staged = staging_dir(dir.path(), ".stage-").unwrap();
+        assert_eq!(
+            mode(staged.path()) & 0o755,
+            mode(&plain_dir) & 0o755,
+            "{:o}",
+            mode(staged.path())
+        );
     }
 }

@@ -109,10 +109,7 @@ pub(crate) fn save_tensors(
         source,
     };
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".acdp-tmp-")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let tmp = acdp_durable::staging_file(dir, ".acdp-tmp-").map_err(io)?;
     candle_core::safetensors::save(tensors, tmp.path())?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|err| io(err.error))?;

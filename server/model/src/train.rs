@@ -429,10 +429,7 @@ fn save_checkpoint(
         let path = path.to_path_buf();
         move |source| ModelError::Io { path, source }
     };
-    let staging = tempfile::Builder::new()
-        .prefix(CHECKPOINT_STAGING)
-        .tempdir_in(out)
-        .map_err(io(out))?;
+    let staging = acdp_durable::staging_dir(out, CHECKPOINT_STAGING).map_err(io(out))?;
     model.save_adapter(staging.path(), base_model)?;
     super::save_tensors(
         &optimizer.tensors(),
