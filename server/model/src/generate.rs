@@ -163,10 +163,7 @@ fn apply_gguf_adapter(model: &mut LoadedModel, dir: &Path, device: &Device) -> R
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = ModelError::io(path);
     let mut file = std::fs::File::open(path).map_err(io)?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::Format {
         path: path.to_path_buf(),

@@ -147,14 +147,8 @@ pub struct GgufBase {
 
 /// Reads the Qwen2 model in the GGUF file at `path`.
 pub fn read(path: &Path, device: &Device) -> Result<GgufBase> {
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let format = |message: String| ModelError::Format {
-        path: path.to_path_buf(),
-        message,
-    };
+    let io = ModelError::io(path);
+    let format = ModelError::format(path);
     let mut file = std::fs::File::open(path).map_err(io)?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| {
         format(format!(

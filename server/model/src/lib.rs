@@ -75,6 +75,24 @@ pub enum ModelError {
 
 pub type Result<T> = std::result::Result<T, ModelError>;
 
+impl ModelError {
+    /// Turns an IO error on `path` into a [`ModelError::Io`] (for `map_err`).
+    pub(crate) fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> ModelError + Copy + '_ {
+        move |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Turns a message about the file at `path` into a [`ModelError::Format`].
+    pub(crate) fn format(path: &std::path::Path) -> impl Fn(String) -> ModelError + Copy + '_ {
+        move |message| ModelError::Format {
+            path: path.to_path_buf(),
+            message,
+        }
+    }
+}
+
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
@@ -104,10 +122,7 @@ pub(crate) fn save_tensors(
     tensors: &std::collections::HashMap<String, candle_core::Tensor>,
     path: &std::path::Path,
 ) -> Result<()> {
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = ModelError::io(path);
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let tmp = acdp_durable::staging_file(dir, ".acdp-tmp-").map_err(io)?;
     candle_core::safetensors::save(tensors, tmp.path())?;

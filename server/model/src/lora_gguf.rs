@@ -63,10 +63,7 @@ pub fn write_lora_gguf(adapter_dir: &Path, out: &Path, architecture: &str) -> Re
         .iter()
         .map(|(name, tensor)| Ok((name.as_str(), QTensor::quantize(tensor, GgmlDType::F32)?)))
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let io = |source| ModelError::Io {
-        path: out.to_path_buf(),
-        source,
-    };
+    let io = ModelError::io(out);
     let mut bytes = std::io::Cursor::new(Vec::new());
     gguf_file::write(
         &mut bytes,

@@ -167,14 +167,8 @@ fn read_safetensors(
     out: &mut HashMap<String, Tensor>,
 ) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let format = |message: String| ModelError::Format {
-        path: path.to_path_buf(),
-        message,
-    };
+    let io = ModelError::io(path);
+    let format = ModelError::format(path);
     let mut file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
     let mut len = [0u8; 8];
