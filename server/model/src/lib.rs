@@ -33,6 +33,7 @@ pub mod gguf_base;
 pub mod gguf_q8;
 pub mod lora;
 pub mod lora_gguf;
+pub mod packed_int8;
 pub mod quantized_qwen2;
 pub mod qwen2;
 mod rng;

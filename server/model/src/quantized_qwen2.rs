@@ -25,6 +25,8 @@ use candle_nn::{Embedding, Module};
 use candle_transformers::quantized_nn::RmsNorm;
 use candle_transformers::utils::build_causal_mask;
 
+use crate::packed_int8::PackedInt8Matrix;
+
 #[derive(Debug, Clone)]
 struct Mlp {
     feed_forward_w1: QLinear,
@@ -365,31 +367,55 @@ impl ModelWeights {
 /// Prompts with at least this many rows go through the f32 GEMM (see [`QLinear`]).
 const GEMM_MIN_ROWS: usize = 16;
 
-/// A quantized matrix that picks its kernel per call: candle's quantized matmul for a few rows
-/// (generation), an f32 GEMM over the weights dequantized for this call for many (prompts).
-/// Dequantizing costs one pass over the matrix, paid back many times over by the GEMM once
-/// there are more than a handful of rows; the f32 copy lives for the call only.
+/// A quantized matrix and the kernel that multiplies it. With AVX-512 VNNI, the weights are
+/// repacked once for the int8 kernel (`packed_int8.rs`), which runs prompts and generation
+/// alike. Elsewhere, candle's quantized matmul for a few rows (generation) and an f32 GEMM over
+/// the weights dequantized for this call for many (prompts): dequantizing costs one pass over
+/// the matrix, paid back many times over by the GEMM once there are more than a handful of
+/// rows; the f32 copy lives for the call only.
 #[derive(Debug, Clone)]
 struct QLinear {
-    quantized: QMatMul,
-    weights: Arc<QTensor>,
+    kernel: Kernel,
+    out_dim: usize,
+    in_dim: usize,
     /// A LoRA adapter as `(Aᵀ [in, r], scale · Bᵀ [r, out])`, added to the product.
     lora: Option<(Tensor, Tensor)>,
 }
 
+#[derive(Debug, Clone)]
+enum Kernel {
+    /// Only the packed copy is kept: the GGUF blocks are not read again.
+    Int8(Arc<PackedInt8Matrix>),
+    Candle {
+        quantized: QMatMul,
+        weights: Arc<QTensor>,
+    },
+}
+
 impl QLinear {
     fn new(weights: QTensor) -> Result<Self> {
-        let weights = Arc::new(weights);
+        let (out_dim, in_dim) = weights.shape().dims2()?;
+        let kernel = match PackedInt8Matrix::pack(&weights) {
+            Some(packed) => Kernel::Int8(Arc::new(packed)),
+            None => {
+                let weights = Arc::new(weights);
+                Kernel::Candle {
+                    quantized: QMatMul::from_arc(weights.clone())?,
+                    weights,
+                }
+            }
+        };
         Ok(QLinear {
-            quantized: QMatMul::from_arc(weights.clone())?,
-            weights,
+            kernel,
+            out_dim,
+            in_dim,
             lora: None,
         })
     }
 
     /// Adds the adapter `a [r, in]`, `b [out, r]` with `scale` (alpha / r) to this product.
     fn set_lora(&mut self, a: &Tensor, b: &Tensor, scale: f64) -> Result<()> {
-        let (out_dim, in_dim) = self.weights.shape().dims2()?;
+        let (out_dim, in_dim) = (self.out_dim, self.in_dim);
         let (rank, a_in) = a.dims2()?;
         let (b_out, b_rank) = b.dims2()?;
         if a_in != in_dim || b_out != out_dim || b_rank != rank {
@@ -414,16 +440,26 @@ impl QLinear {
     }
 
     fn base_forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (quantized, weights) = match &self.kernel {
+            Kernel::Int8(packed) if xs.device().is_cpu() && xs.dtype() == DType::F32 => {
+                return xs.contiguous()?.apply_op1_no_bwd(packed.as_ref());
+            }
+            Kernel::Int8(_) => {
+                candle_core::bail!("the int8 kernel takes f32 activations on the CPU")
+            }
+            Kernel::Candle { quantized, weights } => (quantized, weights),
+        };
         let rows = xs.elem_count() / xs.dim(D::Minus1)?;
-        let quantized = !matches!(
-            self.weights.dtype(),
+        let is_quantized = !matches!(
+            weights.dtype(),
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
         );
-        if rows >= GEMM_MIN_ROWS && quantized && xs.device().is_cpu() && xs.dtype() == DType::F32 {
-            let weights = crate::dequantize::dequantize_on_all_cores(&self.weights, xs.device())?;
+        if rows >= GEMM_MIN_ROWS && is_quantized && xs.device().is_cpu() && xs.dtype() == DType::F32
+        {
+            let weights = crate::dequantize::dequantize_on_all_cores(weights, xs.device())?;
             xs.broadcast_matmul(&weights.t()?)
         } else {
-            self.quantized.forward(xs)
+            quantized.forward(xs)
         }
     }
 }
