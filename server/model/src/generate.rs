@@ -251,10 +251,15 @@ impl LoadedModel {
     /// Logits `[vocab]` after `tokens`, which start at position `offset`.
     fn next_logits(&mut self, tokens: &[u32], offset: usize) -> Result<Tensor> {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let logits = match &mut self.network {
-            Network::Full(model) => model.forward_last(&input, offset)?,
-            Network::Quantized(model) => model.forward(&input, offset)?,
-        };
+        // On one of rayon's workers: called from any other thread, each of the pass's parallel
+        // loops (a few hundred per token) is handed to the pool while this thread sleeps until
+        // it is done, two context switches per loop on a 2-core machine; from a worker, the
+        // pass takes part in its own loops. A 490-token prompt ran 1.3x faster for it.
+        let network = &mut self.network;
+        let logits = rayon::scope(|_| match network {
+            Network::Full(model) => model.forward_last(&input, offset),
+            Network::Quantized(model) => Ok(model.forward(&input, offset)?),
+        })?;
         // candle's quantized model returns [1, vocab] (or [1, seq, vocab] in some versions).
         let logits = logits.flatten_all()?;
         let vocab = match &self.network {

@@ -46,8 +46,17 @@ pub struct PackedInt8Matrix {
     quants: Vec<u8>,
     /// `[tile][group][lane]`.
     scales: Vec<f32>,
-    /// `[tile][group][lane]`.
-    offsets: Vec<f32>,
+    offsets: Offsets,
+}
+
+/// What each group subtracts: `b` of `w = a·u − b`.
+#[derive(Debug)]
+enum Offsets {
+    /// `b = c·a` for one integer `c` (Q8_0: 128, Q5_0: 16, Q6_K: 32), subtracted from the
+    /// integer sums: nothing stored, so generation reads 4 bytes fewer per group.
+    Uniform(i32),
+    /// `[tile][group][lane]`: Q4_K's scaled minimums.
+    PerGroup(Vec<f32>),
 }
 
 /// Whether this CPU runs the kernel.
@@ -94,16 +103,16 @@ impl PackedInt8Matrix {
         let tiles = out_dim.div_ceil(LANES);
         let mut quants = vec![0u8; tiles * in_dim * LANES];
         let mut scales = vec![0f32; tiles * groups * LANES];
-        let mut offsets = vec![0f32; tiles * groups * LANES];
-        quants
+        // Per tile, the offsets when they are not implied by the scales.
+        let tile_offsets: Vec<Vec<f32>> = quants
             .par_chunks_mut(in_dim * LANES)
             .zip(scales.par_chunks_mut(groups * LANES))
-            .zip(offsets.par_chunks_mut(groups * LANES))
             .enumerate()
-            .for_each(|(tile, ((tile_quants, tile_scales), tile_offsets))| {
+            .map(|(tile, (tile_quants, tile_scales))| {
                 let mut u = vec![0u8; in_dim];
                 let mut a = vec![0f32; groups];
                 let mut b = vec![0f32; groups];
+                let mut tile_offsets = vec![0f32; groups * LANES];
                 for lane in 0..LANES {
                     let row = tile * LANES + lane;
                     if row >= out_dim {
@@ -129,7 +138,17 @@ impl PackedInt8Matrix {
                         tile_quants[(k / 4) * 4 * LANES + lane * 4 + k % 4] = value;
                     }
                 }
-            });
+                if format.uniform_offset().is_some() {
+                    Vec::new()
+                } else {
+                    tile_offsets
+                }
+            })
+            .collect();
+        let offsets = match format.uniform_offset() {
+            Some(c) => Offsets::Uniform(c),
+            None => Offsets::PerGroup(tile_offsets.concat()),
+        };
         Some(Self {
             out_dim,
             in_dim,
@@ -156,7 +175,11 @@ impl PackedInt8Matrix {
         let u =
             self.quants[tile * self.in_dim * LANES + (col / 4) * 4 * LANES + lane * 4 + col % 4];
         let at = (tile * (self.in_dim / self.group) + col / self.group) * LANES + lane;
-        self.scales[at] * f32::from(u) - self.offsets[at]
+        let offset = match &self.offsets {
+            Offsets::Uniform(c) => *c as f32 * self.scales[at],
+            Offsets::PerGroup(offsets) => offsets[at],
+        };
+        self.scales[at] * f32::from(u) - offset
     }
 
     /// `x [rows, in] · selfᵀ`, row-major `[rows, out]`.
@@ -168,45 +191,55 @@ impl PackedInt8Matrix {
         let out_ptr = OutPtr(out.as_mut_ptr());
         let units = self.tiles.div_ceil(TILES_PER_CALL);
         (0..units).into_par_iter().for_each(|unit| {
-            let out_ptr = &out_ptr;
             let tile0 = unit * TILES_PER_CALL;
             let full_tiles = self.tiles - tile0 >= TILES_PER_CALL;
             let mut row0 = 0;
             while row0 < rows {
-                let left = rows - row0;
+                let many = rows - row0 >= ROWS_PER_CALL;
                 // SAFETY: the kernel's CPU features were checked above; every call writes rows
                 // `row0..` of its own tiles' columns, so no two calls write the same element,
                 // and `out` outlives the parallel loop.
                 unsafe {
-                    match (left >= ROWS_PER_CALL, full_tiles) {
-                        (true, true) => {
-                            kernel::<ROWS_PER_CALL, TILES_PER_CALL>(
-                                self,
-                                &activations,
-                                row0,
-                                tile0,
-                                out_ptr.0,
-                            );
-                        }
+                    match (many, full_tiles) {
+                        (true, true) => self.call::<ROWS_PER_CALL, TILES_PER_CALL>(
+                            &activations,
+                            row0,
+                            tile0,
+                            &out_ptr,
+                        ),
                         (true, false) => {
-                            kernel::<ROWS_PER_CALL, 1>(self, &activations, row0, tile0, out_ptr.0);
+                            self.call::<ROWS_PER_CALL, 1>(&activations, row0, tile0, &out_ptr)
                         }
                         (false, true) => {
-                            kernel::<1, TILES_PER_CALL>(self, &activations, row0, tile0, out_ptr.0);
+                            self.call::<1, TILES_PER_CALL>(&activations, row0, tile0, &out_ptr)
                         }
-                        (false, false) => {
-                            kernel::<1, 1>(self, &activations, row0, tile0, out_ptr.0);
-                        }
+                        (false, false) => self.call::<1, 1>(&activations, row0, tile0, &out_ptr),
                     }
                 }
-                row0 += if left >= ROWS_PER_CALL {
-                    ROWS_PER_CALL
-                } else {
-                    1
-                };
+                row0 += if many { ROWS_PER_CALL } else { 1 };
             }
         });
         out
+    }
+
+    /// The kernel for this matrix's kind of offsets.
+    ///
+    /// # Safety
+    /// As [`kernel`].
+    unsafe fn call<const R: usize, const T: usize>(
+        &self,
+        x: &QuantizedRows,
+        row0: usize,
+        tile0: usize,
+        out: &OutPtr,
+    ) {
+        // SAFETY: passed on from the caller.
+        unsafe {
+            match &self.offsets {
+                Offsets::Uniform(c) => kernel::<R, T, false>(self, x, row0, tile0, *c, out.0),
+                Offsets::PerGroup(_) => kernel::<R, T, true>(self, x, row0, tile0, 0, out.0),
+            }
+        }
     }
 }
 
@@ -249,12 +282,14 @@ impl CustomOp1 for PackedInt8Matrix {
 }
 
 /// Activation rows quantized per 32 inputs: `q` `[rows, in]`, and per group of the weights'
-/// size the scale `sx` and `sx·Σq` (what the group's offset multiplies).
+/// size the scale `sx`, `Σq` (what a uniform offset multiplies) and `sx·Σq` (what a
+/// per-group offset multiplies).
 struct QuantizedRows {
     in_dim: usize,
     groups: usize,
     q: Vec<i8>,
     scale: Vec<f32>,
+    sum: Vec<i32>,
     scaled_sum: Vec<f32>,
 }
 
@@ -263,12 +298,14 @@ impl QuantizedRows {
         let groups = in_dim / group;
         let mut q = vec![0i8; rows * in_dim];
         let mut scale = vec![0f32; rows * groups];
+        let mut sums = vec![0i32; rows * groups];
         let mut scaled_sum = vec![0f32; rows * groups];
         q.par_chunks_mut(in_dim)
             .zip(scale.par_chunks_mut(groups))
+            .zip(sums.par_chunks_mut(groups))
             .zip(scaled_sum.par_chunks_mut(groups))
             .zip(x.par_chunks(in_dim))
-            .for_each(|(((q, scale), scaled_sum), x)| {
+            .for_each(|((((q, scale), sums), scaled_sum), x)| {
                 for (block, (q, x)) in q
                     .chunks_exact_mut(X_BLOCK)
                     .zip(x.chunks_exact(X_BLOCK))
@@ -284,6 +321,7 @@ impl QuantizedRows {
                         let g = block * (X_BLOCK / group) + i;
                         let sum: i32 = q.iter().map(|&v| i32::from(v)).sum();
                         scale[g] = d;
+                        sums[g] = sum;
                         scaled_sum[g] = d * sum as f32;
                     }
                 }
@@ -293,23 +331,26 @@ impl QuantizedRows {
             groups,
             q,
             scale,
+            sum: sums,
             scaled_sum,
         }
     }
 }
 
-/// Rows `row0..row0 + R` of the product for tiles `tile0..tile0 + T`, into `out`.
+/// Rows `row0..row0 + R` of the product for tiles `tile0..tile0 + T`, into `out`; with
+/// `PER_GROUP` the matrix's stored offsets, else `uniform` times each scale.
 ///
 /// # Safety
 /// The CPU has AVX-512 F/BW and VNNI; `row0 + R` rows and `tile0 + T` tiles exist; `out` holds
 /// `[rows, out_dim]` f32 and no other thread writes these elements.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn kernel<const R: usize, const T: usize>(
+unsafe fn kernel<const R: usize, const T: usize, const PER_GROUP: bool>(
     matrix: &PackedInt8Matrix,
     x: &QuantizedRows,
     row0: usize,
     tile0: usize,
+    uniform: i32,
     out: *mut f32,
 ) {
     use std::arch::x86_64::*;
@@ -318,6 +359,10 @@ unsafe fn kernel<const R: usize, const T: usize>(
     let tile_steps = matrix.in_dim / 4;
     let quants = matrix.quants.as_ptr();
     let xq = x.q.as_ptr();
+    let offsets: &[f32] = match &matrix.offsets {
+        Offsets::PerGroup(offsets) => offsets,
+        Offsets::Uniform(_) => &[],
+    };
     let mut sums = [[_mm512_setzero_ps(); T]; R];
     for g in 0..groups {
         let mut dots = [[_mm512_setzero_si512(); T]; R];
@@ -339,18 +384,30 @@ unsafe fn kernel<const R: usize, const T: usize>(
             }
         }
         let at = |t: usize| ((tile0 + t) * groups + g) * LANES;
-        // SAFETY: `at(t) + 16` is within the tiles' scales and offsets.
+        // SAFETY: `at(t) + 16` is within the tiles' scales (and offsets, when stored).
         let a: [__m512; T] =
             std::array::from_fn(|t| unsafe { _mm512_loadu_ps(matrix.scales.as_ptr().add(at(t))) });
-        let b: [__m512; T] =
-            std::array::from_fn(|t| unsafe { _mm512_loadu_ps(matrix.offsets.as_ptr().add(at(t))) });
-        for (r, (sums, dots)) in sums.iter_mut().zip(&dots).enumerate() {
-            let sx = _mm512_set1_ps(x.scale[(row0 + r) * groups + g]);
-            let sq = _mm512_set1_ps(x.scaled_sum[(row0 + r) * groups + g]);
-            for t in 0..T {
-                let scale = _mm512_mul_ps(a[t], sx);
-                sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots[t]), scale, sums[t]);
-                sums[t] = _mm512_fnmadd_ps(b[t], sq, sums[t]);
+        if PER_GROUP {
+            let b: [__m512; T] =
+                std::array::from_fn(|t| unsafe { _mm512_loadu_ps(offsets.as_ptr().add(at(t))) });
+            for (r, (sums, dots)) in sums.iter_mut().zip(&dots).enumerate() {
+                let sx = _mm512_set1_ps(x.scale[(row0 + r) * groups + g]);
+                let sq = _mm512_set1_ps(x.scaled_sum[(row0 + r) * groups + g]);
+                for t in 0..T {
+                    let scale = _mm512_mul_ps(a[t], sx);
+                    sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots[t]), scale, sums[t]);
+                    sums[t] = _mm512_fnmadd_ps(b[t], sq, sums[t]);
+                }
+            }
+        } else {
+            for (r, (sums, dots)) in sums.iter_mut().zip(&dots).enumerate() {
+                let sx = _mm512_set1_ps(x.scale[(row0 + r) * groups + g]);
+                let shift = _mm512_set1_epi32(uniform * x.sum[(row0 + r) * groups + g]);
+                for t in 0..T {
+                    let scale = _mm512_mul_ps(a[t], sx);
+                    let dot = _mm512_sub_epi32(dots[t], shift);
+                    sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sums[t]);
+                }
             }
         }
     }
@@ -369,11 +426,12 @@ unsafe fn kernel<const R: usize, const T: usize>(
 
 /// Never called: [`available`] is false off x86-64, so nothing is packed.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn kernel<const R: usize, const T: usize>(
+unsafe fn kernel<const R: usize, const T: usize, const PER_GROUP: bool>(
     _: &PackedInt8Matrix,
     _: &QuantizedRows,
     _: usize,
     _: usize,
+    _: i32,
     _: *mut f32,
 ) {
     unreachable!("the int8 kernel is x86-64 only")
@@ -422,6 +480,16 @@ impl BlockFormat {
         match self {
             Self::Q6K => 16,
             _ => 32,
+        }
+    }
+
+    /// `c` where every group's offset is `c` times its scale.
+    fn uniform_offset(self) -> Option<i32> {
+        match self {
+            Self::Q8_0 => Some(128),
+            Self::Q5_0 => Some(16),
+            Self::Q6K => Some(32),
+            Self::Q4K => None,
         }
     }
 
