@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use acdp_index::{IndexOptions, index_workspace};
 use acdp_model::answer::{NOT_ENOUGH_EVIDENCE, RetrievedChunk, Task, check_answer};
 use acdp_model::chat::{Message, render_chat, tokenize_chat};
+use acdp_model::quantized_qwen2::{Kernels, ModelWeights};
 use acdp_model::train::{TrainExample, TrainOptions, learning_rate, load_examples, train_lora};
 use acdp_model::{
     GenerationOptions, LoadedModel, LoraConfig, Qwen2Config, Qwen2Model, SplitMix64, StopReason,
@@ -1021,14 +1022,12 @@ fn ask_answers_with_a_gguf_file_and_the_tokenizer_beside_it() {
     assert!(answer["stats"]["generated_tokens"].as_u64().unwrap() >= 1);
 }
 
-/// The same for acdp's GGUF Qwen2 (f32 GEMM for prompts of 16 rows or more, grouped-query
-/// attention without copies).
-fn our_gguf_logits(path: &Path, tokens: &[u32]) -> Vec<f32> {
+/// The same for acdp's GGUF Qwen2 (grouped-query attention without copies) with `kernels`.
+fn our_gguf_logits(path: &Path, tokens: &[u32], kernels: Kernels) -> Vec<f32> {
     let mut file = std::fs::File::open(path).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
     let mut model =
-        acdp_model::quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
-            .unwrap();
+        ModelWeights::from_gguf_with_kernels(content, &mut file, &Device::Cpu, kernels).unwrap();
     prompt_then_step(|input, at| model.forward(input, at).unwrap(), tokens)
 }
 
@@ -1053,21 +1052,21 @@ fn prompt_then_step(mut forward: impl FnMut(&Tensor, usize) -> Tensor, tokens: &
     logits
 }
 
-/// Without AVX-512 VNNI, short inputs take candle's quantized kernel and long ones the f32
-/// GEMM over dequantized weights; with it, both take the int8 kernel (`packed_int8.rs`). Every
-/// path gives candle's logits: candle's own kernel to rounding, the others within the error of
-/// 8-bit activations (candle rounds each activation block's scale to f16, the int8 kernel keeps
-/// it in f32, the GEMM does not quantize them at all).
+/// candle's kernels (short inputs: candle's quantized kernel; long ones: the f32 GEMM over
+/// dequantized weights) and the int8 kernel (`packed_int8.rs`, for both, where the CPU has
+/// AVX-512 VNNI) all give candle's logits: candle's own kernel to rounding, the others within
+/// the error of 8-bit activations (candle rounds each activation block's scale to f16, the int8
+/// kernel keeps it in f32, the GEMM does not quantize them at all).
 #[test]
 fn the_gguf_model_gives_candles_logits_through_every_kernel() {
     use candle_core::quantized::{GgmlDType, gguf_file::Content};
-    let short_tolerance = if acdp_model::packed_int8::available() {
-        1e-2
+    let mut kernels = vec![(Kernels::Candle, 1e-5f32)];
+    if acdp_model::packed_int8::available() {
+        kernels.push((Kernels::Int8WhereAvailable, 1e-2));
     } else {
-        1e-5f32
-    };
-    // Q5_0 read as it is (no widening): packed for the int8 kernel, or else dequantized for the
-    // prompt GEMM and read by candle's loop in steps.
+        eprintln!("this CPU has no AVX-512 VNNI: the int8 kernel is not compared");
+    }
+    // Q5_0 read as it is (no widening), beside the Q8_0 it is widened to.
     for matrices in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
         let dir = tempfile::tempdir().unwrap();
         let path = write_tiny_gguf(dir.path(), 11, matrices);
@@ -1076,17 +1075,19 @@ fn the_gguf_model_gives_candles_logits_through_every_kernel() {
             let content = Content::read(&mut file).unwrap();
             gguf_logits(content, &mut file, tokens)
         };
-        for (length, tolerance) in [(8, short_tolerance), (40, 1e-2)] {
-            let tokens: Vec<u32> = (0..length).map(|i| (i * 7 % 39) as u32 + 1).collect();
-            let expected = candle_logits(&tokens);
-            let ours = our_gguf_logits(&path, &tokens);
-            let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
-            assert!(scale > 0.1, "logits too flat to compare: {expected:?}");
-            for (a, b) in expected.iter().zip(&ours) {
-                assert!(
-                    (a - b).abs() <= tolerance * scale,
-                    "{matrices:?}, {length} tokens: {a} vs {b} (scale {scale})"
-                );
+        for &(kernels, short_tolerance) in &kernels {
+            for (length, tolerance) in [(8, short_tolerance), (40, 1e-2)] {
+                let tokens: Vec<u32> = (0..length).map(|i| (i * 7 % 39) as u32 + 1).collect();
+                let expected = candle_logits(&tokens);
+                let ours = our_gguf_logits(&path, &tokens, kernels);
+                let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
+                assert!(scale > 0.1, "logits too flat to compare: {expected:?}");
+                for (a, b) in expected.iter().zip(&ours) {
+                    assert!(
+                        (a - b).abs() <= tolerance * scale,
+                        "{matrices:?}, {kernels:?}, {length} tokens: {a} vs {b} (scale {scale})"
+                    );
+                }
             }
         }
     }

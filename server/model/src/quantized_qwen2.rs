@@ -3,13 +3,15 @@
 //! grouped-query attention reads the shared K/V heads in place instead of copying them.
 //!
 //! Why a copy: candle multiplies quantized weights one weight row by one token row at a time
-//! (AVX2 integer dot products). That suits generation, one token per step and bound by memory,
-//! but a grounded question's prompt carries 1-2k tokens of code, and for that many rows an f32
-//! GEMM over the weights dequantized for the call is 2.7x faster on this machine (prompt of
-//! 490 tokens: 42 -> 114 tok/s on 2 cores; llama.cpp: 91). candle's model keeps its matrices
-//! private, so the choice of kernel per call needs the model code here. Tracing spans were
-//! dropped and the metadata is read by `gguf_base::config` (the reading training uses); the
-//! rest follows upstream so fixes there can be carried over line by line.
+//! (AVX2 integer dot products, a horizontal sum per 32-weight block). That left a grounded
+//! question's prompt (1-2k tokens of code) at half of llama.cpp's speed and generation below
+//! it. Here every matrix is packed once at load for the int8 kernel of `packed_int8.rs`
+//! (AVX-512 VNNI, activations quantized to 8 bits as llama.cpp does), which runs prompts and
+//! generation alike; CPUs without VNNI keep candle's kernel for a few rows and an f32 GEMM over
+//! the weights dequantized for the call for many. candle's model keeps its matrices private,
+//! so the choice of kernel needs the model code here. Tracing spans were dropped and the
+//! metadata is read by `gguf_base::config` (the reading training uses); the rest follows
+//! upstream so fixes there can be carried over line by line.
 //!
 //! A LoRA adapter (PEFT layout, as `acdp train` writes it) is applied at run time
 //! ([`ModelWeights::apply_adapter`]): each adapted [`QLinear`] adds `scale · x Aᵀ Bᵀ` to its
@@ -186,12 +188,24 @@ fn precomput_freqs_cis(
 }
 
 impl ModelWeights {
-    /// Reads the model from a GGUF file's header and tensors.
+    /// Reads the model from a GGUF file's header and tensors, its matrices packed for the int8
+    /// kernel where the CPU has one.
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
         ct: gguf_file::Content,
         reader: &mut R,
         device: &Device,
     ) -> Result<Self> {
+        Self::from_gguf_with_kernels(ct, reader, device, Kernels::Int8WhereAvailable)
+    }
+
+    /// [`Self::from_gguf`] with the choice of kernels made by the caller (tests compare them).
+    pub fn from_gguf_with_kernels<R: std::io::Seek + std::io::Read>(
+        ct: gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let int8 = kernels == Kernels::Int8WhereAvailable;
         // The shape as training reads it (gguf_base.rs), so a file answers iff it trains.
         let config = crate::gguf_base::config(&ct).map_err(candle_core::Error::msg)?;
         let head_count = config.num_attention_heads;
@@ -213,10 +227,10 @@ impl ModelWeights {
             rms_norm_eps,
         )?;
         let output = match ct.tensor(reader, "output.weight", device) {
-            Ok(v) => QLinear::new(v)?,
+            Ok(v) => QLinear::new(v, int8)?,
             _ => {
                 // use tie_word_embeddings
-                QLinear::new(ct.tensor(reader, "token_embd.weight", device)?)?
+                QLinear::new(ct.tensor(reader, "token_embd.weight", device)?, int8)?
             }
         };
 
@@ -245,9 +259,9 @@ impl ModelWeights {
                 let feed_forward_w3 =
                     ct.tensor(reader, &format!("{prefix}.ffn_up.weight"), device)?;
                 Mlp {
-                    feed_forward_w1: QLinear::new(feed_forward_w1)?,
-                    feed_forward_w2: QLinear::new(feed_forward_w2)?,
-                    feed_forward_w3: QLinear::new(feed_forward_w3)?,
+                    feed_forward_w1: QLinear::new(feed_forward_w1, int8)?,
+                    feed_forward_w2: QLinear::new(feed_forward_w2, int8)?,
+                    feed_forward_w3: QLinear::new(feed_forward_w3, int8)?,
                 }
             };
 
@@ -256,13 +270,13 @@ impl ModelWeights {
             let ffn_norm = ct.tensor(reader, &format!("{prefix}.ffn_norm.weight"), device)?;
 
             layers.push(LayerWeights {
-                attention_wq: QLinear::new(attention_wq)?,
-                attention_wk: QLinear::new(attention_wk)?,
-                attention_wv: QLinear::new(attention_wv)?,
+                attention_wq: QLinear::new(attention_wq, int8)?,
+                attention_wk: QLinear::new(attention_wk, int8)?,
+                attention_wv: QLinear::new(attention_wv, int8)?,
                 attention_bq: attention_bq.dequantize(device)?,
                 attention_bk: attention_bk.dequantize(device)?,
                 attention_bv: attention_bv.dequantize(device)?,
-                attention_wo: QLinear::new(attention_wo)?,
+                attention_wo: QLinear::new(attention_wo, int8)?,
                 attention_norm: RmsNorm::from_qtensor(attention_norm, rms_norm_eps)?,
                 cos: cos.clone(),
                 sin: sin.clone(),
@@ -382,6 +396,16 @@ struct QLinear {
     lora: Option<(Tensor, Tensor)>,
 }
 
+/// Which kernels multiply the quantized matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// The int8 kernel (`packed_int8.rs`) where the CPU has AVX-512 VNNI, else candle's.
+    Int8WhereAvailable,
+    /// candle's quantized kernel for a few rows, the f32 GEMM for many: what CPUs without
+    /// VNNI run.
+    Candle,
+}
+
 #[derive(Debug, Clone)]
 enum Kernel {
     /// Only the packed copy is kept: the GGUF blocks are not read again.
@@ -393,9 +417,14 @@ enum Kernel {
 }
 
 impl QLinear {
-    fn new(weights: QTensor) -> Result<Self> {
+    fn new(weights: QTensor, int8: bool) -> Result<Self> {
         let (out_dim, in_dim) = weights.shape().dims2()?;
-        let kernel = match PackedInt8Matrix::pack(&weights) {
+        let packed = if int8 {
+            PackedInt8Matrix::pack(&weights)
+        } else {
+            None
+        };
+        let kernel = match packed {
             Some(packed) => Kernel::Int8(Arc::new(packed)),
             None => {
                 let weights = Arc::new(weights);
