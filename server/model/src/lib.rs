@@ -24,6 +24,7 @@
 
 pub mod answer;
 pub mod answer_check;
+pub mod causal_attention;
 pub mod chat;
 pub mod config;
 pub mod dequantize;

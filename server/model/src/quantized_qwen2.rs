@@ -27,6 +27,7 @@ use candle_nn::{Embedding, Module};
 use candle_transformers::quantized_nn::RmsNorm;
 use candle_transformers::utils::build_causal_mask;
 
+use crate::causal_attention::CausalAttention;
 use crate::packed_int8::PackedInt8Matrix;
 
 #[derive(Debug, Clone)]
@@ -128,6 +129,17 @@ impl LayerWeights {
             }
         };
         self.kv_cache = Some((k.clone(), v.clone()));
+
+        if q.device().is_cpu() && q.dtype() == DType::F32 && b_sz == 1 {
+            let op = CausalAttention {
+                group: self.n_head / self.n_kv_head,
+            };
+            let y = q
+                .contiguous()?
+                .apply_op3_no_bwd(&k.contiguous()?, &v.contiguous()?, &op)?;
+            let y = y.transpose(1, 2)?.reshape(&[b_sz, seq_len, n_embd])?;
+            return self.attention_wo.forward(&y);
+        }
 
         // Grouped-query attention without copying K and V once per query head (upstream's
         // `repeat_kv`, 7x the cache per layer and step for Qwen2.5-0.5B): the `n_rep` query
