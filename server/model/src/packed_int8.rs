@@ -311,7 +311,13 @@ impl QuantizedRows {
                     .zip(x.chunks_exact(X_BLOCK))
                     .enumerate()
                 {
-                    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    // A NaN input makes the block's scale NaN, so it reaches the output as
+                    // in an f32 product instead of vanishing into a zero.
+                    let amax = if x.iter().any(|v| v.is_nan()) {
+                        f32::NAN
+                    } else {
+                        x.iter().fold(0f32, |m, v| m.max(v.abs()))
+                    };
                     let d = amax / 127.0;
                     let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
                     for (q, x) in q.iter_mut().zip(x) {
@@ -342,7 +348,8 @@ impl QuantizedRows {
 ///
 /// # Safety
 /// The CPU has AVX-512 F/BW and VNNI; `row0 + R` rows and `tile0 + T` tiles exist; `out` holds
-/// `[rows, out_dim]` f32 and no other thread writes these elements.
+/// `[rows, out_dim]` f32 and no other thread writes these elements; `PER_GROUP` holds iff the
+/// matrix stores its offsets (`Offsets::PerGroup`), as [`PackedInt8Matrix::call`] picks it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn kernel<const R: usize, const T: usize, const PER_GROUP: bool>(
@@ -363,6 +370,11 @@ unsafe fn kernel<const R: usize, const T: usize, const PER_GROUP: bool>(
         Offsets::PerGroup(offsets) => offsets,
         Offsets::Uniform(_) => &[],
     };
+    debug_assert_eq!(
+        PER_GROUP,
+        !offsets.is_empty(),
+        "the kernel for the matrix's offsets"
+    );
     let mut sums = [[_mm512_setzero_ps(); T]; R];
     for g in 0..groups {
         let mut dots = [[_mm512_setzero_si512(); T]; R];
@@ -596,6 +608,21 @@ mod tests {
         QTensor::quantize(&w, dtype).unwrap()
     }
 
+    /// Whether the kernel's tests can run; `ACDP_REQUIRE_INT8=1` (CI sets it where
+    /// /proc/cpuinfo lists avx512_vnni) turns a skip into a failure, so a detection bug cannot
+    /// pass as a CPU without the instructions.
+    fn kernel_runs_here() -> bool {
+        let required = std::env::var("ACDP_REQUIRE_INT8").is_ok_and(|v| v == "1");
+        assert!(
+            available() || !required,
+            "ACDP_REQUIRE_INT8=1 but the int8 kernel is not available on this CPU"
+        );
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, so the int8 kernel never runs here");
+        }
+        available()
+    }
+
     const TYPES: [GgmlDType; 4] = [
         GgmlDType::Q8_0,
         GgmlDType::Q5_0,
@@ -627,7 +654,7 @@ mod tests {
     }
 
     #[test]
-    fn types_without_a_case_and_ragged_rows_are_not_packed() {
+    fn types_without_a_case_are_not_packed() {
         let f32_matrix = quantized(16, 64, GgmlDType::F32);
         assert!(PackedInt8Matrix::pack_layout(&f32_matrix).is_none());
         let q4_0 = quantized(16, 64, GgmlDType::Q4_0);
@@ -635,15 +662,15 @@ mod tests {
     }
 
     /// The product against f32 on the dequantized weights, for one row (generation), a few,
-    /// and a prompt's worth, with a row count and output count that leave partial calls.
+    /// and a prompt's worth: row counts that leave single-row calls after the four-row ones.
     #[test]
     fn the_int8_product_matches_the_f32_product() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI, so the int8 kernel never runs here");
+        if !kernel_runs_here() {
             return;
         }
         for dtype in TYPES {
-            let (out_dim, in_dim) = (83, 512);
+            // 7 tiles: calls over two tiles and one over the last, partly padded.
+            let (out_dim, in_dim) = (99, 512);
             let q = quantized(out_dim, in_dim, dtype);
             let w = q.dequantize(&Device::Cpu).unwrap();
             let packed = PackedInt8Matrix::pack(&q).unwrap();
@@ -676,8 +703,7 @@ mod tests {
     /// order of float additions may differ.
     #[test]
     fn the_kernel_computes_the_quantized_sums_exactly() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI, so the int8 kernel never runs here");
+        if !kernel_runs_here() {
             return;
         }
         for dtype in TYPES {
@@ -703,5 +729,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_nan_activation_reaches_the_output() {
+        if !kernel_runs_here() {
+            return;
+        }
+        let packed = PackedInt8Matrix::pack(&quantized(16, 64, GgmlDType::Q8_0)).unwrap();
+        let mut x = values(1, 64, 5);
+        x[40] = f32::NAN;
+        let out = packed.matmul(&x, 1);
+        assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
     }
 }

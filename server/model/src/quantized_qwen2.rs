@@ -5,10 +5,11 @@
 //! Why a copy: candle multiplies quantized weights one weight row by one token row at a time
 //! (AVX2 integer dot products, a horizontal sum per 32-weight block). That left a grounded
 //! question's prompt (1-2k tokens of code) at half of llama.cpp's speed and generation below
-//! it. Here every matrix is packed once at load for the int8 kernel of `packed_int8.rs`
-//! (AVX-512 VNNI, activations quantized to 8 bits as llama.cpp does), which runs prompts and
-//! generation alike; CPUs without VNNI keep candle's kernel for a few rows and an f32 GEMM over
-//! the weights dequantized for the call for many. candle's model keeps its matrices private,
+//! it. Here each matrix of a type the int8 kernel of `packed_int8.rs` reads (Q8_0, Q5_0, Q4_K,
+//! Q6_K: the common llama.cpp mixes) is packed once at load for it (AVX-512 VNNI, activations
+//! quantized to 8 bits as llama.cpp does), which runs prompts and generation alike; other
+//! matrices, and CPUs without VNNI, keep candle's kernel for a few rows and an f32 GEMM over
+//! the weights dequantized for the call for many. Attention runs `causal_attention.rs`. candle's model keeps its matrices private,
 //! so the choice of kernel needs the model code here. Tracing spans were dropped and the
 //! metadata is read by `gguf_base::config` (the reading training uses); the rest follows
 //! upstream so fixes there can be carried over line by line.
@@ -65,6 +66,13 @@ struct LayerWeights {
     sin: Tensor,
     neg_inf: Tensor,
     kv_cache: Option<(Tensor, Tensor)>,
+}
+
+/// Whether attention runs as `causal_attention.rs`'s op (one sequence on the CPU, where the
+/// GGUF model's activations are f32; the op refuses any other type) rather than as candle's
+/// masked softmax. The mask is built only for the latter.
+fn uses_causal_attention_op(device: &Device, batch: usize) -> bool {
+    device.is_cpu() && batch == 1
 }
 
 fn masked_fill(on_false: &Tensor, mask: &Tensor, on_true: &Tensor) -> Result<Tensor> {
@@ -130,7 +138,7 @@ impl LayerWeights {
         };
         self.kv_cache = Some((k.clone(), v.clone()));
 
-        if q.device().is_cpu() && q.dtype() == DType::F32 && b_sz == 1 {
+        if uses_causal_attention_op(q.device(), b_sz) {
             let op = CausalAttention {
                 group: self.n_head / self.n_kv_head,
             };
@@ -363,8 +371,9 @@ impl ModelWeights {
     /// Logits `[batch, vocab]` of the last position of `x` (`[batch, seq]` token ids) placed
     /// at `index_pos`.
     pub fn forward(&mut self, x: &Tensor, index_pos: usize) -> Result<Tensor> {
-        let (_b_sz, seq_len) = x.dims2()?;
-        let mask = if seq_len == 1 {
+        let (b_sz, seq_len) = x.dims2()?;
+        // The CPU's attention (`causal_attention.rs`) bounds each row itself.
+        let mask = if seq_len == 1 || uses_causal_attention_op(x.device(), b_sz) {
             None
         } else {
             Some(self.mask(seq_len, index_pos, x.device())?)
@@ -411,7 +420,8 @@ struct QLinear {
 /// Which kernels multiply the quantized matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
-    /// The int8 kernel (`packed_int8.rs`) where the CPU has AVX-512 VNNI, else candle's.
+    /// The int8 kernel (`packed_int8.rs`) where the CPU has AVX-512 VNNI and the matrix's
+    /// block type has a case there (Q8_0, Q5_0, Q4_K, Q6_K); candle's for any other matrix.
     Int8WhereAvailable,
     /// candle's quantized kernel for a few rows, the f32 GEMM for many: what CPUs without
     /// VNNI run.
@@ -420,7 +430,9 @@ pub enum Kernels {
 
 #[derive(Debug, Clone)]
 enum Kernel {
-    /// Only the packed copy is kept: the GGUF blocks are not read again.
+    /// Only the packed copy is kept: the GGUF blocks are not read again. It takes 1.125 bytes
+    /// per weight (1.25 for Q4_K and Q6_K): more than Q5_0's 0.69 or Q4_K's 0.56 in the file,
+    /// about the Q8_0 that Q5_0 is widened to on reading (`gguf_q8.rs`, 1.06).
     Int8(Arc<PackedInt8Matrix>),
     Candle {
         quantized: QMatMul,
