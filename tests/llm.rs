@@ -1233,7 +1233,8 @@ async fn written_questions_become_samples_citing_their_topic_and_path_facts_reje
         {"question": "When does the second step run?",
          "answer": format!("`{entry_member}` calls `{name}` only when `{condition}` holds."),
          "trace": [{"claim": format!("`{entry_member}` is the entry."), "evidence": [e]},
-                   {"claim": format!("`{name}` runs only when `{condition}`."), "evidence": [s]}]},
+                   // The condition is in the caller's body: the step cites it with the callee.
+                   {"claim": format!("`{name}` runs only when `{condition}`."), "evidence": [e, s]}]},
         {"question": "Which chunk is unrelated?",
          "answer": "None of the code shown here is about that question.",
          "trace": [{"claim": "Nothing here is about it.", "evidence": ["c000000000000"]},

@@ -731,6 +731,49 @@ fn sample_edits_are_validated_with_their_problems_on_their_lines() {
     assert_eq!(problems[0].check, check::IDENTIFIERS_GROUNDED);
     assert_eq!(problems[0].line, line_of(&wrong_claim, "purgeEverything"));
 
+    // A step citing another chunk of the evidence than the one holding what it names: the
+    // per-step check (`steps_grounded`) refuses it, though every name is in the sample's
+    // evidence. Every generated sample passes it; one of them is miscited on purpose.
+    let steps_grounded = |s: &Sample| {
+        validate_sample(s, &index, &options)
+            .checks
+            .into_iter()
+            .find(|c| c.check == check::STEPS_GROUNDED)
+            .unwrap()
+    };
+    assert!(samples.iter().all(|s| steps_grounded(s).passed));
+    let cited_text = |s: &Sample, ids: &[acdp_index::ChunkId]| -> String {
+        s.evidence
+            .iter()
+            .filter(|e| ids.contains(&e.chunk_id))
+            .map(|e| format!("{}\n{}\n{}\n", e.code, e.symbol, e.path))
+            .collect()
+    };
+    let (subject, n, name) = samples
+        .iter()
+        .filter(|s| validate_sample(s, &index, &options).passed)
+        .find_map(|s| {
+            // What the first step may name: its chunks and the question.
+            let first = cited_text(s, &s.trace[0].evidence) + s.body.prompt();
+            s.trace.iter().enumerate().skip(1).find_map(|(n, step)| {
+                acdp_sample::validate::ungrounded_identifiers(&step.claim, &first)
+                    .into_iter()
+                    .next()
+                    .map(|name| (s, n, name))
+            })
+        })
+        .expect("a step naming what the first step's chunks do not hold");
+    let mut miscited = subject.clone();
+    miscited.trace[n].evidence = subject.trace[0].evidence.clone();
+    let report = steps_grounded(&miscited);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.starts_with(&format!("step {}: `", n + 1))),
+        "{name}: {report:?}"
+    );
+
     // A step citing a chunk outside the evidence: the step's claim line.
     let first_cited = original.trace[0].evidence[0].as_str();
     let step_one = text.find("\"claim\"").unwrap();

@@ -549,8 +549,20 @@ fn scheduled_job(
             (Some(t), Some(op), SampleLanguage::Zh) => format!("`{name}`（对 `{t}` 执行 {op}）"),
             _ => format!("`{name}`"),
         };
-        let line = format!("{what}{}", step_path_clause(s, language));
-        trace.push(step(format!("{line}."), &[&id]));
+        let clause = step_path_clause(s, language);
+        let line = format!("{what}{clause}");
+        // The clause's conditions are written in the callers: cited with the step.
+        let callers: Vec<ChunkId> = if clause.is_empty() {
+            Vec::new()
+        } else {
+            caller_chain(flow, s)
+                .into_iter()
+                .filter_map(|c| evidence.add(c))
+                .collect()
+        };
+        let mut ids = vec![&id];
+        ids.extend(callers.iter().filter(|c| **c != id));
+        trace.push(step(format!("{line}."), &ids));
         lines.push(line);
     }
     if lines.is_empty() {

@@ -572,10 +572,16 @@ fn reused_and_trace(
             symbol: facts.service_symbol.to_owned(),
             how: text::reuse_service(language, table),
         });
-        trace.push(step(
-            text::service_step(language, entry, service, table),
-            id,
-        ));
+        // The call is in the entry's code, the service in its own, the table in the write's:
+        // the step cites them all.
+        trace.push(TraceStep {
+            claim: text::service_step(language, entry, service, table),
+            evidence: [Some(&facts.entry_id), Some(id), facts.write_id.as_ref()]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+        });
     }
     if let Some(id) = &facts.write_id {
         reused.push(ReusedComponent {
@@ -629,13 +635,27 @@ fn reused_and_trace(
         trace.push(step(status_rule_text(rule, language), id));
     }
     if let Some(rule) = facts.transaction_rule
-        && let Some(id) = facts.transaction_ids.last()
+        && !facts.transaction_ids.is_empty()
     {
         let from = rule.inherited_from.as_deref().map(short_method);
-        trace.push(step(
-            text::transaction_step(language, &facts.tx_owner, from.as_deref(), &rule.condition),
-            id,
-        ));
+        // Every chunk that shows the annotation, and where it is inherited the implementation
+        // the step says carries none: each name the step uses is in a chunk it cites.
+        let mut evidence = facts.transaction_ids.clone();
+        if from.is_some()
+            && let Some(id) = &facts.service_id
+            && !evidence.contains(id)
+        {
+            evidence.insert(0, id.clone());
+        }
+        trace.push(TraceStep {
+            claim: text::transaction_step(
+                language,
+                &facts.tx_owner,
+                from.as_deref(),
+                &rule.condition,
+            ),
+            evidence,
+        });
     }
     Some((reused, trace))
 }

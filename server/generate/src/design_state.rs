@@ -210,6 +210,16 @@ fn new_state_design(
                 .flatten()
         })
     });
+    // The chunk that names the values: a step that writes a value's label cites it beside its
+    // own, so each name the step uses is in a chunk it cites.
+    let labels_id: Option<ChunkId> = constants_id
+        .clone()
+        .or_else(|| documented_id.clone().flatten());
+    let with_labels = |id: &ChunkId| -> Vec<ChunkId> {
+        std::iter::once(id.clone())
+            .chain(labels_id.iter().filter(|l| *l != id).cloned())
+            .collect()
+    };
     if let Some(id) = documented_id.flatten() {
         let values: Vec<String> = machine
             .values
@@ -280,12 +290,12 @@ fn new_state_design(
             .join(or);
         let other_to = value_label(machine, other.to);
         let other_guard = one_line(other.guard.as_deref().unwrap_or_default());
-        trace.push(step(
+        trace.push(step_cited(
             t(
                 format!("`{other_method}` also moves records out of {other_from}, to {other_to} (it checks `{other_guard}`)."),
                 format!("`{other_method}` 也会把记录从 {other_from} 改为 {other_to}（检查 `{other_guard}`）。"),
             ),
-            &id,
+            &with_labels(&id),
         ));
         consistency.push(t(
             format!("`{other_method}` accepts only {other_from} today, so a record waiting for approval cannot take that way out: widen its check to the new value if it should (e.g. cancelling while waiting)"),
@@ -304,7 +314,7 @@ fn new_state_design(
         };
         let into_method = short_method(&into.method);
         let into_to = value_label(machine, into.to);
-        trace.push(step(
+        trace.push(step_cited(
             if into.creation {
                 t(
                     format!("`{into_method}` creates records in {into_to}."),
@@ -316,7 +326,7 @@ fn new_state_design(
                     format!("`{into_method}` 将 `{field}` 设为 {into_to}。"),
                 )
             },
-            &id,
+            &with_labels(&id),
         ));
     }
     // What the write statement compares besides its key is said only with the statement cited.

@@ -13,6 +13,7 @@ use acdp_index::Symbol;
 use acdp_sample::validate::ungrounded_terms;
 use acdp_sample::{Evidence, SampleBody, SampleLanguage, SampleSource, Task, TraceStep};
 
+use super::composed::caller_chain;
 use super::evidence::{ChunkLookup, EvidenceSet, short_method, simple_name};
 use super::text::{by_lang, fill, one_line, pick};
 use super::{SampleRequest, Written};
@@ -612,7 +613,8 @@ fn flow_sample(
                     (_, _, SampleLanguage::Zh) => format!("调用 `{name}`"),
                 },
             );
-        let line = format!("{line}{}", step_path_clause(flow_step, language));
+        let clause = step_path_clause(flow_step, language);
+        let line = format!("{line}{clause}");
         let line = if flow_step.alternative {
             format!(
                 "{line}{}",
@@ -641,8 +643,19 @@ fn flow_sample(
                 chunk.and_then(|c| evidence.add(c))
             })
             .collect();
+        // The clause's conditions and context are written in the callers, from the entry down:
+        // the step cites them, so each step's own chunks hold what it says.
+        let callers: Vec<ChunkId> = if clause.is_empty() {
+            Vec::new()
+        } else {
+            caller_chain(flow, flow_step)
+                .into_iter()
+                .filter_map(|c| evidence.add(c))
+                .collect()
+        };
         let mut cited = vec![&id];
-        cited.extend(others.iter());
+        cited.extend(callers.iter().filter(|c| **c != id));
+        cited.extend(others.iter().filter(|c| !callers.contains(c) && **c != id));
         trace.push(step(format!("{line}."), &cited));
         lines.push(line);
     }
@@ -1067,7 +1080,12 @@ fn transition_sample(
             (None, SampleLanguage::En) => format!("`{method}` sets the new value."),
             (None, SampleLanguage::Zh) => format!("`{method}` 设置新值。"),
         },
-        &[&primary],
+        // A guard in the statement's WHERE clause is in the statement's chunk: cited with it.
+        &if transition.guard_in.as_deref() == Some("sql") {
+            ids.iter().collect::<Vec<_>>()
+        } else {
+            vec![&primary]
+        },
     )];
     for id in ids.iter().skip(1) {
         if let Some(e) = evidence.get(id) {

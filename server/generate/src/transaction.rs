@@ -260,13 +260,15 @@ fn declaration_steps(
 ) -> Option<Vec<TraceStep>> {
     let primary = ids.first()?;
     Some(match (&rule.inherited_from, ids.get(1)) {
+        // "implements" rests on both chunks: the step cites both, so each name it uses is in
+        // a chunk it cites.
         (Some(from), Some(declared)) => {
             let from = short_method(from);
             match language {
                 SampleLanguage::En => vec![
                     step(
                         format!("`{method}` implements `{from}` and carries no annotation itself."),
-                        &[primary],
+                        &[primary, declared],
                     ),
                     step(
                         format!(
@@ -278,7 +280,7 @@ fn declaration_steps(
                 SampleLanguage::Zh => vec![
                     step(
                         format!("`{method}` 实现了 `{from}`，自身没有注解。"),
-                        &[primary],
+                        &[primary, declared],
                     ),
                     step(
                         format!("`{from}` 标注了 `{annotation}`，Spring 将其应用到 `{method}`。"),

@@ -14,7 +14,7 @@ use acdp_index::{CHUNK_ID_PATTERN, symbol_head, symbol_member, symbol_owner};
 use acdp_retrieval::RetrievedChunk;
 use acdp_retrieval::terms::query_terms;
 use acdp_sample::ComponentAction;
-use acdp_sample::prompt::{DesignText, parse_design};
+use acdp_sample::prompt::{DesignText, parse_design, reasoning_steps};
 use acdp_sample::validate::{code_identifiers, ungrounded_identifiers};
 
 /// The verdict of [`check_answer`] and [`check_design`].
@@ -71,6 +71,9 @@ pub fn citations(answer: &str) -> Vec<String> {
 ///    than three times (a model stuck in a loop).
 ///
 /// (`answer_from_chunks` adds a ninth: an answer cut off at the token limit is refused.)
+///
+/// 10. a step of its `Reasoning:` section cites no chunk, or names what the chunks that step
+///     cites do not hold (see [`step_problems`]).
 pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) -> AnswerCheck {
     let cited = citations(answer);
     let mut problems = Vec::new();
@@ -97,6 +100,7 @@ pub fn check_answer(answer: &str, question: &str, retrieved: &[RetrievedChunk]) 
             problems.push(format!("`{ident}` does not occur in the cited chunks"));
         }
     }
+    problems.extend(step_problems(answer, &by_id, question, &evidence));
     problems.extend(shape_problems(answer, retrieved));
     AnswerCheck {
         valid: problems.is_empty(),
@@ -269,12 +273,52 @@ pub(crate) fn is_cjk(c: char) -> bool {
 }
 
 /// What an identifier may be grounded in: a chunk's code, symbol and path.
+/// Rule 10 (answers and designs alike): each step of the `Reasoning:` section cites a chunk,
+/// and names only what the chunks *that step* cites hold, or `also` (the question; for a
+/// design, the requirement and what it adds); a name outside `whole` (the grounds of rule 3)
+/// is left to rule 3. Sample validation holds trace steps to the same
+/// rule (`steps_grounded`) with the same matching (`ungrounded_identifiers`), so trained
+/// answers pass it.
+fn step_problems(
+    answer: &str,
+    by_id: &HashMap<&str, &RetrievedChunk>,
+    also: &str,
+    whole: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (n, step) in reasoning_steps(answer).into_iter().enumerate() {
+        let ids = citations(step);
+        if ids.is_empty() {
+            problems.push(format!("reasoning step {} cites no chunk", n + 1));
+            continue;
+        }
+        let mut grounds: String = ids
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()))
+            .map(|chunk| evidence_text(chunk))
+            .collect();
+        grounds.push_str(also);
+        // A name no cited chunk holds is rule 3's to report (`whole`: what rule 3 reads).
+        let in_whole = ungrounded_identifiers(&without_citations(step), whole);
+        for ident in ungrounded_identifiers(&without_citations(step), &grounds)
+            .into_iter()
+            .filter(|ident| !in_whole.contains(ident))
+        {
+            problems.push(format!(
+                "reasoning step {}: `{ident}` does not occur in the chunks it cites",
+                n + 1
+            ));
+        }
+    }
+    problems
+}
+
 fn evidence_text(chunk: &RetrievedChunk) -> String {
     format!("{}\n{}\n{}\n", chunk.text, chunk.symbol, chunk.path)
 }
 
 /// Checks a proposed design (the text shape of a design sample) against the chunks it was
-/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5, 6 and 8 of
+/// given and the names the index holds (`exists`). Rules 1, 2, 4, 5, 6, 8 and 10 of
 /// [`check_answer`], and:
 ///
 /// - it lists components, each marked add or change;
@@ -323,10 +367,9 @@ pub fn check_design(
             Some(_) => {}
         }
     }
-    // What may be named: the retrieved code, and the names the design adds (new components,
-    // API and data changes).
-    let mut grounds: String = retrieved.iter().map(evidence_text).collect();
-    grounds.push_str(requirement);
+    // What may be named: the retrieved code, and the requirement and the names the design adds
+    // (new components, API and data changes), gathered in `grounds`.
+    let mut grounds = String::from(requirement);
     grounds.push('\n');
     let mut added: HashSet<&str> = HashSet::new();
     for component in &design.components {
@@ -358,6 +401,10 @@ pub fn check_design(
             grounds.push('\n');
         }
     }
+    let retrieved_text: String = retrieved.iter().map(evidence_text).collect();
+    let whole = format!("{retrieved_text}{grounds}");
+    problems.extend(step_problems(answer, &by_id, &grounds, &whole));
+    let grounds = whole;
     let component_descriptions = design.components.iter().map(|c| {
         c.line
             .replacen(&format!("`{}`", c.component), " ", 1)
@@ -488,6 +535,51 @@ mod tests {
             let check = check_answer(&answer, QUESTION, &given());
             assert!(check.valid, "{answer}: {:?}", check.problems);
         }
+    }
+
+    #[test]
+    fn rule_10_a_reasoning_step_names_only_what_its_own_chunks_hold() {
+        const OTHER: &str = "cfedcba987654";
+        let given = vec![
+            given().remove(0),
+            chunk(
+                OTHER,
+                "shop.CouponService.releaseCoupon(Long)",
+                "public void releaseCoupon(Long orderId) {\n    couponDao.markUnused(orderId);\n}",
+            ),
+        ];
+        let answer = |step2: &str| {
+            format!(
+                "Cancelling releases the locked stock and the coupon [{ID}] [{OTHER}].\n\nReasoning:\n1. `cancelOrder` calls `releaseLockStock` [{ID}]\n2. {step2}"
+            )
+        };
+        // Each step's names are in the chunk it cites.
+        let good = answer(&format!(
+            "`releaseCoupon` marks it unused through `markUnused` [{OTHER}]"
+        ));
+        let check = check_answer(&good, QUESTION, &given);
+        assert!(check.valid, "{:?}", check.problems);
+        // `markUnused` is in a chunk the answer cites, but not in the one this step cites.
+        let miscited = answer(&format!("`releaseCoupon` calls `markUnused` [{ID}]"));
+        let check = check_answer(&miscited, QUESTION, &given);
+        assert!(
+            check.problems.iter().any(
+                |p| p == "reasoning step 2: `markUnused` does not occur in the chunks it cites"
+            ),
+            "{:?}",
+            check.problems
+        );
+        assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+        // A step without a citation.
+        let check = check_answer(&answer("the coupon is released too"), QUESTION, &given);
+        assert!(
+            check
+                .problems
+                .iter()
+                .any(|p| p.contains("reasoning step 2 cites no chunk")),
+            "{:?}",
+            check.problems
+        );
     }
 
     #[test]

@@ -116,6 +116,24 @@ pub fn assistant_turn(sample: &Sample) -> String {
     out.trim_end().to_owned()
 }
 
+/// The steps of an answer's `Reasoning:` section as [`assistant_turn`] writes it: the numbered
+/// lines after the heading (either language), each with its citations, numbers removed. Empty
+/// when the answer has no such section.
+pub fn reasoning_steps(text: &str) -> Vec<&str> {
+    use std::sync::LazyLock;
+    static NUMBERED: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\s*\d+[.)]\s*(.*)$").expect("valid regex"));
+    let mut lines = text.lines();
+    if !lines.any(|l| [REASONING.0, REASONING.1].contains(&l.trim())) {
+        return Vec::new();
+    }
+    lines
+        .filter_map(|l| NUMBERED.captures(l))
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str())
+        .collect()
+}
+
 /// Section headings of a rendered design (English, Chinese): [`render_design`] writes them and
 /// [`parse_design`] reads them back.
 const COMPONENTS: (&str, &str) = ("Components:", "组件改动：");

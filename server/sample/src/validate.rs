@@ -22,6 +22,7 @@ pub mod check {
     pub const TRACE_CITES_EVIDENCE: &str = "trace_cites_evidence";
     pub const EVIDENCE_USED: &str = "evidence_used";
     pub const IDENTIFIERS_GROUNDED: &str = "identifiers_grounded";
+    pub const STEPS_GROUNDED: &str = "steps_grounded";
     pub const NUMBERS_GROUNDED: &str = "numbers_grounded";
     pub const LENGTH: &str = "length";
 }
@@ -73,6 +74,7 @@ pub fn validate_sample(
     checks.extend(check_trace(sample));
     let grounding = Grounding::of(sample);
     checks.push(grounding.identifiers(sample));
+    checks.push(grounding.steps(sample));
     checks.push(grounding.numbers(sample));
     if let Some((count, max)) = options.max_tokens {
         let problems = match count(sample) {
@@ -371,6 +373,44 @@ impl Grounding {
             .map(|n| format!("`{n}` is not in the cited evidence"))
             .collect();
         result(check::IDENTIFIERS_GROUNDED, problems)
+    }
+
+    /// Each trace step names only what the chunks *it* cites hold (or the user's side, or
+    /// what the design proposes); names in no evidence at all are left to
+    /// [`Self::identifiers`]. The sample-wide check lets a step cite one chunk for a fact
+    /// another chunk shows ("`A` calls `B`" citing `B` alone, a condition of the caller cited
+    /// with the callee); a model tuned on such steps learns to cite the wrong code.
+    fn steps(&self, sample: &Sample) -> CheckResult {
+        let mut problems = Vec::new();
+        for (n, step) in sample.trace.iter().enumerate() {
+            let mut cited = String::new();
+            for e in sample
+                .evidence
+                .iter()
+                .filter(|e| step.evidence.contains(&e.chunk_id))
+            {
+                for part in [&e.code, &e.symbol, &e.path] {
+                    cited.push_str(part);
+                    cited.push('\n');
+                }
+            }
+            cited.push_str(sample.body.prompt());
+            for name in ungrounded_identifiers(&step.claim, &cited) {
+                let grounded_in = |haystack: &str| {
+                    name.split('.')
+                        .filter(|part| !part.is_empty())
+                        .all(|part| self.proposed.contains(part) || contains_word(haystack, part))
+                };
+                // A name in no evidence at all is `identifiers_grounded`'s to report.
+                if !grounded_in(&cited) && grounded_in(&self.haystack) {
+                    problems.push(format!(
+                        "step {}: `{name}` is in another chunk of the evidence, not in those the step cites",
+                        n + 1
+                    ));
+                }
+            }
+        }
+        result(check::STEPS_GROUNDED, problems)
     }
 
     fn numbers(&self, sample: &Sample) -> CheckResult {
