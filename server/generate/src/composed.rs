@@ -551,15 +551,13 @@ fn scheduled_job(
         };
         let clause = step_path_clause(s, language);
         let line = format!("{what}{clause}");
-        // The clause's conditions are written in the callers: cited with the step.
-        let callers: Vec<ChunkId> = if clause.is_empty() {
-            Vec::new()
-        } else {
-            caller_chain(flow, s)
-                .into_iter()
-                .filter_map(|c| evidence.add(c))
-                .collect()
-        };
+        // The call is written in the caller, the clause's conditions in the callers above:
+        // cited with the step (the direct caller alone when there is no clause).
+        let callers: Vec<ChunkId> = caller_chain(flow, s)
+            .into_iter()
+            .take(if clause.is_empty() { 1 } else { usize::MAX })
+            .filter_map(|c| evidence.add(c))
+            .collect();
         let mut ids = vec![&id];
         ids.extend(callers.iter().filter(|c| **c != id));
         trace.push(step(format!("{line}."), &ids));

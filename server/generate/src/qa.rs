@@ -643,16 +643,15 @@ fn flow_sample(
                 chunk.and_then(|c| evidence.add(c))
             })
             .collect();
-        // The clause's conditions and context are written in the callers, from the entry down:
-        // the step cites them, so each step's own chunks hold what it says.
-        let callers: Vec<ChunkId> = if clause.is_empty() {
-            Vec::new()
-        } else {
-            caller_chain(flow, flow_step)
-                .into_iter()
-                .filter_map(|c| evidence.add(c))
-                .collect()
-        };
+        // The call is written in the caller, and the clause's conditions and context in the
+        // callers from the entry down: the step cites them (the direct caller alone when there
+        // is no clause), so each step's own chunks hold what it says.
+        let chain = caller_chain(flow, flow_step);
+        let callers: Vec<ChunkId> = chain
+            .into_iter()
+            .take(if clause.is_empty() { 1 } else { usize::MAX })
+            .filter_map(|c| evidence.add(c))
+            .collect();
         let mut cited = vec![&id];
         cited.extend(callers.iter().filter(|c| **c != id));
         cited.extend(others.iter().filter(|c| !callers.contains(c) && **c != id));

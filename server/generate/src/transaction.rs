@@ -267,24 +267,26 @@ fn declaration_steps(
             match language {
                 SampleLanguage::En => vec![
                     step(
-                        format!("`{method}` implements `{from}` and carries no annotation itself."),
+                        format!(
+                            "`{method}` implements `{from}` and carries no transaction annotation itself."
+                        ),
                         &[primary, declared],
                     ),
                     step(
                         format!(
                             "`{from}` carries `{annotation}`, and Spring applies it to `{method}`."
                         ),
-                        &[declared],
+                        &[declared, primary],
                     ),
                 ],
                 SampleLanguage::Zh => vec![
                     step(
-                        format!("`{method}` 实现了 `{from}`，自身没有注解。"),
+                        format!("`{method}` 实现了 `{from}`，自身没有事务注解。"),
                         &[primary, declared],
                     ),
                     step(
                         format!("`{from}` 标注了 `{annotation}`，Spring 将其应用到 `{method}`。"),
-                        &[declared],
+                        &[declared, primary],
                     ),
                 ],
             }
