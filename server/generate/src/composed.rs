@@ -30,8 +30,8 @@ use super::composed_parts::{
 };
 use super::evidence::{ChunkLookup, EvidenceSet, class_of, short_method};
 use super::qa::{
-    generated_statement_call, is_plumbing, machine_domain, step, step_name, step_path_clause,
-    value_label,
+    clause_chunks, generated_statement_call, is_plumbing, machine_domain, step, step_name,
+    step_path_clause, value_label,
 };
 use super::text::one_line;
 
@@ -551,13 +551,7 @@ fn scheduled_job(
         };
         let clause = step_path_clause(s, language);
         let line = format!("{what}{clause}");
-        // The call is written in the caller, the clause's conditions in the callers above:
-        // cited with the step (the direct caller alone when there is no clause).
-        let callers: Vec<ChunkId> = caller_chain(flow, s)
-            .into_iter()
-            .take(if clause.is_empty() { 1 } else { usize::MAX })
-            .filter_map(|c| evidence.add(c))
-            .collect();
+        let callers = clause_chunks(flow, s, &clause, &mut evidence);
         let mut ids = vec![&id];
         ids.extend(callers.iter().filter(|c| **c != id));
         trace.push(step(format!("{line}."), &ids));

@@ -643,15 +643,7 @@ fn flow_sample(
                 chunk.and_then(|c| evidence.add(c))
             })
             .collect();
-        // The call is written in the caller, and the clause's conditions and context in the
-        // callers from the entry down: the step cites them (the direct caller alone when there
-        // is no clause), so each step's own chunks hold what it says.
-        let chain = caller_chain(flow, flow_step);
-        let callers: Vec<ChunkId> = chain
-            .into_iter()
-            .take(if clause.is_empty() { 1 } else { usize::MAX })
-            .filter_map(|c| evidence.add(c))
-            .collect();
+        let callers = clause_chunks(flow, flow_step, &clause, &mut evidence);
         let mut cited = vec![&id];
         cited.extend(callers.iter().filter(|c| **c != id));
         cited.extend(others.iter().filter(|c| !callers.contains(c) && **c != id));
@@ -752,6 +744,23 @@ pub(super) fn generated_statement_call(
         .get(&id)
         .is_some_and(|e| e.code.contains(&format!(".{method}(")));
     shows.then_some((id, method))
+}
+
+/// The chunks a trace step stating a flow step's call with `clause` ([`step_path_clause`])
+/// cites beside the step's own: the call is written in the caller, the clause's conditions and
+/// context in the callers from the entry down, so the direct caller alone when there is no
+/// clause, the whole chain when there is. Each step's own chunks then hold what it says.
+pub(super) fn clause_chunks(
+    flow: &Flow,
+    flow_step: &acdp_analysis::FlowStep,
+    clause: &str,
+    evidence: &mut EvidenceSet<'_, '_>,
+) -> Vec<ChunkId> {
+    caller_chain(flow, flow_step)
+        .into_iter()
+        .take(if clause.is_empty() { 1 } else { usize::MAX })
+        .filter_map(|c| evidence.add(c))
+        .collect()
 }
 
 /// Where a flow step's call happens when that is not on every run: ", in `caller`, only when
