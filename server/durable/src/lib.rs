@@ -23,21 +23,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// of any file a tool writes (0644 before the umask), not tempfile's private 0600: an adapter,
 /// a dataset or a loss curve is read by other users and containers (a vLLM server, a web page).
 pub fn staging_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    builder.tempfile_in(dir)
+    staging_builder(prefix, 0o644).tempfile_in(dir)
 }
 
 /// A hidden temporary folder in `dir` that will be renamed into place (a checkpoint), with the
 /// permissions of any folder a tool makes (0755 before the umask), not tempfile's 0700.
 pub fn staging_dir(dir: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    staging_builder(prefix, 0o755).tempdir_in(dir)
+}
+
+/// A temporary-entry builder with `prefix` and, on Unix, `mode` (before the umask).
+fn staging_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(prefix);
     #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
-    builder.tempdir_in(dir)
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
 }
 
 /// Makes the renames in `dir` durable.
