@@ -160,14 +160,6 @@ impl PackedInt8Matrix {
         })
     }
 
-    pub fn out_dim(&self) -> usize {
-        self.out_dim
-    }
-
-    pub fn in_dim(&self) -> usize {
-        self.in_dim
-    }
-
     /// The weight at `(row, col)` as the packed form holds it, `a·u − b`.
     #[cfg(test)]
     fn weight(&self, row: usize, col: usize) -> f32 {
